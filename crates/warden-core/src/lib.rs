@@ -1,0 +1,31 @@
+//! Warden's signing core.
+//!
+//! Everything that decides what Warden signs lives here, and nothing here touches the outside
+//! world: no I/O, no clock, no operating-system randomness. Effects are injected by the caller
+//! (see [`rng::EntropySource`]), so the crate builds as `#![no_std]` + `alloc` and every test is
+//! deterministic.
+//!
+//! - [`secret`]: the secret types (seed, private keys, 32-byte secrets), redacted and zeroized.
+//! - [`units`]: newtypes for amounts, feerates, commitment numbers and channel identifiers.
+//! - [`keys`]: key derivation byte-compatible with Core Lightning's `hsmd`, and BOLT-03 per
+//!   commitment key derivation, with one type per key role.
+//! - [`shachain`]: BOLT-03 per-commitment secret generation and compact storage.
+//! - [`sign`]: signatures byte-identical to `hsmd`'s (low-R grinding, signed messages, ECDH).
+//! - [`tx`]: BOLT-03 transaction builders and the parsers that check a node-supplied
+//!   transaction against the one rebuilt from channel state.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub use bitcoin;
+pub use bitcoin::secp256k1;
+
+pub mod keys;
+pub mod rng;
+pub mod secret;
+pub mod shachain;
+pub mod sign;
+pub mod tx;
+pub mod units;

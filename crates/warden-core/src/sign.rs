@@ -1,0 +1,1 @@
+//! Signatures byte-identical to Core Lightning's `hsmd`.

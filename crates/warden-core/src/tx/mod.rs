@@ -1,0 +1,1 @@
+//! BOLT-03 transactions.
