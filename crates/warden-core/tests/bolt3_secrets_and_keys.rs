@@ -186,8 +186,8 @@ proptest! {
         let mut store = SecretStore::new();
         let mut model = Naive::default();
         let mut index = MAX_INDEX - start_offset;
-        for step in 0..len {
-            let secret = if corrupt[step] && step % 7 == 3 {
+        for (step, corrupt) in corrupt.iter().take(len).enumerate() {
+            let secret = if *corrupt && step % 7 == 3 {
                 generate_from_seed(&wrong_seed, index)
             } else {
                 generate_from_seed(&seed, index)
