@@ -74,7 +74,10 @@ impl fmt::Display for ShachainError {
         match self {
             ShachainError::IndexOutOfRange(i) => write!(f, "shachain index {i} is above 2^48-1"),
             ShachainError::NotNext { expected, got } => {
-                write!(f, "secret for index {got} revealed out of order (expected index {expected})")
+                write!(
+                    f,
+                    "secret for index {got} revealed out of order (expected index {expected})"
+                )
             }
             ShachainError::DoesNotChain { index, earlier } => write!(
                 f,
