@@ -1,0 +1,440 @@
+//! The request handler: `init`, and the requests that need no channel state, answered byte
+//! for byte as Core Lightning's `hsmd` answers them (`hsmd/libhsmd.c`).
+//!
+//! No I/O happens here except loading the `hsm_secret` at `init`; the server owns the file
+//! descriptors. Every refusal is a [`BadRequestError`]; the server decides what it costs (the
+//! client connection, or the whole process for the master).
+
+use std::fmt;
+use std::path::Path;
+
+use bitcoin::{Network, NetworkKind};
+use secp256k1::{All, Secp256k1};
+use warden_core::keys::{NodeId as CoreNodeId, NodeKeys, PerCommitmentPoint};
+use warden_core::rng::EntropySource;
+use warden_core::secret::PerCommitmentSecret;
+use warden_core::sign;
+use warden_core::units::{CommitmentNumber, Dbid};
+use warden_wire::msg::*;
+use warden_wire::{Basepoints, Message, NodeId, Permissions, Request, Secret};
+
+use crate::hsm_secret::{self, HsmSecretError};
+use crate::permissions;
+
+/// The hsmd wire version Warden speaks.
+pub const HSM_VERSION: u32 = 6;
+
+/// The capabilities of the init reply, as Core Lightning's hsmd (v26.06) lists them.
+pub const CAPABILITIES: [u32; 13] = [28, 56, 142, 147, 149, 29, 32, 34, 40, 41, 45, 51, 52];
+
+/// Who a client is: the identity and permissions of its `client_hsmfd`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientContext {
+    /// The peer (or our own id, for global clients).
+    pub id: NodeId,
+    /// The channel's database id (0 if not per-channel).
+    pub dbid: u64,
+    /// What the client may ask for.
+    pub permissions: Permissions,
+}
+
+/// Why a request was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BadRequestError {
+    /// The body could not be decoded.
+    Malformed {
+        /// The decoder's complaint.
+        reason: String,
+    },
+    /// The client lacks the permission the request needs.
+    PermissionDenied {
+        /// The request type.
+        msg_type: u16,
+        /// The bit it needs.
+        needed: Permissions,
+        /// The client's bits.
+        held: Permissions,
+    },
+    /// The type is not a request at all.
+    UnknownType {
+        /// The type.
+        msg_type: u16,
+    },
+    /// A valid request that Warden does not answer yet.
+    NotImplemented {
+        /// The request's CSV name.
+        name: &'static str,
+    },
+    /// `init` or `dev_preinit` on a connection where it is not expected.
+    Unexpected {
+        /// The request's CSV name.
+        name: &'static str,
+    },
+    /// The request asks for something that cannot be derived (a bad key, index or number).
+    Invalid {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl fmt::Display for BadRequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadRequestError::Malformed { reason } => write!(f, "could not parse request: {reason}"),
+            BadRequestError::PermissionDenied { msg_type, needed, held } => write!(
+                f,
+                "permission denied: type {msg_type} needs permission {:#x}, client has {:#x}",
+                needed.0, held.0
+            ),
+            BadRequestError::UnknownType { msg_type } => {
+                write!(f, "unknown request type {msg_type}")
+            }
+            BadRequestError::NotImplemented { name } => {
+                write!(f, "{name} is not implemented by warden-hsmd yet")
+            }
+            BadRequestError::Unexpected { name } => write!(f, "unexpected {name}"),
+            BadRequestError::Invalid { reason } => write!(f, "invalid request: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for BadRequestError {}
+
+/// Why `init` failed.
+#[derive(Debug)]
+pub enum InitError {
+    /// The request is malformed or asks for what Warden does not support.
+    BadRequest(BadRequestError),
+    /// The `hsm_secret` could not be loaded: an [`InitReplyFailure`] when it has a code.
+    Secret(HsmSecretError),
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InitError::BadRequest(e) => write!(f, "bad init: {e}"),
+            InitError::Secret(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for InitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InitError::BadRequest(e) => Some(e),
+            InitError::Secret(e) => Some(e),
+        }
+    }
+}
+
+/// What a handled request produced.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A reply body to send on the same connection.
+    Reply(Vec<u8>),
+    /// A `client_hsmfd`: the reply body, then a new client with this context.
+    NewClient {
+        /// The reply body (type 109).
+        reply: Vec<u8>,
+        /// The new client's identity and permissions.
+        client: ClientContext,
+    },
+}
+
+fn invalid(reason: impl fmt::Display) -> BadRequestError {
+    BadRequestError::Invalid { reason: reason.to_string() }
+}
+
+fn encode<M: Message>(m: &M) -> Result<Vec<u8>, BadRequestError> {
+    m.encode().map_err(|e| invalid(format_args!("cannot encode reply: {e}")))
+}
+
+/// The signer behind the master connection and every client, created by `init`.
+pub struct Signer {
+    secp: Secp256k1<All>,
+    keys: NodeKeys,
+    node_id: NodeId,
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signer").field("node_id", &self.node_id).finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// Handles `init`: checks the version range, loads (or creates) `dir/hsm_secret`, derives
+    /// the keys and returns the signer with its `init_reply_v4` body.
+    pub fn init(
+        body: &[u8],
+        dir: &Path,
+        entropy: &mut dyn EntropySource,
+    ) -> Result<(Signer, Vec<u8>), InitError> {
+        let bad = InitError::BadRequest;
+        let init = Init::decode(body)
+            .map_err(|e| bad(BadRequestError::Malformed { reason: e.to_string() }))?;
+        if init.hsm_wire_min_version > HSM_VERSION || init.hsm_wire_max_version < HSM_VERSION {
+            return Err(bad(invalid(format_args!(
+                "lightningd speaks hsmd versions {} to {}, warden-hsmd speaks {HSM_VERSION}",
+                init.hsm_wire_min_version, init.hsm_wire_max_version
+            ))));
+        }
+        if init.hsm_encryption_key.is_some()
+            || init.dev_force_privkey.is_some()
+            || init.dev_force_bip32_seed.is_some()
+            || init.dev_force_channel_secrets.is_some()
+            || init.dev_force_channel_secrets_shaseed.is_some()
+        {
+            return Err(bad(BadRequestError::NotImplemented {
+                name: "hsmd_init with hsm_encryption_key or dev_force_*",
+            }));
+        }
+        let network = Network::from_chain_hash(init.chainparams)
+            .ok_or_else(|| bad(invalid("unknown chain")))?;
+        let passphrase = init.tlvs.hsm_passphrase.as_ref().map(|p| p.expose_secret());
+        let loaded =
+            hsm_secret::load_or_create(dir, passphrase, entropy).map_err(InitError::Secret)?;
+        let secp = Secp256k1::new();
+        let keys = NodeKeys::derive(&secp, &loaded.seed, NetworkKind::from(network))
+            .map_err(|e| bad(invalid(e)))?;
+        let node_id = NodeId::from(keys.node_id().to_public_key());
+        let reply = InitReplyV4 {
+            hsm_version: HSM_VERSION,
+            hsm_capabilities: CAPABILITIES.to_vec(),
+            node_id,
+            bip32: keys.wallet_xpub(&secp),
+            bolt12: keys.wallet().bolt12_pubkey(&secp),
+            tlvs: InitReplyTlvs {
+                hsm_secret_type: Some(loaded.secret_type),
+                bip86_base: keys.wallet().bip86_base_xpub(&secp),
+                unknown: Vec::new(),
+            },
+        };
+        let reply = encode(&reply).map_err(bad)?;
+        Ok((Signer { secp, keys, node_id }, reply))
+    }
+
+    /// The node id.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// Handles one request body from `client`.
+    pub fn handle(&self, client: &ClientContext, body: &[u8]) -> Result<Outcome, BadRequestError> {
+        let msg_type = warden_wire::frame::peek_type(body)
+            .map_err(|e| BadRequestError::Malformed { reason: e.to_string() })?;
+        let needed =
+            permissions::required(msg_type).ok_or(BadRequestError::UnknownType { msg_type })?;
+        if !client.permissions.contains(needed) {
+            return Err(BadRequestError::PermissionDenied {
+                msg_type,
+                needed,
+                held: client.permissions,
+            });
+        }
+        let request = Request::decode(body)
+            .map_err(|e| BadRequestError::Malformed { reason: e.to_string() })?;
+        let secp = &self.secp;
+        let reply = match request {
+            Request::Ecdh(m) => {
+                let ss = sign::ecdh(self.keys.node_key(), &m.point);
+                encode(&EcdhReply { ss: Secret::new(*ss.expose_secret()) })?
+            }
+            Request::DeriveSecret(m) => {
+                let s = self.keys.derive_secret(&m.info);
+                encode(&DeriveSecretReply { secret: Secret::new(*s.expose_secret()) })?
+            }
+            Request::SignMessage(m) => {
+                let sig = sign::sign_message(secp, self.keys.node_key(), &m.msg);
+                encode(&SignMessageReply { sig })?
+            }
+            Request::SignInvoice(m) => {
+                let sig = sign::sign_invoice(secp, self.keys.node_key(), &m.hrp, &m.u5bytes)
+                    .map_err(invalid)?;
+                encode(&SignInvoiceReply { sig })?
+            }
+            Request::Bip137SignMessage(m) => {
+                let key = self.keys.wallet().utxo_key(secp, m.keyidx).map_err(invalid)?;
+                encode(&Bip137SignMessageReply { sig: sign::sign_bip137(secp, &key, &m.msg) })?
+            }
+            Request::CheckPubkey(m) => {
+                let ok =
+                    self.keys.wallet().check_pubkey(secp, m.index, &m.pubkey).map_err(invalid)?;
+                encode(&CheckPubkeyReply { ok })?
+            }
+            Request::CheckBip86Pubkey(m) => {
+                let key = self.keys.wallet().bip86_key(secp, m.index).map_err(invalid)?;
+                encode(&CheckBip86PubkeyReply { ok: key.public_key(secp) == m.pubkey })?
+            }
+            Request::GetChannelBasepoints(m) => {
+                let ck = self.channel_keys(&m.peerid, m.dbid)?;
+                let b = ck.basepoints(secp);
+                encode(&GetChannelBasepointsReply {
+                    basepoints: Basepoints {
+                        revocation: b.revocation.0,
+                        payment: b.payment.0,
+                        htlc: b.htlc.0,
+                        delayed_payment: b.delayed_payment.0,
+                    },
+                    funding_pubkey: ck.funding_pubkey(secp).0,
+                })?
+            }
+            Request::GetOutputScriptpubkey(m) => {
+                let ck = self.channel_keys(&m.peer_id, m.channel_id)?;
+                let point = m.commitment_point.map(PerCommitmentPoint);
+                let script = ck.to_remote_script(secp, point.as_ref()).map_err(invalid)?;
+                encode(&GetOutputScriptpubkeyReply { script })?
+            }
+            Request::SignAnyCannouncement(m) => {
+                let ck = self.channel_keys(&m.peerid, m.channel_dbid)?;
+                let (node_signature, bitcoin_signature) = sign::sign_channel_announcement(
+                    secp,
+                    self.keys.node_key(),
+                    ck.funding_key(),
+                    &m.ca,
+                )
+                .map_err(invalid)?;
+                encode(&SignAnyCannouncementReply { node_signature, bitcoin_signature })?
+            }
+            Request::GetPerCommitmentPoint(m) => {
+                let ck = self.channel_keys(&client.id, client.dbid)?;
+                let n = CommitmentNumber::new(m.n).map_err(invalid)?;
+                let point = ck.per_commitment_point(secp, n).map_err(invalid)?;
+                encode(&GetPerCommitmentPointReply {
+                    per_commitment_point: point.0,
+                    old_commitment_secret: None,
+                })?
+            }
+            Request::CheckFutureSecret(m) => {
+                let ck = self.channel_keys(&client.id, client.dbid)?;
+                let n = CommitmentNumber::new(m.n).map_err(invalid)?;
+                let suggested = PerCommitmentSecret::new(*m.commitment_secret.expose_secret());
+                encode(&CheckFutureSecretReply { correct: ck.check_future_secret(n, &suggested) })?
+            }
+            Request::ClientHsmfd(m) => {
+                let reply = encode(&ClientHsmfdReply {})?;
+                let client = ClientContext { id: m.id, dbid: m.dbid, permissions: m.permissions };
+                return Ok(Outcome::NewClient { reply, client });
+            }
+            Request::Init(_) | Request::DevPreinit(_) => {
+                return Err(BadRequestError::Unexpected { name: request.name() })
+            }
+            other => return Err(BadRequestError::NotImplemented { name: other.name() }),
+        };
+        Ok(Outcome::Reply(reply))
+    }
+
+    fn channel_keys(
+        &self,
+        peer: &NodeId,
+        dbid: u64,
+    ) -> Result<warden_core::keys::ChannelKeys, BadRequestError> {
+        let peer = CoreNodeId::from_slice(peer.as_bytes())
+            .ok_or_else(|| invalid(format_args!("peer id {peer} is not a valid point")))?;
+        self.keys.channel_keys(&peer, Dbid(dbid)).map_err(invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
+    use super::*;
+
+    struct NoEntropy;
+    impl EntropySource for NoEntropy {
+        fn fill_bytes(&mut self, _: &mut [u8]) {
+            panic!("an existing secret needs no entropy");
+        }
+    }
+
+    fn init_body() -> Vec<u8> {
+        Init {
+            bip32_key_version: warden_wire::Bip32KeyVersion {
+                pubkey_version: 0x043587cf,
+                privkey_version: 0x04358394,
+            },
+            chainparams: bitcoin::constants::ChainHash::REGTEST,
+            hsm_encryption_key: None,
+            dev_force_privkey: None,
+            dev_force_bip32_seed: None,
+            dev_force_channel_secrets: None,
+            dev_force_channel_secrets_shaseed: None,
+            hsm_wire_min_version: 5,
+            hsm_wire_max_version: 6,
+            tlvs: InitTlvs::default(),
+        }
+        .encode()
+        .unwrap()
+    }
+
+    fn signer() -> (tempfile::TempDir, Signer) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hsm_secret"), [0x42; 32]).unwrap();
+        let (s, _) = Signer::init(&init_body(), dir.path(), &mut NoEntropy).unwrap();
+        (dir, s)
+    }
+
+    fn master(s: &Signer) -> ClientContext {
+        ClientContext { id: s.node_id(), dbid: 0, permissions: permissions::ALL }
+    }
+
+    fn reply(s: &Signer, body: &[u8]) -> Vec<u8> {
+        match s.handle(&master(s), body).unwrap() {
+            Outcome::Reply(r) => r,
+            Outcome::NewClient { .. } => panic!("unexpected new client"),
+        }
+    }
+
+    #[test]
+    fn wallet_checks_and_bip137() {
+        let (_dir, s) = signer();
+        let secp = Secp256k1::new();
+        let key = s.keys.wallet().bitcoin_key(&secp, 3).unwrap().public_key(&secp);
+        let ok = CheckPubkey { index: 3, pubkey: key }.encode().unwrap();
+        assert_eq!(
+            CheckPubkeyReply::decode(&reply(&s, &ok)).unwrap(),
+            CheckPubkeyReply { ok: true }
+        );
+        let wrong = CheckPubkey { index: 4, pubkey: key }.encode().unwrap();
+        assert!(!CheckPubkeyReply::decode(&reply(&s, &wrong)).unwrap().ok);
+        // A legacy secret has no BIP-86 keys: refused, not answered `false`.
+        let bip86 = CheckBip86Pubkey { index: 0, pubkey: key }.encode().unwrap();
+        assert!(matches!(s.handle(&master(&s), &bip86), Err(BadRequestError::Invalid { .. })));
+        let sign = Bip137SignMessage { msg: b"hi".to_vec(), keyidx: 3 }.encode().unwrap();
+        let sig = Bip137SignMessageReply::decode(&reply(&s, &sign)).unwrap().sig;
+        let digest = secp256k1::Message::from_digest(sign::bip137_digest(b"hi"));
+        assert_eq!(secp.recover_ecdsa(&digest, &sig).unwrap(), key);
+    }
+
+    #[test]
+    fn refusals_are_typed() {
+        let (_dir, s) = signer();
+        let channel = ClientContext {
+            id: NodeId::from(s.keys.node_id().to_public_key()),
+            dbid: 1,
+            permissions: Permissions::COMMITMENT_POINT,
+        };
+        let ecdh = Ecdh { point: s.keys.node_id().to_public_key() }.encode().unwrap();
+        assert!(matches!(
+            s.handle(&channel, &ecdh),
+            Err(BadRequestError::PermissionDenied { msg_type: 1, .. })
+        ));
+        let far = GetPerCommitmentPoint { n: 1 << 48 }.encode().unwrap();
+        assert!(matches!(s.handle(&channel, &far), Err(BadRequestError::Invalid { .. })));
+        assert!(matches!(s.handle(&channel, &[0]), Err(BadRequestError::Malformed { .. })));
+        assert!(matches!(
+            s.handle(&master(&s), &init_body()),
+            Err(BadRequestError::Unexpected { .. })
+        ));
+    }
+
+    #[test]
+    fn version_range_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hsm_secret"), [0x42; 32]).unwrap();
+        let mut init = Init::decode(&init_body()).unwrap();
+        init.hsm_wire_max_version = 5;
+        let err = Signer::init(&init.encode().unwrap(), dir.path(), &mut NoEntropy).unwrap_err();
+        assert!(matches!(err, InitError::BadRequest(BadRequestError::Invalid { .. })));
+    }
+}
