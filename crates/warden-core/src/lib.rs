@@ -9,6 +9,9 @@
 //! - [`units`]: newtypes for amounts, feerates, commitment numbers and channel identifiers.
 //! - [`keys`]: key derivation byte-compatible with Core Lightning's `hsmd`, and BOLT-03 per
 //!   commitment key derivation, with one type per key role.
+//! - [`channel`]: per-channel state and the ordering rules that keep Warden from signing two
+//!   conflicting states.
+//! - [`policy`]: the rule catalog ([`policy::Rule`]) and refusals ([`policy::PolicyError`]).
 //! - [`shachain`]: BOLT-03 per-commitment secret generation and compact storage.
 //! - [`sign`]: signatures byte-identical to `hsmd`'s (low-R grinding, signed messages, ECDH).
 //! - [`tx`]: BOLT-03 transaction builders and the parsers that check a node-supplied
@@ -22,7 +25,9 @@ extern crate alloc;
 pub use bitcoin;
 pub use bitcoin::secp256k1;
 
+pub mod channel;
 pub mod keys;
+pub mod policy;
 pub mod rng;
 pub mod secret;
 pub mod shachain;

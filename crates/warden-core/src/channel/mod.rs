@@ -1,0 +1,32 @@
+//! Per-channel state: what Warden remembers of each channel, and the transitions the hsmd
+//! messages make on it.
+//!
+//! - [`setup`]: the parameters fixed when the channel is set up.
+//! - [`state`]: commitment numbers, per-commitment points, the peer's revocation secrets, the
+//!   current commitments' content, and the ordering rules that keep Warden from ever signing
+//!   two conflicting states (DESIGN.md §3, invariant 2).
+//!
+//! Every transition checks first and changes nothing on refusal: a refused request leaves the
+//! state exactly as it was.
+
+pub mod setup;
+pub mod state;
+
+pub use setup::ChannelSetup;
+pub use state::{
+    ChannelState, CommitmentContent, HtlcInfo, HtlcSide, SignedCounterpartyCommitment,
+    SignedHolderCommitment,
+};
+
+use crate::keys::node::NodeId;
+use crate::units::Dbid;
+
+/// Where a channel lives: Core Lightning names a channel by its peer and its database id, and
+/// derives the channel's keys from both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ChannelSlot {
+    /// The peer's node id.
+    pub peer: NodeId,
+    /// Core Lightning's database id of the channel.
+    pub dbid: Dbid,
+}
