@@ -9,6 +9,7 @@
 //! Every transition checks first and changes nothing on refusal: a refused request leaves the
 //! state exactly as it was.
 
+pub mod commitment;
 pub mod setup;
 pub mod state;
 

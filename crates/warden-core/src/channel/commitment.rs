@@ -1,0 +1,262 @@
+//! Reading a commitment transaction the node supplies, against the channel state Warden holds.
+//!
+//! Core Lightning sends a commitment transaction together with the HTLCs it carries (the
+//! untrimmed ones only, in output order), the feerate and the commitment number. Warden trusts
+//! none of it: it derives every key of that commitment from the channel's basepoints and the
+//! per-commitment point, rebuilds every output script, and accepts the transaction only if its
+//! single input is the funding outpoint, its version is 2, its locktime and sequence encode the
+//! stated commitment number, and every output is one of the outputs that commitment may have
+//! (to_local, to_remote, the anchors, one per stated HTLC with that HTLC's amount) in BIP-69
+//! order. What it returns ([`CommitmentContent`]) is therefore what the transaction really pays.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use bitcoin::transaction::Version;
+use bitcoin::{Amount, ScriptBuf, Transaction};
+
+use super::state::{CommitmentContent, HtlcInfo, HtlcSide};
+use super::ChannelSetup;
+use crate::keys::{Basepoints, FundingPubkey, PerCommitmentPoint};
+use crate::policy::{ensure, PolicyError, Rule};
+use crate::secp256k1::{Secp256k1, Verification};
+use crate::tx::commitment::ObscuringFactor;
+use crate::tx::htlc::PaymentHash;
+use crate::tx::scripts::{
+    anchor_witness_script, offered_htlc_witness_script, received_htlc_witness_script,
+    to_local_witness_script, to_remote_anchors_witness_script, to_remote_p2wpkh_script_pubkey,
+};
+use crate::tx::{ChannelType, CommitmentKeys};
+use crate::units::{CommitmentNumber, FeeratePerKw, Sat};
+
+/// Whose commitment a transaction is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Broadcaster {
+    /// Ours (we can broadcast it; the peer signed it).
+    Holder,
+    /// The peer's (we sign it for the peer).
+    Counterparty,
+}
+
+/// What the node says about a commitment transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct CommitmentClaim<'a> {
+    /// Whose commitment it is.
+    pub broadcaster: Broadcaster,
+    /// Its number.
+    pub number: CommitmentNumber,
+    /// The broadcaster's per-commitment point for it.
+    pub point: &'a PerCommitmentPoint,
+    /// Its feerate.
+    pub feerate: FeeratePerKw,
+    /// The untrimmed HTLCs, in output order.
+    pub htlcs: &'a [HtlcInfo],
+    /// The transaction.
+    pub tx: &'a Transaction,
+}
+
+/// Our side of the channel's keys.
+#[derive(Clone, Copy, Debug)]
+pub struct HolderKeys<'a> {
+    /// Our basepoints.
+    pub basepoints: &'a Basepoints,
+    /// Our funding key.
+    pub funding: &'a FundingPubkey,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    ToLocal,
+    ToRemote,
+    BroadcasterAnchor,
+    CountersignatoryAnchor,
+}
+
+fn structure(detail: String) -> PolicyError {
+    PolicyError::new(Rule::CommitmentStructure, detail)
+}
+
+/// Reads and checks a node-supplied commitment transaction (see the module documentation).
+pub fn read_commitment<C: Verification>(
+    secp: &Secp256k1<C>,
+    setup: &ChannelSetup,
+    holder: HolderKeys<'_>,
+    claim: CommitmentClaim<'_>,
+) -> Result<CommitmentContent, PolicyError> {
+    let channel_type = setup.channel_type()?;
+    let tx = claim.tx;
+    let n = claim.number.get();
+    ensure!(
+        tx.version == Version::TWO,
+        Rule::CommitmentStructure,
+        "commitment {n} has version {}, not 2",
+        tx.version.0
+    );
+    let [input] = tx.input.as_slice() else {
+        return Err(structure(alloc::format!(
+            "commitment {n} has {} inputs, not 1",
+            tx.input.len()
+        )));
+    };
+    ensure!(
+        input.previous_output == setup.funding_outpoint,
+        Rule::CommitmentStructure,
+        "commitment {n} spends {}, not the funding outpoint {}",
+        input.previous_output,
+        setup.funding_outpoint
+    );
+    let (opener, accepter) = if setup.is_outbound {
+        (&holder.basepoints.payment, &setup.counterparty_basepoints.payment)
+    } else {
+        (&setup.counterparty_basepoints.payment, &holder.basepoints.payment)
+    };
+    let factor = ObscuringFactor::from_payment_basepoints(opener, accepter);
+    let decoded = factor.decode(tx.lock_time, input.sequence);
+    ensure!(
+        decoded == Some(claim.number),
+        Rule::CommitmentStructure,
+        "commitment locktime and sequence encode {decoded:?}, not commitment {n}"
+    );
+
+    let (broadcaster, countersignatory, delay, b_funding, c_funding) = match claim.broadcaster {
+        Broadcaster::Holder => (
+            holder.basepoints,
+            &setup.counterparty_basepoints,
+            setup.counterparty_selected_delay,
+            holder.funding,
+            &setup.counterparty_funding_pubkey,
+        ),
+        Broadcaster::Counterparty => (
+            &setup.counterparty_basepoints,
+            holder.basepoints,
+            setup.holder_selected_delay,
+            &setup.counterparty_funding_pubkey,
+            holder.funding,
+        ),
+    };
+    let keys = CommitmentKeys::derive(secp, claim.point, broadcaster, countersignatory)
+        .map_err(|e| structure(alloc::format!("commitment {n}: {e}")))?;
+    let to_local =
+        to_local_witness_script(&keys.revocation, delay, &keys.broadcaster_delayed_payment)
+            .to_p2wsh();
+    let to_remote = match channel_type {
+        ChannelType::StaticRemoteKey => {
+            to_remote_p2wpkh_script_pubkey(&keys.countersignatory_payment)
+        }
+        ChannelType::AnchorsZeroFeeHtlc => {
+            to_remote_anchors_witness_script(&keys.countersignatory_payment).to_p2wsh()
+        }
+    };
+    let anchors = channel_type.has_anchors().then(|| {
+        (anchor_witness_script(b_funding).to_p2wsh(), anchor_witness_script(c_funding).to_p2wsh())
+    });
+    let htlc_script = |h: &HtlcInfo| -> ScriptBuf {
+        let offered_by_broadcaster = matches!(
+            (h.offered_by, claim.broadcaster),
+            (HtlcSide::Holder, Broadcaster::Holder)
+                | (HtlcSide::Counterparty, Broadcaster::Counterparty)
+        );
+        let hash = PaymentHash(h.payment_hash);
+        let script = if offered_by_broadcaster {
+            offered_htlc_witness_script(
+                channel_type,
+                &keys.revocation,
+                &keys.broadcaster_htlc,
+                &keys.countersignatory_htlc,
+                &hash,
+            )
+        } else {
+            received_htlc_witness_script(
+                channel_type,
+                &keys.revocation,
+                &keys.broadcaster_htlc,
+                &keys.countersignatory_htlc,
+                &hash,
+                h.cltv_expiry,
+            )
+        };
+        script.to_p2wsh()
+    };
+
+    let mut seen: Vec<Slot> = Vec::new();
+    let mut next_htlc = 0usize;
+    let (mut to_local_value, mut to_remote_value) = (Sat::ZERO, Sat::ZERO);
+    for (i, out) in tx.output.iter().enumerate() {
+        let spk = &out.script_pubkey;
+        let slot = if *spk == to_local {
+            Some(Slot::ToLocal)
+        } else if *spk == to_remote {
+            Some(Slot::ToRemote)
+        } else if anchors.as_ref().is_some_and(|(b, _)| spk == b) {
+            Some(Slot::BroadcasterAnchor)
+        } else if anchors.as_ref().is_some_and(|(_, c)| spk == c) {
+            Some(Slot::CountersignatoryAnchor)
+        } else {
+            None
+        };
+        match slot {
+            Some(slot) => {
+                ensure!(
+                    !seen.contains(&slot),
+                    Rule::CommitmentStructure,
+                    "commitment {n} output {i} repeats a main or anchor output"
+                );
+                seen.push(slot);
+                match slot {
+                    Slot::ToLocal => to_local_value = Sat(out.value.to_sat()),
+                    Slot::ToRemote => to_remote_value = Sat(out.value.to_sat()),
+                    Slot::BroadcasterAnchor | Slot::CountersignatoryAnchor => ensure!(
+                        out.value == Amount::from_sat(crate::tx::ANCHOR_OUTPUT_VALUE.0),
+                        Rule::CommitmentStructure,
+                        "commitment {n} anchor output {i} is {} sat, not 330",
+                        out.value.to_sat()
+                    ),
+                }
+            }
+            None => {
+                let Some(h) = claim.htlcs.get(next_htlc) else {
+                    return Err(structure(alloc::format!(
+                        "commitment {n} output {i} pays a script that is no output of this commitment"
+                    )));
+                };
+                ensure!(
+                    *spk == htlc_script(h),
+                    Rule::CommitmentStructure,
+                    "commitment {n} output {i} is not the htlc the node listed there"
+                );
+                ensure!(
+                    out.value.to_sat() == h.amount.to_sat_floor().0,
+                    Rule::CommitmentStructure,
+                    "commitment {n} htlc output {i} pays {} sat, the htlc is {}",
+                    out.value.to_sat(),
+                    h.amount
+                );
+                next_htlc += 1;
+            }
+        }
+    }
+    ensure!(
+        next_htlc == claim.htlcs.len(),
+        Rule::CommitmentStructure,
+        "commitment {n} carries {next_htlc} of the {} htlcs the node listed",
+        claim.htlcs.len()
+    );
+    let sorted = tx.output.windows(2).all(|w| match w {
+        [a, b] => (a.value, a.script_pubkey.as_bytes()) <= (b.value, b.script_pubkey.as_bytes()),
+        _ => true,
+    });
+    ensure!(sorted, Rule::CommitmentStructure, "commitment {n} outputs are not in BIP-69 order");
+
+    let (to_holder, to_counterparty) = match claim.broadcaster {
+        Broadcaster::Holder => (to_local_value, to_remote_value),
+        Broadcaster::Counterparty => (to_remote_value, to_local_value),
+    };
+    Ok(CommitmentContent {
+        number: claim.number,
+        txid: tx.compute_txid(),
+        feerate: claim.feerate,
+        htlcs: claim.htlcs.to_vec(),
+        to_holder,
+        to_counterparty,
+    })
+}

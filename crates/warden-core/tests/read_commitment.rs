@@ -1,0 +1,217 @@
+//! `channel::commitment::read_commitment` against every BOLT-03 Appendix C and F commitment:
+//! given the channel state and the HTLC list as Core Lightning sends it (untrimmed HTLCs in
+//! output order), it accepts the transaction and returns what each side is paid; each
+//! one-field mutation is refused with `commitment-structure`.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, dead_code, reason = "test code")]
+
+mod bolt3_support;
+
+use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxOut};
+use bolt3_support::cases::{appendix_c_spec, appendix_f_spec};
+use bolt3_support::{json, Fixture};
+use warden_core::channel::commitment::{read_commitment, Broadcaster, CommitmentClaim, HolderKeys};
+use warden_core::channel::{ChannelSetup, CommitmentContent, HtlcInfo, HtlcSide};
+use warden_core::policy::{PolicyError, Rule};
+use warden_core::tx::{CommitmentOutputKind, CommitmentSpec, HtlcDirection};
+use warden_core::units::{Msat, Sat};
+
+const VECTORS: &str = include_str!("data/bolt3/bolt3_commitment_txs.json");
+
+fn setup(fx: &Fixture, spec: &CommitmentSpec) -> ChannelSetup {
+    let anchors = spec.channel_type.has_anchors();
+    ChannelSetup {
+        is_outbound: true,
+        channel_value: fx.funding_value,
+        push_value: Msat(0),
+        funding_outpoint: fx.funding_outpoint,
+        holder_selected_delay: 144,
+        holder_shutdown_script: None,
+        holder_shutdown_wallet_index: None,
+        counterparty_basepoints: fx.remote,
+        counterparty_funding_pubkey: fx.remote_funding_pubkey,
+        counterparty_selected_delay: fx.to_self_delay,
+        counterparty_shutdown_script: None,
+        channel_type_features: if anchors { vec![0x40, 0x10, 0x00] } else { vec![0x10, 0x00] },
+    }
+}
+
+/// The HTLC list as lightningd sends it: untrimmed only, in output order.
+fn untrimmed_in_output_order(spec: &CommitmentSpec) -> Vec<HtlcInfo> {
+    let built = spec.build().unwrap();
+    built
+        .outputs
+        .iter()
+        .filter_map(|o| match &o.kind {
+            CommitmentOutputKind::Htlc { htlc, .. } => Some(HtlcInfo {
+                offered_by: match htlc.direction {
+                    HtlcDirection::Offered => HtlcSide::Holder,
+                    HtlcDirection::Received => HtlcSide::Counterparty,
+                },
+                amount: htlc.amount,
+                payment_hash: htlc.payment_hash.0,
+                cltv_expiry: htlc.cltv_expiry,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn read(
+    fx: &Fixture,
+    spec: &CommitmentSpec,
+    htlcs: &[HtlcInfo],
+    tx: &Transaction,
+) -> Result<CommitmentContent, PolicyError> {
+    read_commitment(
+        &fx.secp,
+        &setup(fx, spec),
+        HolderKeys { basepoints: &fx.local, funding: &fx.local_funding_pubkey },
+        CommitmentClaim {
+            broadcaster: Broadcaster::Holder,
+            number: fx.commitment_number,
+            point: &fx.per_commitment_point,
+            feerate: spec.feerate,
+            htlcs,
+            tx,
+        },
+    )
+}
+
+fn all_specs(fx: &Fixture) -> Vec<CommitmentSpec> {
+    let v = json(VECTORS);
+    let mut specs: Vec<_> =
+        v["test_cases"].as_array().unwrap().iter().map(|c| appendix_c_spec(fx, c)).collect();
+    specs.extend(
+        v["anchors"]["test_cases"].as_array().unwrap().iter().map(|c| appendix_f_spec(fx, c)),
+    );
+    specs
+}
+
+#[test]
+fn every_vector_commitment_is_read_correctly() {
+    let fx = Fixture::load();
+    let specs = all_specs(&fx);
+    assert_eq!(specs.len(), 25);
+    for spec in &specs {
+        let built = spec.build().unwrap();
+        let htlcs = untrimmed_in_output_order(spec);
+        let content = read(&fx, spec, &htlcs, &built.tx).unwrap();
+        let value_of = |k: fn(&CommitmentOutputKind) -> bool| {
+            built.outputs.iter().find(|o| k(&o.kind)).map_or(Sat::ZERO, |o| o.value)
+        };
+        assert_eq!(
+            content.to_holder,
+            value_of(|k| matches!(k, CommitmentOutputKind::ToBroadcaster))
+        );
+        assert_eq!(
+            content.to_counterparty,
+            value_of(|k| matches!(k, CommitmentOutputKind::ToCountersignatory))
+        );
+        assert_eq!(content.htlcs, htlcs);
+        assert_eq!(content.txid, built.tx.compute_txid());
+        assert_eq!(content.number, fx.commitment_number);
+    }
+}
+
+/// The seven-output static_remotekey case and the anchors case with the most outputs.
+fn fixtures(fx: &Fixture) -> Vec<(CommitmentSpec, Vec<HtlcInfo>, Transaction)> {
+    let specs = all_specs(fx);
+    [2usize, 18]
+        .iter()
+        .map(|i| {
+            let spec = specs[*i].clone();
+            let htlcs = untrimmed_in_output_order(&spec);
+            let tx = spec.build().unwrap().tx;
+            (spec, htlcs, tx)
+        })
+        .collect()
+}
+
+fn assert_structure(fx: &Fixture, spec: &CommitmentSpec, htlcs: &[HtlcInfo], tx: &Transaction) {
+    let err = read(fx, spec, htlcs, tx).unwrap_err();
+    assert_eq!(err.rule, Rule::CommitmentStructure, "{err}");
+}
+
+#[test]
+fn one_field_mutations_are_refused() {
+    let fx = Fixture::load();
+    for (spec, htlcs, tx) in fixtures(&fx) {
+        assert!(htlcs.len() >= 3, "fixture must carry htlcs");
+        read(&fx, &spec, &htlcs, &tx).unwrap();
+
+        let mut t = tx.clone();
+        t.version = bitcoin::transaction::Version::ONE;
+        assert_structure(&fx, &spec, &htlcs, &t);
+
+        let mut t = tx.clone();
+        t.input[0].previous_output = OutPoint { vout: 1, ..t.input[0].previous_output };
+        assert_structure(&fx, &spec, &htlcs, &t);
+
+        let mut t = tx.clone();
+        t.input[0].sequence = Sequence(t.input[0].sequence.0 ^ 1);
+        assert_structure(&fx, &spec, &htlcs, &t);
+
+        let mut t = tx.clone();
+        t.lock_time =
+            bitcoin::absolute::LockTime::from_consensus(t.lock_time.to_consensus_u32() ^ 1);
+        assert_structure(&fx, &spec, &htlcs, &t);
+
+        // Value moved to a foreign output.
+        let mut t = tx.clone();
+        t.output.push(TxOut {
+            value: Amount::from_sat(1000),
+            script_pubkey: ScriptBuf::new_op_return([1]),
+        });
+        assert_structure(&fx, &spec, &htlcs, &t);
+
+        // An HTLC output that pays more than its HTLC.
+        let mut t = tx.clone();
+        let i = t.output.iter().position(|o| o.value.to_sat() == htlcs[0].amount.0 / 1000).unwrap();
+        t.output[i].value = Amount::from_sat(t.output[i].value.to_sat() + 1);
+        assert_structure(&fx, &spec, &htlcs, &t);
+
+        // The node lists an HTLC the transaction does not carry.
+        let mut more = htlcs.clone();
+        more.push(HtlcInfo { payment_hash: [0xee; 32], ..htlcs[0] });
+        assert_structure(&fx, &spec, &more, &tx);
+
+        // An HTLC listed with another direction (its script no longer matches).
+        let mut flipped = htlcs.clone();
+        flipped[0].offered_by = match flipped[0].offered_by {
+            HtlcSide::Holder => HtlcSide::Counterparty,
+            HtlcSide::Counterparty => HtlcSide::Holder,
+        };
+        assert_structure(&fx, &spec, &flipped, &tx);
+
+        // Outputs out of BIP-69 order.
+        let mut t = tx.clone();
+        t.output.swap(0, 1);
+        assert_structure(&fx, &spec, &htlcs, &t);
+
+        // A duplicated main output.
+        let mut t = tx.clone();
+        let last = t.output.last().unwrap().clone();
+        t.output.push(last);
+        assert_structure(&fx, &spec, &htlcs, &t);
+
+        // Wrong keys: the commitment read with another per-commitment point.
+        let other = bolt3_support::pubkey(
+            "036d6caac248af96f6afa7f904f550253a0f3ef3f5aa2fe6838a95b216691468e2",
+        );
+        let err = read_commitment(
+            &fx.secp,
+            &setup(&fx, &spec),
+            HolderKeys { basepoints: &fx.local, funding: &fx.local_funding_pubkey },
+            CommitmentClaim {
+                broadcaster: Broadcaster::Holder,
+                number: fx.commitment_number,
+                point: &warden_core::keys::PerCommitmentPoint(other),
+                feerate: spec.feerate,
+                htlcs: &htlcs,
+                tx: &tx,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.rule, Rule::CommitmentStructure);
+    }
+}
