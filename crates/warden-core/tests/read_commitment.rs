@@ -6,12 +6,17 @@
 
 mod bolt3_support;
 
+use bitcoin::sighash::EcdsaSighashType;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxOut};
 use bolt3_support::cases::{appendix_c_spec, appendix_f_spec};
 use bolt3_support::{json, Fixture};
-use warden_core::channel::commitment::{read_commitment, Broadcaster, CommitmentClaim, HolderKeys};
+use warden_core::channel::commitment::{
+    read_commitment, Broadcaster, CommitmentClaim, HolderKeys, ReadCommitment,
+};
 use warden_core::channel::{ChannelSetup, CommitmentContent, HtlcInfo, HtlcSide};
 use warden_core::policy::{PolicyError, Rule};
+use warden_core::secp256k1::ecdsa::Signature as EcdsaSignature;
+use warden_core::secp256k1::{Message, PublicKey};
 use warden_core::tx::{CommitmentOutputKind, CommitmentSpec, HtlcDirection};
 use warden_core::units::{Msat, Sat};
 
@@ -62,6 +67,15 @@ fn read(
     htlcs: &[HtlcInfo],
     tx: &Transaction,
 ) -> Result<CommitmentContent, PolicyError> {
+    read_full(fx, spec, htlcs, tx).map(|r| r.content)
+}
+
+fn read_full(
+    fx: &Fixture,
+    spec: &CommitmentSpec,
+    htlcs: &[HtlcInfo],
+    tx: &Transaction,
+) -> Result<ReadCommitment, PolicyError> {
     read_commitment(
         &fx.secp,
         &setup(fx, spec),
@@ -198,20 +212,126 @@ fn one_field_mutations_are_refused() {
         let other = bolt3_support::pubkey(
             "036d6caac248af96f6afa7f904f550253a0f3ef3f5aa2fe6838a95b216691468e2",
         );
-        let err = read_commitment(
-            &fx.secp,
-            &setup(&fx, &spec),
-            HolderKeys { basepoints: &fx.local, funding: &fx.local_funding_pubkey },
-            CommitmentClaim {
-                broadcaster: Broadcaster::Holder,
-                number: fx.commitment_number,
-                point: &warden_core::keys::PerCommitmentPoint(other),
-                feerate: spec.feerate,
-                htlcs: &htlcs,
-                tx: &tx,
-            },
-        )
-        .unwrap_err();
+        let err = read_full_with_point(&fx, &spec, &htlcs, &tx, other).unwrap_err();
         assert_eq!(err.rule, Rule::CommitmentStructure);
     }
+}
+
+fn read_full_with_point(
+    fx: &Fixture,
+    spec: &CommitmentSpec,
+    htlcs: &[HtlcInfo],
+    tx: &Transaction,
+    other: PublicKey,
+) -> Result<ReadCommitment, PolicyError> {
+    read_commitment(
+        &fx.secp,
+        &setup(fx, spec),
+        HolderKeys { basepoints: &fx.local, funding: &fx.local_funding_pubkey },
+        CommitmentClaim {
+            broadcaster: Broadcaster::Holder,
+            number: fx.commitment_number,
+            point: &warden_core::keys::PerCommitmentPoint(other),
+            feerate: spec.feerate,
+            htlcs,
+            tx,
+        },
+    )
+}
+
+fn der(hex: &str, sighash: EcdsaSighashType) -> bitcoin::ecdsa::Signature {
+    bitcoin::ecdsa::Signature {
+        signature: EcdsaSignature::from_der(&bolt3_support::hex(hex)).unwrap(),
+        sighash_type: sighash,
+    }
+}
+
+/// The peer's signatures of every vector (the spec's `remote_signature` and
+/// `remote_htlc_signature`) verify; one altered signature is `commitment-peer-signature`.
+#[test]
+fn the_vectors_peer_signatures_verify() {
+    let fx = Fixture::load();
+    let v = json(VECTORS);
+    let mut checked = 0;
+    let mut cases: Vec<(
+        CommitmentSpec,
+        bitcoin::ecdsa::Signature,
+        Vec<bitcoin::ecdsa::Signature>,
+    )> = Vec::new();
+    for case in v["test_cases"].as_array().unwrap() {
+        let htlc_sigs = case["htlc_txs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| der(h["remote_htlc_signature"].as_str().unwrap(), EcdsaSighashType::All))
+            .collect();
+        cases.push((
+            appendix_c_spec(&fx, case),
+            der(case["remote_signature"].as_str().unwrap(), EcdsaSighashType::All),
+            htlc_sigs,
+        ));
+    }
+    for case in v["anchors"]["test_cases"].as_array().unwrap() {
+        let htlc_sigs = case["HtlcDescs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                der(h["RemoteSigHex"].as_str().unwrap(), EcdsaSighashType::SinglePlusAnyoneCanPay)
+            })
+            .collect();
+        cases.push((
+            appendix_f_spec(&fx, case),
+            der(case["RemoteSigHex"].as_str().unwrap(), EcdsaSighashType::All),
+            htlc_sigs,
+        ));
+    }
+    for (spec, sig, htlc_sigs) in &cases {
+        let built = spec.build().unwrap();
+        let htlcs = untrimmed_in_output_order(spec);
+        let read = read_full(&fx, spec, &htlcs, &built.tx).unwrap();
+        let setup = setup(&fx, spec);
+        let verify = |sig: &bitcoin::ecdsa::Signature, htlc_sigs: &[bitcoin::ecdsa::Signature]| {
+            read.verify_counterparty_signatures(
+                &fx.secp,
+                &built.tx,
+                &setup,
+                &fx.local_funding_pubkey,
+                sig,
+                htlc_sigs,
+            )
+        };
+        verify(sig, htlc_sigs).unwrap();
+        // A signature of something else by the right key does not verify here.
+        let other = bitcoin::ecdsa::Signature {
+            signature: fx
+                .secp
+                .sign_ecdsa(&Message::from_digest([7; 32]), &fx.remote_funding_privkey),
+            sighash_type: EcdsaSighashType::All,
+        };
+        assert_eq!(verify(&other, htlc_sigs).unwrap_err().rule, Rule::CommitmentPeerSignature);
+        if let Some(first) = htlc_sigs.first() {
+            let mut swapped = htlc_sigs.clone();
+            swapped.rotate_left(1);
+            if htlc_sigs.len() > 1 {
+                assert_eq!(verify(sig, &swapped).unwrap_err().rule, Rule::CommitmentPeerSignature);
+            }
+            assert_eq!(
+                verify(sig, &htlc_sigs[1..]).unwrap_err().rule,
+                Rule::CommitmentPeerSignature
+            );
+            let mut wrong_type = htlc_sigs.clone();
+            wrong_type[0] = bitcoin::ecdsa::Signature {
+                sighash_type: if spec.channel_type.has_anchors() {
+                    EcdsaSighashType::All
+                } else {
+                    EcdsaSighashType::SinglePlusAnyoneCanPay
+                },
+                ..*first
+            };
+            assert_eq!(verify(sig, &wrong_type).unwrap_err().rule, Rule::HtlcSighash);
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 25);
 }

@@ -12,8 +12,9 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use bitcoin::sighash::EcdsaSighashType;
 use bitcoin::transaction::Version;
-use bitcoin::{Amount, ScriptBuf, Transaction};
+use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction};
 
 use super::state::{CommitmentContent, HtlcInfo, HtlcSide};
 use super::ChannelSetup;
@@ -21,11 +22,13 @@ use crate::keys::{Basepoints, FundingPubkey, PerCommitmentPoint};
 use crate::policy::{ensure, PolicyError, Rule};
 use crate::secp256k1::{Secp256k1, Verification};
 use crate::tx::commitment::ObscuringFactor;
-use crate::tx::htlc::PaymentHash;
+use crate::tx::htlc::{build_htlc_tx, Htlc, HtlcDirection, PaymentHash};
 use crate::tx::scripts::{
-    anchor_witness_script, offered_htlc_witness_script, received_htlc_witness_script,
-    to_local_witness_script, to_remote_anchors_witness_script, to_remote_p2wpkh_script_pubkey,
+    anchor_witness_script, funding_witness_script, offered_htlc_witness_script,
+    received_htlc_witness_script, to_local_witness_script, to_remote_anchors_witness_script,
+    to_remote_p2wpkh_script_pubkey,
 };
+use crate::tx::sighash::{countersignatory_htlc_sighash_type, p2wsh_sighash};
 use crate::tx::{ChannelType, CommitmentKeys};
 use crate::units::{CommitmentNumber, FeeratePerKw, Sat};
 
@@ -76,13 +79,31 @@ fn structure(detail: String) -> PolicyError {
     PolicyError::new(Rule::CommitmentStructure, detail)
 }
 
+/// A commitment transaction that passed [`read_commitment`], with what checking its
+/// signatures needs.
+#[derive(Clone, Debug)]
+pub struct ReadCommitment {
+    /// What it pays.
+    pub content: CommitmentContent,
+    /// Its keys.
+    pub keys: CommitmentKeys,
+    /// The output index of each listed HTLC, in the list's order.
+    pub htlc_vouts: Vec<u32>,
+    /// The commitment format.
+    pub channel_type: ChannelType,
+    /// The broadcaster's `to_self_delay`.
+    pub to_self_delay: u16,
+    /// Whose commitment it is.
+    pub broadcaster: Broadcaster,
+}
+
 /// Reads and checks a node-supplied commitment transaction (see the module documentation).
 pub fn read_commitment<C: Verification>(
     secp: &Secp256k1<C>,
     setup: &ChannelSetup,
     holder: HolderKeys<'_>,
     claim: CommitmentClaim<'_>,
-) -> Result<CommitmentContent, PolicyError> {
+) -> Result<ReadCommitment, PolicyError> {
     let channel_type = setup.channel_type()?;
     let tx = claim.tx;
     let n = claim.number.get();
@@ -179,6 +200,7 @@ pub fn read_commitment<C: Verification>(
     };
 
     let mut seen: Vec<Slot> = Vec::new();
+    let mut htlc_vouts: Vec<u32> = Vec::new();
     let mut next_htlc = 0usize;
     let (mut to_local_value, mut to_remote_value) = (Sat::ZERO, Sat::ZERO);
     for (i, out) in tx.output.iter().enumerate() {
@@ -231,6 +253,9 @@ pub fn read_commitment<C: Verification>(
                     out.value.to_sat(),
                     h.amount
                 );
+                htlc_vouts.push(u32::try_from(i).map_err(|_| {
+                    structure(alloc::format!("commitment {n} has too many outputs"))
+                })?);
                 next_htlc += 1;
             }
         }
@@ -251,12 +276,107 @@ pub fn read_commitment<C: Verification>(
         Broadcaster::Holder => (to_local_value, to_remote_value),
         Broadcaster::Counterparty => (to_remote_value, to_local_value),
     };
-    Ok(CommitmentContent {
-        number: claim.number,
-        txid: tx.compute_txid(),
-        feerate: claim.feerate,
-        htlcs: claim.htlcs.to_vec(),
-        to_holder,
-        to_counterparty,
+    Ok(ReadCommitment {
+        content: CommitmentContent {
+            number: claim.number,
+            txid: tx.compute_txid(),
+            feerate: claim.feerate,
+            htlcs: claim.htlcs.to_vec(),
+            to_holder,
+            to_counterparty,
+        },
+        keys,
+        htlc_vouts,
+        channel_type,
+        to_self_delay: delay,
+        broadcaster: claim.broadcaster,
     })
+}
+
+impl ReadCommitment {
+    /// Checks the peer's signatures on our commitment: its signature of the commitment with
+    /// its funding key (`SIGHASH_ALL`), and one signature per HTLC transaction with its HTLC
+    /// key of this commitment (`SIGHASH_SINGLE|SIGHASH_ANYONECANPAY` with anchors, else
+    /// `SIGHASH_ALL`). Any failure is `commitment-peer-signature`; a wrong sighash type of an
+    /// HTLC signature is `htlc-sighash`.
+    pub fn verify_counterparty_signatures<C: Verification>(
+        &self,
+        secp: &Secp256k1<C>,
+        tx: &Transaction,
+        setup: &ChannelSetup,
+        holder_funding: &FundingPubkey,
+        commitment_sig: &bitcoin::ecdsa::Signature,
+        htlc_sigs: &[bitcoin::ecdsa::Signature],
+    ) -> Result<(), PolicyError> {
+        let n = self.content.number.get();
+        let peer_sig = |detail: String| PolicyError::new(Rule::CommitmentPeerSignature, detail);
+        ensure!(
+            commitment_sig.sighash_type == EcdsaSighashType::All,
+            Rule::CommitmentPeerSignature,
+            "the peer signed commitment {n} with sighash {}, not ALL",
+            commitment_sig.sighash_type
+        );
+        let funding_script =
+            funding_witness_script(holder_funding, &setup.counterparty_funding_pubkey);
+        let digest =
+            p2wsh_sighash(tx, 0, &funding_script, setup.channel_value, EcdsaSighashType::All)
+                .map_err(|e| peer_sig(alloc::format!("commitment {n}: {e}")))?;
+        secp.verify_ecdsa(&digest, &commitment_sig.signature, &setup.counterparty_funding_pubkey.0)
+            .map_err(|_| {
+                peer_sig(alloc::format!("the peer's signature of commitment {n} does not verify"))
+            })?;
+        ensure!(
+            htlc_sigs.len() == self.htlc_vouts.len(),
+            Rule::CommitmentPeerSignature,
+            "commitment {n} carries {} htlcs but the peer sent {} htlc signatures",
+            self.htlc_vouts.len(),
+            htlc_sigs.len()
+        );
+        let expected_type = countersignatory_htlc_sighash_type(self.channel_type);
+        let txid = tx.compute_txid();
+        for ((h, vout), sig) in self.content.htlcs.iter().zip(&self.htlc_vouts).zip(htlc_sigs) {
+            ensure!(
+                sig.sighash_type == expected_type,
+                Rule::HtlcSighash,
+                "the peer's signature of the htlc transaction of output {vout} uses sighash {}, not {}",
+                sig.sighash_type,
+                expected_type
+            );
+            let offered_by_broadcaster = matches!(
+                (h.offered_by, self.broadcaster),
+                (HtlcSide::Holder, Broadcaster::Holder)
+                    | (HtlcSide::Counterparty, Broadcaster::Counterparty)
+            );
+            let htlc = Htlc {
+                direction: if offered_by_broadcaster {
+                    HtlcDirection::Offered
+                } else {
+                    HtlcDirection::Received
+                },
+                amount: h.amount,
+                payment_hash: PaymentHash(h.payment_hash),
+                cltv_expiry: h.cltv_expiry,
+            };
+            let htlc_tx = build_htlc_tx(
+                self.channel_type,
+                OutPoint { txid, vout: *vout },
+                &htlc,
+                self.content.feerate,
+                self.to_self_delay,
+                &self.keys,
+            )
+            .map_err(|e| peer_sig(alloc::format!("htlc transaction of output {vout}: {e}")))?;
+            let digest = htlc_tx
+                .sighash(expected_type)
+                .map_err(|e| peer_sig(alloc::format!("htlc transaction of output {vout}: {e}")))?;
+            secp.verify_ecdsa(&digest, &sig.signature, &self.keys.countersignatory_htlc.0).map_err(
+                |_| {
+                    peer_sig(alloc::format!(
+                        "the peer's signature of the htlc transaction of output {vout} does not verify"
+                    ))
+                },
+            )?;
+        }
+        Ok(())
+    }
 }
