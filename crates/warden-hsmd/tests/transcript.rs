@@ -214,7 +214,8 @@ fn encrypted_secret_fails_init_with_cln_code() {
     std::fs::write(dir.path().join("hsm_secret"), [5u8; 73]).unwrap();
     let mut hsmd = spawn(dir.path(), &[]);
     let reply = InitReplyFailure::decode(&hsmd.init()).unwrap();
-    assert_eq!(reply.error_code, 7);
+    // HSM_SECRET_ERR_PASSPHRASE_REQUIRED: the recorded init carries no hsm_passphrase.
+    assert_eq!(reply.error_code, 1);
     assert!(matches!(hsmd.status(), Status::StatusFail(_)));
     assert!(!hsmd.wait().success());
 }
