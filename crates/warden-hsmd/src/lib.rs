@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod channels;
 pub mod hsm_secret;
 pub mod permissions;
 pub mod server;

@@ -18,6 +18,9 @@ use warden_core::units::{CommitmentNumber, Dbid};
 use warden_wire::msg::*;
 use warden_wire::{Basepoints, Message, NodeId, Permissions, Request, Secret};
 
+use warden_core::policy::PolicyError;
+
+use crate::channels::{ChannelContext, Channels, MemoryChannelStore};
 use crate::hsm_secret::{self, HsmSecretError};
 use crate::permissions;
 
@@ -75,6 +78,8 @@ pub enum BadRequestError {
         /// What is wrong.
         reason: String,
     },
+    /// Policy refused the request: the rule and what it saw.
+    Refused(PolicyError),
 }
 
 impl fmt::Display for BadRequestError {
@@ -94,6 +99,7 @@ impl fmt::Display for BadRequestError {
             }
             BadRequestError::Unexpected { name } => write!(f, "unexpected {name}"),
             BadRequestError::Invalid { reason } => write!(f, "invalid request: {reason}"),
+            BadRequestError::Refused(e) => write!(f, "{e}"),
         }
     }
 }
@@ -154,6 +160,7 @@ pub struct Signer {
     secp: Secp256k1<All>,
     keys: NodeKeys,
     node_id: NodeId,
+    channels: Channels,
 }
 
 impl fmt::Debug for Signer {
@@ -211,7 +218,8 @@ impl Signer {
             },
         };
         let reply = encode(&reply).map_err(bad)?;
-        Ok((Signer { secp, keys, node_id }, reply))
+        let channels = Channels::new(Box::new(MemoryChannelStore::default()));
+        Ok((Signer { secp, keys, node_id, channels }, reply))
     }
 
     /// The node id.
@@ -316,12 +324,51 @@ impl Signer {
                 let client = ClientContext { id: m.id, dbid: m.dbid, permissions: m.permissions };
                 return Ok(Outcome::NewClient { reply, client });
             }
+            Request::NewChannel(m) => self.channels.new_channel(&m)?,
+            Request::ForgetChannel(m) => self.channels.forget_channel(&m)?,
+            Request::SetupChannel(m) => self.channels.setup_channel(client, &m)?,
+            Request::SignRemoteCommitmentTx(m) => {
+                let ctx = self.channel_context(&client.id, client.dbid)?;
+                self.channels.sign_remote_commitment_tx(&ctx, client, &m)?
+            }
+            Request::ValidateCommitmentTx(m) => {
+                let ctx = self.channel_context(&client.id, client.dbid)?;
+                self.channels.validate_commitment_tx(&ctx, client, &m)?
+            }
+            Request::RevokeCommitmentTx(m) => {
+                let ctx = self.channel_context(&client.id, client.dbid)?;
+                self.channels.revoke_commitment_tx(&ctx, client, &m)?
+            }
+            Request::ValidateRevocation(m) => {
+                let ctx = self.channel_context(&client.id, client.dbid)?;
+                self.channels.validate_revocation(&ctx, client, &m)?
+            }
+            Request::SignCommitmentTx(m) => {
+                let ctx = self.channel_context(&m.peer_id, m.channel_dbid)?;
+                self.channels.sign_commitment_tx(&ctx, &m)?
+            }
+            Request::SignMutualCloseTx(m) => {
+                let ctx = self.channel_context(&client.id, client.dbid)?;
+                self.channels.sign_mutual_close_tx(&ctx, client, &m)?
+            }
+            // Warden has no chain view yet: like hsmd, it reports the outpoint buried and
+            // records nothing on lock (commitment-funding-spent needs chain evidence).
+            Request::CheckOutpoint(_) => encode(&CheckOutpointReply { is_buried: true })?,
+            Request::LockOutpoint(_) => encode(&LockOutpointReply {})?,
             Request::Init(_) | Request::DevPreinit(_) => {
                 return Err(BadRequestError::Unexpected { name: request.name() })
             }
             other => return Err(BadRequestError::NotImplemented { name: other.name() }),
         };
         Ok(Outcome::Reply(reply))
+    }
+
+    fn channel_context(
+        &self,
+        peer: &NodeId,
+        dbid: u64,
+    ) -> Result<ChannelContext<'_>, BadRequestError> {
+        Ok(ChannelContext { secp: &self.secp, keys: self.channel_keys(peer, dbid)? })
     }
 
     fn channel_keys(

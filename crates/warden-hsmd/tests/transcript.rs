@@ -122,11 +122,11 @@ fn a_malformed_frame_closes_only_that_client() {
     std::io::Write::write_all(&mut huge, &[0x08, 0, 0, 0]).unwrap();
     assert_eq!(recv(&mut huge), None);
     expect_bad_request(&mut hsmd, peer, "could not parse");
-    // Unimplemented requests are refused, never answered with a placeholder.
+    // A request for a channel that was never set up is refused by policy (channel-unknown).
     let mut other = hsmd.client(peer, 7, 16);
     send(&mut other, &RevokeCommitmentTx { commit_num: 0 }.encode().unwrap());
     assert_eq!(recv(&mut other), None);
-    expect_bad_request(&mut hsmd, peer, "not implemented");
+    expect_bad_request(&mut hsmd, peer, "channel-unknown");
     let reply = call(&mut good, &GetPerCommitmentPoint { n: 1 }.encode().unwrap());
     assert_eq!(reply[..2], [0x00, 0x76]);
 }
@@ -136,13 +136,14 @@ fn a_bad_request_on_the_master_is_fatal() {
     let dir = lightning_dir();
     let mut hsmd = spawn(dir.path(), &[]);
     hsmd.init();
-    // revoke_commitment_tx is not valid without a channel: status_fail, non-zero exit.
+    // revoke_commitment_tx for a channel never set up is refused (channel-unknown): on the
+    // master that is status_fail and a non-zero exit.
     send(&mut hsmd.master, &RevokeCommitmentTx { commit_num: 0 }.encode().unwrap());
     match hsmd.status() {
         Status::StatusFail(f) => {
             assert_eq!(f.failreason, FailReason::MASTER_IO);
             let d = String::from_utf8_lossy(f.desc.as_bytes()).into_owned();
-            assert!(d.contains("hsmd_revoke_commitment_tx"), "{d}");
+            assert!(d.contains("channel-unknown"), "{d}");
         }
         other => panic!("expected status_fail, got {other:?}"),
     }

@@ -1,0 +1,453 @@
+//! Channel state behind a store, and the hsmd requests that read and change it.
+//!
+//! Every request that changes a channel follows one visible sequence: load the channel's
+//! record, let `warden-core` check and apply the transition on a copy, sign, make the new record
+//! durable in the [`ChannelStore`], and only then return the reply (DESIGN.md §3, invariant 1).
+//! A refusal changes nothing: the copy is dropped.
+//!
+//! This increment keeps channels in memory ([`MemoryChannelStore`]); the durable store is its
+//! own piece of work and plugs in behind the same trait.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Mutex;
+
+use bitcoin::hashes::Hash;
+use bitcoin::sighash::EcdsaSighashType;
+use bitcoin::transaction::Version;
+use bitcoin::OutPoint;
+use warden_core::channel::commitment::{read_commitment, Broadcaster, CommitmentClaim, HolderKeys};
+use warden_core::channel::{
+    ChannelSetup, ChannelSlot, ChannelState, HtlcInfo, HtlcSide, SignedCounterpartyCommitment,
+    SignedHolderCommitment,
+};
+use warden_core::keys::{
+    Basepoints, ChannelKeys, DelayedPaymentBasepoint, FundingPubkey, HtlcBasepoint,
+    NodeId as CoreNodeId, PaymentBasepoint, PerCommitmentPoint, RevocationBasepoint,
+};
+use warden_core::policy::{PolicyError, Rule};
+use warden_core::secp256k1::{All, PublicKey, Secp256k1};
+use warden_core::sign;
+use warden_core::units::{CommitmentNumber, Dbid, FeeratePerKw, Msat, Sat};
+use warden_wire::msg::*;
+use warden_wire::{HsmHtlc, Message, NodeId, Secret, Side};
+
+use crate::signer::{BadRequestError, ClientContext};
+
+/// A store failure: the state could not be made durable, so no reply may leave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelStoreError(pub String);
+
+impl fmt::Display for ChannelStoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "channel store: {}", self.0)
+    }
+}
+
+impl std::error::Error for ChannelStoreError {}
+
+/// Where channel records live. `persist` returns only once the record is durable: the reply
+/// that the new state permits is released after it, never before.
+pub trait ChannelStore: Send {
+    /// The record of a channel, if any.
+    fn load(&self, slot: &ChannelSlot) -> Option<ChannelState>;
+    /// Makes `state` the durable record of its channel.
+    fn persist(&mut self, state: &ChannelState) -> Result<(), ChannelStoreError>;
+    /// Retires a channel's record.
+    fn forget(&mut self, slot: &ChannelSlot) -> Result<(), ChannelStoreError>;
+}
+
+/// Channels in memory (this increment's store: lost when the process ends).
+#[derive(Debug, Default)]
+pub struct MemoryChannelStore {
+    channels: BTreeMap<ChannelSlot, ChannelState>,
+}
+
+impl ChannelStore for MemoryChannelStore {
+    fn load(&self, slot: &ChannelSlot) -> Option<ChannelState> {
+        self.channels.get(slot).cloned()
+    }
+
+    fn persist(&mut self, state: &ChannelState) -> Result<(), ChannelStoreError> {
+        self.channels.insert(state.slot, state.clone());
+        Ok(())
+    }
+
+    fn forget(&mut self, slot: &ChannelSlot) -> Result<(), ChannelStoreError> {
+        self.channels.remove(slot);
+        Ok(())
+    }
+}
+
+/// The channels of one signer, serialized behind a lock.
+pub struct Channels {
+    store: Mutex<Box<dyn ChannelStore>>,
+}
+
+impl fmt::Debug for Channels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channels").finish_non_exhaustive()
+    }
+}
+
+fn refused(e: PolicyError) -> BadRequestError {
+    BadRequestError::Refused(e)
+}
+
+fn store_failed(e: ChannelStoreError) -> BadRequestError {
+    BadRequestError::Invalid { reason: e.to_string() }
+}
+
+fn encode<M: Message>(m: &M) -> Result<Vec<u8>, BadRequestError> {
+    m.encode().map_err(|e| BadRequestError::Invalid { reason: format!("cannot encode reply: {e}") })
+}
+
+fn number(n: u64) -> Result<CommitmentNumber, BadRequestError> {
+    CommitmentNumber::new(n)
+        .map_err(|e| refused(PolicyError::new(Rule::CommitmentNumber, e.to_string())))
+}
+
+/// The channel a request names, as warden-core's slot.
+pub fn slot(peer: &NodeId, dbid: u64) -> Result<ChannelSlot, BadRequestError> {
+    let peer = CoreNodeId::from_slice(peer.as_bytes()).ok_or_else(|| BadRequestError::Invalid {
+        reason: format!("peer id {peer} is not a valid point"),
+    })?;
+    Ok(ChannelSlot { peer, dbid: Dbid(dbid) })
+}
+
+fn htlcs(list: &[HsmHtlc]) -> Vec<HtlcInfo> {
+    list.iter()
+        .map(|h| HtlcInfo {
+            offered_by: match h.side {
+                Side::Local => HtlcSide::Holder,
+                Side::Remote => HtlcSide::Counterparty,
+            },
+            amount: Msat(h.amount.0),
+            payment_hash: h.payment_hash.to_byte_array(),
+            cltv_expiry: h.cltv_expiry,
+        })
+        .collect()
+}
+
+fn setup_from_wire(m: &SetupChannel) -> ChannelSetup {
+    let script = |s: &bitcoin::ScriptBuf| (!s.is_empty()).then(|| s.clone());
+    ChannelSetup {
+        is_outbound: m.is_outbound,
+        channel_value: Sat(m.channel_value.to_sat()),
+        push_value: Msat(m.push_value.0),
+        funding_outpoint: OutPoint { txid: m.funding_txid, vout: u32::from(m.funding_txout) },
+        holder_selected_delay: m.local_to_self_delay,
+        holder_shutdown_script: script(&m.local_shutdown_script),
+        holder_shutdown_wallet_index: m.local_shutdown_wallet_index,
+        counterparty_basepoints: Basepoints {
+            revocation: RevocationBasepoint(m.remote_basepoints.revocation),
+            payment: PaymentBasepoint(m.remote_basepoints.payment),
+            htlc: HtlcBasepoint(m.remote_basepoints.htlc),
+            delayed_payment: DelayedPaymentBasepoint(m.remote_basepoints.delayed_payment),
+        },
+        counterparty_funding_pubkey: FundingPubkey(m.remote_funding_pubkey),
+        counterparty_selected_delay: m.remote_to_self_delay,
+        counterparty_shutdown_script: script(&m.remote_shutdown_script),
+        channel_type_features: m.channel_type.0.clone(),
+    }
+}
+
+/// What a channel request needs from the signer: its secp context and the channel's keys.
+#[derive(Debug)]
+pub struct ChannelContext<'a> {
+    /// The secp256k1 context.
+    pub secp: &'a Secp256k1<All>,
+    /// The keys of the channel the request names.
+    pub keys: ChannelKeys,
+}
+
+impl Channels {
+    /// Channels kept in `store`.
+    pub fn new(store: Box<dyn ChannelStore>) -> Channels {
+        Channels { store: Mutex::new(store) }
+    }
+
+    /// Loads the channel, applies `f` to a copy, persists the copy, then returns `f`'s reply.
+    /// A refusal by `f` or a store failure leaves the record as it was.
+    fn update<R>(
+        &self,
+        slot: ChannelSlot,
+        create: bool,
+        f: impl FnOnce(&mut ChannelState) -> Result<R, BadRequestError>,
+    ) -> Result<R, BadRequestError> {
+        // A poisoned lock only means another thread panicked between load and persist of its
+        // own copy; the store itself is consistent, so go on.
+        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = match store.load(&slot) {
+            Some(s) => s,
+            None if create => ChannelState::new(slot),
+            None => {
+                return Err(refused(PolicyError::new(
+                    Rule::ChannelUnknown,
+                    format!("no channel with {} and peer {}", slot.dbid, slot.peer),
+                )))
+            }
+        };
+        let reply = f(&mut state)?;
+        store.persist(&state).map_err(store_failed)?;
+        Ok(reply)
+    }
+
+    /// `new_channel`: announces a channel (idempotent).
+    pub fn new_channel(&self, m: &NewChannel) -> Result<Vec<u8>, BadRequestError> {
+        self.update(slot(&m.id, m.dbid)?, true, |_| encode(&NewChannelReply {}))
+    }
+
+    /// `forget_channel`: retires a channel's record.
+    pub fn forget_channel(&self, m: &ForgetChannel) -> Result<Vec<u8>, BadRequestError> {
+        let slot = slot(&m.id, m.dbid)?;
+        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.forget(&slot).map_err(store_failed)?;
+        encode(&ForgetChannelReply {})
+    }
+
+    /// `setup_channel` on the channel's client.
+    pub fn setup_channel(
+        &self,
+        client: &ClientContext,
+        m: &SetupChannel,
+    ) -> Result<Vec<u8>, BadRequestError> {
+        let setup = setup_from_wire(m);
+        self.update(slot(&client.id, client.dbid)?, true, |state| {
+            state.apply_setup(setup).map_err(refused)?;
+            encode(&SetupChannelReply {})
+        })
+    }
+
+    /// `sign_remote_commitment_tx`: reads the peer's commitment against the channel state,
+    /// records it, and signs it with our funding key.
+    pub fn sign_remote_commitment_tx(
+        &self,
+        ctx: &ChannelContext<'_>,
+        client: &ClientContext,
+        m: &SignRemoteCommitmentTx,
+    ) -> Result<Vec<u8>, BadRequestError> {
+        let secp = ctx.secp;
+        let n = number(m.commit_num)?;
+        let list = htlcs(&m.htlcs);
+        self.update(slot(&client.id, client.dbid)?, false, |state| {
+            let setup = state.setup().map_err(refused)?.clone();
+            check_remote_funding_key(&setup, &m.remote_funding_key)?;
+            let basepoints = ctx.keys.basepoints(secp);
+            let funding = ctx.keys.funding_pubkey(secp);
+            let point = PerCommitmentPoint(m.remote_per_commit);
+            let read = read_commitment(
+                secp,
+                &setup,
+                HolderKeys { basepoints: &basepoints, funding: &funding },
+                CommitmentClaim {
+                    broadcaster: Broadcaster::Counterparty,
+                    number: n,
+                    point: &point,
+                    feerate: FeeratePerKw(m.feerate),
+                    htlcs: &list,
+                    tx: m.tx.tx(),
+                },
+            )
+            .map_err(refused)?;
+            state
+                .sign_counterparty_commitment(SignedCounterpartyCommitment {
+                    content: read.content,
+                    point,
+                })
+                .map_err(refused)?;
+            let sig = sign_funding_input(ctx, &setup, m.tx.tx())?;
+            encode(&SignTxReply { sig })
+        })
+    }
+
+    /// `validate_commitment_tx`: reads our commitment, checks the peer's signatures, records
+    /// it, and returns the next per-commitment point.
+    pub fn validate_commitment_tx(
+        &self,
+        ctx: &ChannelContext<'_>,
+        client: &ClientContext,
+        m: &ValidateCommitmentTx,
+    ) -> Result<Vec<u8>, BadRequestError> {
+        let secp = ctx.secp;
+        let n = number(m.commit_num)?;
+        let next = number(m.commit_num.saturating_add(1))?;
+        let list = htlcs(&m.htlcs);
+        self.update(slot(&client.id, client.dbid)?, false, |state| {
+            let setup = state.setup().map_err(refused)?.clone();
+            let basepoints = ctx.keys.basepoints(secp);
+            let funding = ctx.keys.funding_pubkey(secp);
+            let point = ctx.keys.per_commitment_point(secp, n).map_err(invalid)?;
+            let tx = m.tx.tx();
+            let read = read_commitment(
+                secp,
+                &setup,
+                HolderKeys { basepoints: &basepoints, funding: &funding },
+                CommitmentClaim {
+                    broadcaster: Broadcaster::Holder,
+                    number: n,
+                    point: &point,
+                    feerate: FeeratePerKw(m.feerate),
+                    htlcs: &list,
+                    tx,
+                },
+            )
+            .map_err(refused)?;
+            read.verify_counterparty_signatures(secp, tx, &setup, &funding, &m.sig, &m.htlc_sigs)
+                .map_err(refused)?;
+            state
+                .validate_holder_commitment(SignedHolderCommitment {
+                    content: read.content,
+                    counterparty_sig: m.sig.signature.serialize_compact(),
+                    htlc_sigs: m
+                        .htlc_sigs
+                        .iter()
+                        .map(|s| s.signature.serialize_compact())
+                        .collect(),
+                })
+                .map_err(refused)?;
+            let next_point = ctx.keys.per_commitment_point(secp, next).map_err(invalid)?;
+            encode(&ValidateCommitmentTxReply {
+                old_commitment_secret: None,
+                next_per_commitment_point: next_point.0,
+            })
+        })
+    }
+
+    /// `revoke_commitment_tx`: releases the secret of our commitment `n` once `n + 1` is
+    /// validated and `n` was never signed for broadcast; returns the point of `n + 2`.
+    pub fn revoke_commitment_tx(
+        &self,
+        ctx: &ChannelContext<'_>,
+        client: &ClientContext,
+        m: &RevokeCommitmentTx,
+    ) -> Result<Vec<u8>, BadRequestError> {
+        let n = number(m.commit_num)?;
+        let after_next = number(m.commit_num.saturating_add(2))?;
+        self.update(slot(&client.id, client.dbid)?, false, |state| {
+            state.revoke_holder_commitment(n.get()).map_err(refused)?;
+            let secret = ctx.keys.per_commitment_secret(n);
+            let next_point =
+                ctx.keys.per_commitment_point(ctx.secp, after_next).map_err(invalid)?;
+            encode(&RevokeCommitmentTxReply {
+                old_commitment_secret: Secret::new(*secret.expose_secret()),
+                next_per_commitment_point: next_point.0,
+            })
+        })
+    }
+
+    /// `validate_revocation`: checks and stores the peer's revocation secret.
+    pub fn validate_revocation(
+        &self,
+        ctx: &ChannelContext<'_>,
+        client: &ClientContext,
+        m: &ValidateRevocation,
+    ) -> Result<Vec<u8>, BadRequestError> {
+        self.update(slot(&client.id, client.dbid)?, false, |state| {
+            state
+                .validate_counterparty_revocation(
+                    ctx.secp,
+                    m.revoke_num,
+                    *m.per_commitment_secret.expose_secret(),
+                )
+                .map_err(refused)?;
+            encode(&ValidateRevocationReply {})
+        })
+    }
+
+    /// `sign_commitment_tx`: signs our current commitment for broadcast (a unilateral close);
+    /// from then on it is never revoked.
+    pub fn sign_commitment_tx(
+        &self,
+        ctx: &ChannelContext<'_>,
+        m: &SignCommitmentTx,
+    ) -> Result<Vec<u8>, BadRequestError> {
+        let n = number(m.commit_num)?;
+        self.update(slot(&m.peer_id, m.channel_dbid)?, false, |state| {
+            let setup = state.setup().map_err(refused)?.clone();
+            check_remote_funding_key(&setup, &m.remote_funding_key)?;
+            state.sign_holder_for_broadcast(n.get()).map_err(refused)?;
+            let txid = m.tx.tx().compute_txid();
+            let current = state.holder.current.as_ref().map(|c| (c.content.number, c.content.txid));
+            if current != Some((n, txid)) {
+                return Err(refused(PolicyError::new(
+                    Rule::CommitmentStructure,
+                    format!(
+                        "commitment {n} to broadcast is not the commitment we validated ({txid})"
+                    ),
+                )));
+            }
+            let sig = sign_funding_input(ctx, &setup, m.tx.tx())?;
+            encode(&SignCommitmentTxReply { sig })
+        })
+    }
+
+    /// `sign_mutual_close_tx`: signs a mutual close that spends the funding output into at
+    /// most two outputs (destination and value rules are the policy's).
+    pub fn sign_mutual_close_tx(
+        &self,
+        ctx: &ChannelContext<'_>,
+        client: &ClientContext,
+        m: &SignMutualCloseTx,
+    ) -> Result<Vec<u8>, BadRequestError> {
+        self.update(slot(&client.id, client.dbid)?, false, |state| {
+            let setup = state.setup().map_err(refused)?.clone();
+            check_remote_funding_key(&setup, &m.remote_funding_key)?;
+            let tx = m.tx.tx();
+            let structure_ok = tx.version == Version::TWO
+                && tx.input.len() == 1
+                && tx.input.first().map(|i| i.previous_output) == Some(setup.funding_outpoint)
+                && !tx.output.is_empty()
+                && tx.output.len() <= 2;
+            if !structure_ok {
+                return Err(refused(PolicyError::new(
+                    Rule::CloseStructure,
+                    format!(
+                        "mutual close must spend only the funding outpoint into one or two outputs \
+                         (version {}, {} inputs, {} outputs)",
+                        tx.version.0,
+                        tx.input.len(),
+                        tx.output.len()
+                    ),
+                )));
+            }
+            state.sign_mutual_close().map_err(refused)?;
+            let sig = sign_funding_input(ctx, &setup, tx)?;
+            encode(&SignTxReply { sig })
+        })
+    }
+}
+
+fn invalid(e: impl fmt::Display) -> BadRequestError {
+    BadRequestError::Invalid { reason: e.to_string() }
+}
+
+fn check_remote_funding_key(setup: &ChannelSetup, key: &PublicKey) -> Result<(), BadRequestError> {
+    if setup.counterparty_funding_pubkey.0 != *key {
+        return Err(refused(PolicyError::new(
+            Rule::CommitmentStructure,
+            "the remote funding key differs from the channel's",
+        )));
+    }
+    Ok(())
+}
+
+/// Signs input 0 (the funding outpoint) with our funding key over the channel's funding
+/// script and value — the value Warden holds, not what the node's PSBT claims.
+fn sign_funding_input(
+    ctx: &ChannelContext<'_>,
+    setup: &ChannelSetup,
+    tx: &bitcoin::Transaction,
+) -> Result<bitcoin::ecdsa::Signature, BadRequestError> {
+    let script = ctx.keys.funding_witness_script(ctx.secp, &setup.counterparty_funding_pubkey);
+    sign::sign_p2wsh_input(
+        ctx.secp,
+        ctx.keys.funding_key(),
+        tx,
+        0,
+        &script,
+        setup.channel_value,
+        EcdsaSighashType::All,
+    )
+    .map_err(invalid)
+}
