@@ -59,6 +59,7 @@ fn content(n: u64, to_holder: u64) -> CommitmentContent {
         txid: Txid::from_byte_array([n as u8; 32]),
         feerate: FeeratePerKw(253),
         htlcs: vec![],
+        htlc_vouts: vec![],
         to_holder: Sat(to_holder),
         to_counterparty: Sat(1_000_000 - to_holder),
     }

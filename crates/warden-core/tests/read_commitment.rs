@@ -335,3 +335,93 @@ fn the_vectors_peer_signatures_verify() {
     }
     assert_eq!(checked, 25);
 }
+
+/// Seen from the vectors' *remote* side, each vector commitment is the peer's commitment and its
+/// HTLC transactions are the peer's: `check_counterparty_htlc_tx` accepts every one of them,
+/// the spec's `remote_htlc_signature` verifies against the sighash it returns, and one-field
+/// changes are refused with `htlc-structure`.
+#[test]
+fn the_peers_htlc_transactions_of_every_vector_are_checked() {
+    use warden_core::channel::commitment::check_counterparty_htlc_tx;
+    let fx = Fixture::load();
+    let v = json(VECTORS);
+    let mut checked = 0;
+    for case in v["test_cases"].as_array().unwrap() {
+        let spec = appendix_c_spec(&fx, case);
+        let built = spec.build().unwrap();
+        // We are the vectors' remote; the peer (the vectors' local) opened the channel.
+        let mut setup = setup(&fx, &spec);
+        setup.is_outbound = false;
+        setup.counterparty_basepoints = fx.local;
+        setup.counterparty_funding_pubkey = fx.local_funding_pubkey;
+        setup.holder_selected_delay = fx.to_self_delay;
+        let htlcs: Vec<HtlcInfo> = untrimmed_in_output_order(&spec)
+            .into_iter()
+            .map(|h| HtlcInfo {
+                offered_by: match h.offered_by {
+                    HtlcSide::Holder => HtlcSide::Counterparty,
+                    HtlcSide::Counterparty => HtlcSide::Holder,
+                },
+                ..h
+            })
+            .collect();
+        let read = read_commitment(
+            &fx.secp,
+            &setup,
+            HolderKeys { basepoints: &fx.remote, funding: &fx.remote_funding_pubkey },
+            CommitmentClaim {
+                broadcaster: Broadcaster::Counterparty,
+                number: fx.commitment_number,
+                point: &fx.per_commitment_point,
+                feerate: spec.feerate,
+                htlcs: &htlcs,
+                tx: &built.tx,
+            },
+        )
+        .unwrap();
+        let signed = warden_core::channel::SignedCounterpartyCommitment {
+            content: read.content,
+            point: fx.per_commitment_point,
+        };
+        let remote_htlc_pubkey = PublicKey::from_secret_key(&fx.secp, &fx.remote_htlc_privkey);
+        for h in case["htlc_txs"].as_array().unwrap() {
+            let tx = bolt3_support::unsigned(&bolt3_support::tx(h["tx"].as_str().unwrap()));
+            let wscript = built
+                .outputs
+                .get(usize::try_from(h["output_index"].as_u64().unwrap()).unwrap())
+                .unwrap()
+                .witness_script
+                .clone()
+                .unwrap();
+            let htlc_tx =
+                check_counterparty_htlc_tx(&fx.secp, &setup, &fx.remote, &signed, &tx, &wscript)
+                    .unwrap();
+            let digest = htlc_tx.sighash(EcdsaSighashType::All).unwrap();
+            let sig = der(h["remote_htlc_signature"].as_str().unwrap(), EcdsaSighashType::All);
+            fx.secp.verify_ecdsa(&digest, &sig.signature, &remote_htlc_pubkey).unwrap();
+
+            let check = |tx: &Transaction, w: &ScriptBuf| {
+                check_counterparty_htlc_tx(&fx.secp, &setup, &fx.remote, &signed, tx, w)
+                    .unwrap_err()
+                    .rule
+            };
+            let mut t = tx.clone();
+            t.output[0].value = Amount::from_sat(t.output[0].value.to_sat() - 1);
+            assert_eq!(check(&t, &wscript), Rule::HtlcStructure);
+            let mut t = tx.clone();
+            t.output[0].script_pubkey = ScriptBuf::new_op_return([1]);
+            assert_eq!(check(&t, &wscript), Rule::HtlcStructure);
+            let mut t = tx.clone();
+            t.lock_time = bitcoin::absolute::LockTime::from_consensus(
+                t.lock_time.to_consensus_u32().wrapping_add(1),
+            );
+            assert_eq!(check(&t, &wscript), Rule::HtlcStructure);
+            let mut t = tx.clone();
+            t.input[0].previous_output.vout += 100;
+            assert_eq!(check(&t, &wscript), Rule::HtlcStructure);
+            assert_eq!(check(&tx, &ScriptBuf::new_op_return([2])), Rule::HtlcStructure);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 33);
+}

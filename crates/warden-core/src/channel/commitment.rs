@@ -16,13 +16,13 @@ use bitcoin::sighash::EcdsaSighashType;
 use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction};
 
-use super::state::{CommitmentContent, HtlcInfo, HtlcSide};
+use super::state::{CommitmentContent, HtlcInfo, HtlcSide, SignedCounterpartyCommitment};
 use super::ChannelSetup;
 use crate::keys::{Basepoints, FundingPubkey, PerCommitmentPoint};
 use crate::policy::{ensure, PolicyError, Rule};
 use crate::secp256k1::{Secp256k1, Verification};
 use crate::tx::commitment::ObscuringFactor;
-use crate::tx::htlc::{build_htlc_tx, Htlc, HtlcDirection, PaymentHash};
+use crate::tx::htlc::{build_htlc_tx, Htlc, HtlcDirection, HtlcTx, PaymentHash};
 use crate::tx::scripts::{
     anchor_witness_script, funding_witness_script, offered_htlc_witness_script,
     received_htlc_witness_script, to_local_witness_script, to_remote_anchors_witness_script,
@@ -282,6 +282,7 @@ pub fn read_commitment<C: Verification>(
             txid: tx.compute_txid(),
             feerate: claim.feerate,
             htlcs: claim.htlcs.to_vec(),
+            htlc_vouts: htlc_vouts.clone(),
             to_holder,
             to_counterparty,
         },
@@ -379,4 +380,80 @@ impl ReadCommitment {
         }
         Ok(())
     }
+}
+
+/// Checks an HTLC transaction of the peer's commitment (`sign_remote_htlc_tx`) against the
+/// commitment Warden signed: it must spend one of that commitment's HTLC outputs and be exactly
+/// the HTLC-success or HTLC-timeout transaction BOLT-03 builds for that HTLC (version,
+/// locktime, sequence, output script and value), with the witness script of that output.
+/// Returns the rebuilt transaction, whose countersignatory sighash Warden signs.
+pub fn check_counterparty_htlc_tx<C: Verification>(
+    secp: &Secp256k1<C>,
+    setup: &ChannelSetup,
+    holder_basepoints: &Basepoints,
+    commitment: &SignedCounterpartyCommitment,
+    tx: &Transaction,
+    witness_script: &bitcoin::Script,
+) -> Result<HtlcTx, PolicyError> {
+    let bad = |detail: String| PolicyError::new(Rule::HtlcStructure, detail);
+    let channel_type = setup.channel_type()?;
+    let content = &commitment.content;
+    let [input] = tx.input.as_slice() else {
+        return Err(bad(alloc::format!("htlc transaction has {} inputs, not 1", tx.input.len())));
+    };
+    ensure!(
+        input.previous_output.txid == content.txid,
+        Rule::HtlcStructure,
+        "htlc transaction spends {}, not the peer's commitment {} ({})",
+        input.previous_output,
+        content.number,
+        content.txid
+    );
+    let vout = input.previous_output.vout;
+    let Some(i) = content.htlc_vouts.iter().position(|v| *v == vout) else {
+        return Err(bad(alloc::format!("output {vout} of the peer's commitment is no htlc")));
+    };
+    let Some(h) = content.htlcs.get(i) else {
+        return Err(bad(alloc::format!("output {vout} of the peer's commitment is no htlc")));
+    };
+    let keys = CommitmentKeys::derive(
+        secp,
+        &commitment.point,
+        &setup.counterparty_basepoints,
+        holder_basepoints,
+    )
+    .map_err(|e| bad(alloc::format!("htlc keys: {e}")))?;
+    let htlc = Htlc {
+        direction: match h.offered_by {
+            HtlcSide::Counterparty => HtlcDirection::Offered,
+            HtlcSide::Holder => HtlcDirection::Received,
+        },
+        amount: h.amount,
+        payment_hash: PaymentHash(h.payment_hash),
+        cltv_expiry: h.cltv_expiry,
+    };
+    let built = build_htlc_tx(
+        channel_type,
+        input.previous_output,
+        &htlc,
+        content.feerate,
+        setup.holder_selected_delay,
+        &keys,
+    )
+    .map_err(|e| bad(alloc::format!("htlc transaction of output {vout}: {e}")))?;
+    let mut unsigned = tx.clone();
+    for txin in &mut unsigned.input {
+        txin.witness = bitcoin::Witness::new();
+    }
+    ensure!(
+        unsigned == built.tx,
+        Rule::HtlcStructure,
+        "htlc transaction of output {vout} differs from the one its commitment implies"
+    );
+    ensure!(
+        witness_script == built.htlc_witness_script.as_script(),
+        Rule::HtlcStructure,
+        "htlc transaction of output {vout}: the witness script is not that output's"
+    );
+    Ok(built)
 }

@@ -59,6 +59,8 @@ pub struct CommitmentContent {
     pub feerate: FeeratePerKw,
     /// The untrimmed HTLCs, in output order.
     pub htlcs: Vec<HtlcInfo>,
+    /// The output index of each HTLC of `htlcs`.
+    pub htlc_vouts: Vec<u32>,
     /// Our main output's value (zero when it is absent).
     pub to_holder: Sat,
     /// The peer's main output's value (zero when it is absent).
