@@ -16,11 +16,14 @@ use bitcoin::hashes::Hash;
 use bitcoin::sighash::EcdsaSighashType;
 use bitcoin::transaction::Version;
 use bitcoin::OutPoint;
-use warden_core::channel::commitment::{read_commitment, Broadcaster, CommitmentClaim, HolderKeys};
+use warden_core::channel::commitment::{
+    check_counterparty_htlc_tx, read_commitment, Broadcaster, CommitmentClaim, HolderKeys,
+};
 use warden_core::channel::{
     ChannelSetup, ChannelSlot, ChannelState, HtlcInfo, HtlcSide, SignedCounterpartyCommitment,
     SignedHolderCommitment,
 };
+use warden_core::keys::bolt3::derive_private_key;
 use warden_core::keys::{
     Basepoints, ChannelKeys, DelayedPaymentBasepoint, FundingPubkey, HtlcBasepoint,
     NodeId as CoreNodeId, PaymentBasepoint, PerCommitmentPoint, RevocationBasepoint,
@@ -353,6 +356,56 @@ impl Channels {
                 .map_err(refused)?;
             encode(&ValidateRevocationReply {})
         })
+    }
+
+    /// `sign_remote_htlc_tx`: signs the peer's HTLC transaction of the commitment we signed
+    /// last (or the one before), after checking it is exactly the one that commitment implies.
+    pub fn sign_remote_htlc_tx(
+        &self,
+        ctx: &ChannelContext<'_>,
+        client: &ClientContext,
+        m: &SignRemoteHtlcTx,
+    ) -> Result<Vec<u8>, BadRequestError> {
+        let secp = ctx.secp;
+        let slot = slot(&client.id, client.dbid)?;
+        let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        let state = store.load(&slot).ok_or_else(|| {
+            refused(PolicyError::new(
+                Rule::ChannelUnknown,
+                format!("no channel with {}", slot.dbid),
+            ))
+        })?;
+        drop(store);
+        let setup = state.setup().map_err(refused)?;
+        let tx = m.tx.tx();
+        let spent = tx.input.first().map(|i| i.previous_output.txid);
+        let commitment = [&state.counterparty.current, &state.counterparty.previous]
+            .into_iter()
+            .flatten()
+            .find(|c| Some(c.content.txid) == spent && c.point.0 == m.remote_per_commit_point)
+            .ok_or_else(|| {
+                refused(PolicyError::new(
+                    Rule::HtlcStructure,
+                    "the htlc transaction does not spend a commitment of the peer that we signed",
+                ))
+            })?;
+        let anchors = setup.channel_type().map_err(refused)?.has_anchors();
+        if m.option_anchor_outputs != anchors {
+            return Err(refused(PolicyError::new(
+                Rule::HtlcSighash,
+                "option_anchor_outputs disagrees with the channel type",
+            )));
+        }
+        let basepoints = ctx.keys.basepoints(secp);
+        let built =
+            check_counterparty_htlc_tx(secp, setup, &basepoints, commitment, tx, &m.wscript)
+                .map_err(refused)?;
+        let key = derive_private_key(secp, ctx.keys.htlc_basepoint_secret(), &commitment.point)
+            .map_err(invalid)?;
+        let sighash_type = built.countersignatory_sighash_type();
+        let digest = built.sighash(sighash_type).map_err(invalid)?;
+        let signature = sign::sign_hash_low_r(secp, &key, digest.as_ref());
+        encode(&SignTxReply { sig: bitcoin::ecdsa::Signature { signature, sighash_type } })
     }
 
     /// `sign_commitment_tx`: signs our current commitment for broadcast (a unilateral close);

@@ -343,6 +343,10 @@ impl Signer {
                 let ctx = self.channel_context(&client.id, client.dbid)?;
                 self.channels.validate_revocation(&ctx, client, &m)?
             }
+            Request::SignRemoteHtlcTx(m) => {
+                let ctx = self.channel_context(&client.id, client.dbid)?;
+                self.channels.sign_remote_htlc_tx(&ctx, client, &m)?
+            }
             Request::SignCommitmentTx(m) => {
                 let ctx = self.channel_context(&m.peer_id, m.channel_dbid)?;
                 self.channels.sign_commitment_tx(&ctx, &m)?
