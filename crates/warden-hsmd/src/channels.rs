@@ -93,7 +93,7 @@ impl fmt::Debug for Channels {
     }
 }
 
-fn refused(e: PolicyError) -> BadRequestError {
+pub(crate) fn refused(e: PolicyError) -> BadRequestError {
     BadRequestError::Refused(e)
 }
 
@@ -101,11 +101,11 @@ fn store_failed(e: ChannelStoreError) -> BadRequestError {
     BadRequestError::Invalid { reason: e.to_string() }
 }
 
-fn encode<M: Message>(m: &M) -> Result<Vec<u8>, BadRequestError> {
+pub(crate) fn encode<M: Message>(m: &M) -> Result<Vec<u8>, BadRequestError> {
     m.encode().map_err(|e| BadRequestError::Invalid { reason: format!("cannot encode reply: {e}") })
 }
 
-fn number(n: u64) -> Result<CommitmentNumber, BadRequestError> {
+pub(crate) fn number(n: u64) -> Result<CommitmentNumber, BadRequestError> {
     CommitmentNumber::new(n)
         .map_err(|e| refused(PolicyError::new(Rule::CommitmentNumber, e.to_string())))
 }
@@ -172,7 +172,7 @@ impl Channels {
 
     /// Loads the channel, applies `f` to a copy, persists the copy, then returns `f`'s reply.
     /// A refusal by `f` or a store failure leaves the record as it was.
-    fn update<R>(
+    pub(crate) fn update<R>(
         &self,
         slot: ChannelSlot,
         create: bool,
@@ -194,6 +194,17 @@ impl Channels {
         let reply = f(&mut state)?;
         store.persist(&state).map_err(store_failed)?;
         Ok(reply)
+    }
+
+    /// A copy of a channel's record, for requests that read it without changing it.
+    pub(crate) fn snapshot(&self, slot: &ChannelSlot) -> Result<ChannelState, BadRequestError> {
+        let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.load(slot).ok_or_else(|| {
+            refused(PolicyError::new(
+                Rule::ChannelUnknown,
+                format!("no channel with {} and peer {}", slot.dbid, slot.peer),
+            ))
+        })
     }
 
     /// `new_channel`: announces a channel (idempotent).
@@ -471,11 +482,14 @@ impl Channels {
     }
 }
 
-fn invalid(e: impl fmt::Display) -> BadRequestError {
+pub(crate) fn invalid(e: impl fmt::Display) -> BadRequestError {
     BadRequestError::Invalid { reason: e.to_string() }
 }
 
-fn check_remote_funding_key(setup: &ChannelSetup, key: &PublicKey) -> Result<(), BadRequestError> {
+pub(crate) fn check_remote_funding_key(
+    setup: &ChannelSetup,
+    key: &PublicKey,
+) -> Result<(), BadRequestError> {
     if setup.counterparty_funding_pubkey.0 != *key {
         return Err(refused(PolicyError::new(
             Rule::CommitmentStructure,
@@ -487,7 +501,7 @@ fn check_remote_funding_key(setup: &ChannelSetup, key: &PublicKey) -> Result<(),
 
 /// Signs input 0 (the funding outpoint) with our funding key over the channel's funding
 /// script and value — the value Warden holds, not what the node's PSBT claims.
-fn sign_funding_input(
+pub(crate) fn sign_funding_input(
     ctx: &ChannelContext<'_>,
     setup: &ChannelSetup,
     tx: &bitcoin::Transaction,

@@ -157,10 +157,10 @@ fn encode<M: Message>(m: &M) -> Result<Vec<u8>, BadRequestError> {
 
 /// The signer behind the master connection and every client, created by `init`.
 pub struct Signer {
-    secp: Secp256k1<All>,
-    keys: NodeKeys,
-    node_id: NodeId,
-    channels: Channels,
+    pub(crate) secp: Secp256k1<All>,
+    pub(crate) keys: NodeKeys,
+    pub(crate) node_id: NodeId,
+    pub(crate) channels: Channels,
 }
 
 impl fmt::Debug for Signer {
@@ -375,7 +375,7 @@ impl Signer {
         Ok(ChannelContext { secp: &self.secp, keys: self.channel_keys(peer, dbid)? })
     }
 
-    fn channel_keys(
+    pub(crate) fn channel_keys(
         &self,
         peer: &NodeId,
         dbid: u64,
