@@ -378,15 +378,7 @@ impl Channels {
         m: &SignRemoteHtlcTx,
     ) -> Result<Vec<u8>, BadRequestError> {
         let secp = ctx.secp;
-        let slot = slot(&client.id, client.dbid)?;
-        let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
-        let state = store.load(&slot).ok_or_else(|| {
-            refused(PolicyError::new(
-                Rule::ChannelUnknown,
-                format!("no channel with {}", slot.dbid),
-            ))
-        })?;
-        drop(store);
+        let state = self.snapshot(&slot(&client.id, client.dbid)?)?;
         let setup = state.setup().map_err(refused)?;
         let tx = m.tx.tx();
         let spent = tx.input.first().map(|i| i.previous_output.txid);
