@@ -301,3 +301,126 @@ fn htlcs_are_part_of_the_content() {
     changed.content.htlcs[0].amount = Msat(4_000_000);
     refused(&mut c, Rule::CommitmentRetrySame, |c| c.validate_holder_commitment(changed));
 }
+
+mod arbitrary_sequences {
+    //! Arbitrary request sequences from a compromised node: whatever it sends, and in whatever
+    //! order, the invariants that keep funds safe hold after every step, and every refusal
+    //! leaves the state unchanged.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Action {
+        ValidateHolder(u64, bool),
+        RevokeHolder(u64),
+        SignCounterparty(u64, bool),
+        ValidateRevocation(u64, bool),
+        Broadcast(u64),
+        MutualClose,
+        /// The next step of an honest update round, so sequences reach deep states.
+        Progress,
+    }
+
+    fn action() -> impl Strategy<Value = Action> {
+        prop_oneof![
+            4 => (0u64..12, any::<bool>()).prop_map(|(n, alt)| Action::ValidateHolder(n, alt)),
+            4 => (0u64..12).prop_map(Action::RevokeHolder),
+            4 => (0u64..12, any::<bool>()).prop_map(|(n, alt)| Action::SignCounterparty(n, alt)),
+            4 => (0u64..12, any::<bool>()).prop_map(|(n, bad)| Action::ValidateRevocation(n, bad)),
+            1 => (0u64..12).prop_map(Action::Broadcast),
+            1 => Just(Action::MutualClose),
+            8 => Just(Action::Progress),
+        ]
+    }
+
+    fn apply(c: &mut ChannelState, a: &Action) -> Result<(), warden_core::policy::PolicyError> {
+        let secp = Secp256k1::new();
+        match *a {
+            Action::ValidateHolder(n, alt) => {
+                let mut h = holder(n);
+                if alt {
+                    h.content.to_holder = Sat(1);
+                }
+                c.validate_holder_commitment(h)
+            }
+            Action::RevokeHolder(n) => c.revoke_holder_commitment(n),
+            Action::SignCounterparty(n, alt) => {
+                let mut k = counterparty(n);
+                if alt {
+                    k.content.to_holder = Sat(2);
+                }
+                c.sign_counterparty_commitment(k).map(|_| ())
+            }
+            Action::ValidateRevocation(n, bad) => {
+                let secret = if bad { [0x55; 32] } else { peer_secret(n) };
+                c.validate_counterparty_revocation(&secp, n, secret)
+            }
+            Action::Broadcast(n) => c.sign_holder_for_broadcast(n),
+            Action::MutualClose => c.sign_mutual_close(),
+            Action::Progress => {
+                let (k, h) = (c.counterparty.clone(), c.holder.clone());
+                if k.next_number <= h.next_number {
+                    c.sign_counterparty_commitment(counterparty(k.next_number)).map(|_| ())
+                } else if h.next_number < k.next_number {
+                    c.validate_holder_commitment(holder(h.next_number))
+                        .and_then(|()| match h.next_number.checked_sub(1) {
+                            Some(prev) if prev >= h.revoked_below => {
+                                c.revoke_holder_commitment(prev)
+                            }
+                            _ => Ok(()),
+                        })
+                        .and_then(|()| match k.next_number.checked_sub(2) {
+                            Some(old) if old >= k.revoked_below => {
+                                c.validate_counterparty_revocation(&secp, old, peer_secret(old))
+                            }
+                            _ => Ok(()),
+                        })
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn invariants(c: &ChannelState) {
+        let h = &c.holder;
+        // Never a revoked commitment signed for broadcast, never a broadcast one revoked.
+        if let Some(b) = h.broadcast_signed {
+            assert!(b >= h.revoked_below, "commitment {b} is both revoked and signed to broadcast");
+            assert!(b < h.next_number);
+        }
+        // At most two unrevoked commitments on each side, and never more revoked than exist.
+        assert!(h.revoked_below <= h.next_number);
+        assert!(h.next_number - h.revoked_below <= 2, "holder: {h:?}");
+        if h.next_number > 0 {
+            assert!(h.revoked_below < h.next_number, "every validated commitment was revoked");
+        }
+        let k = &c.counterparty;
+        assert!(k.revoked_below <= k.next_number);
+        assert!(k.next_number - k.revoked_below <= 2, "counterparty: {k:?}");
+        if k.next_number > 0 {
+            assert!(k.revoked_below < k.next_number);
+        }
+        // Every revoked counterparty commitment's secret is stored.
+        for n in 0..k.revoked_below {
+            assert_eq!(k.secrets.get((1 << 48) - 1 - n), Some(peer_secret(n)));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn invariants_hold_for_any_request_sequence(actions in proptest::collection::vec(action(), 1..80)) {
+            let mut c = channel();
+            for a in &actions {
+                let before = c.clone();
+                // Progress is several requests: only single requests must be all-or-nothing.
+                if apply(&mut c, a).is_err() && !matches!(a, Action::Progress) {
+                    prop_assert_eq!(&c, &before, "a refused {:?} changed the state", a);
+                }
+                invariants(&c);
+            }
+        }
+    }
+}
