@@ -1,0 +1,533 @@
+//! Runs `warden-hsmd` exactly as lightningd runs `hsmd`, and talks to it.
+//!
+//! lightningd (`lightningd/hsm_control.c`, `lightningd/subd.c`) starts hsmd in the lightning
+//! directory with its status connection on fd 0 and the master request socket on fd 3. No
+//! unsafe code is needed for that: the master end becomes the child's stdin and the status end
+//! its stdout, and `/bin/sh` moves them into place (`3<&0 0<&1 1>&2`) before `exec`ing the
+//! binary. A thread collects every status message (fd 0), so a test can assert that no
+//! `hsmstatus_client_bad_request` appeared. `client_hsmfd` replies come with a new socket
+//! passed by `SCM_RIGHTS`, received here as `ccan/fdpass` sends it (one zero byte).
+
+use std::fmt;
+use std::io::{self, IoSliceMut, Read, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+use warden_wire::msg::{
+    ClientBadRequest, ClientHsmfd, ClientHsmfdReply, Init, InitReplyV4, InitTlvs,
+};
+use warden_wire::{
+    frame, Bip32KeyVersion, DecodeError, EncodeError, Message, NodeId, Permissions, Reply, Status,
+};
+
+/// How long any read from hsmd may take before the test gives up.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The environment variable naming the `warden-hsmd` binary to run.
+pub const BIN_ENV: &str = "WARDEN_HSMD_BIN";
+
+/// What went wrong talking to `warden-hsmd`.
+#[derive(Debug)]
+pub enum HsmdError {
+    /// The binary was not found (build it with `cargo build -p warden-hsmd`).
+    BinaryNotFound {
+        /// Every path that was tried.
+        tried: Vec<PathBuf>,
+    },
+    /// An operating-system call failed.
+    Io {
+        /// What was being done.
+        during: &'static str,
+        /// The error.
+        source: io::Error,
+    },
+    /// A request could not be encoded.
+    Encode {
+        /// The request's CSV name.
+        request: &'static str,
+        /// The encoder's complaint.
+        source: EncodeError,
+    },
+    /// hsmd closed the connection instead of replying: it refused the request.
+    Refused {
+        /// The request's CSV name.
+        request: &'static str,
+        /// The `hsmstatus_client_bad_request` hsmd reported for it, if one arrived.
+        report: Option<Box<ClientBadRequest>>,
+        /// The description of the `status_fail` hsmd sent before exiting, if it did (a refusal
+        /// on the master connection is fatal).
+        failure: Option<String>,
+    },
+    /// hsmd replied with a message that does not decode.
+    BadReply {
+        /// The request's CSV name.
+        request: &'static str,
+        /// The decoder's complaint.
+        source: DecodeError,
+    },
+    /// The file descriptor of a new client did not arrive as expected.
+    NoFd {
+        /// What was received instead.
+        detail: String,
+    },
+}
+
+impl fmt::Display for HsmdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HsmdError::BinaryNotFound { tried } => write!(
+                f,
+                "warden-hsmd binary not found (tried {tried:?}); run `cargo build -p warden-hsmd` \
+                 first or set {BIN_ENV}"
+            ),
+            HsmdError::Io { during, .. } => write!(f, "i/o failed while {during}"),
+            HsmdError::Encode { request, .. } => write!(f, "cannot encode {request}"),
+            HsmdError::Refused { request, report: Some(r), .. } => write!(
+                f,
+                "hsmd refused {request}: {}",
+                r.description.as_str().unwrap_or("(unprintable description)")
+            ),
+            HsmdError::Refused { request, report: None, failure: Some(desc) } => {
+                write!(f, "hsmd failed on {request}: {desc}")
+            }
+            HsmdError::Refused { request, report: None, failure: None } => {
+                write!(f, "hsmd closed the connection instead of answering {request}")
+            }
+            HsmdError::BadReply { request, .. } => write!(f, "bad reply to {request}"),
+            HsmdError::NoFd { detail } => write!(f, "no client fd received: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for HsmdError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HsmdError::Io { source, .. } => Some(source),
+            HsmdError::Encode { source, .. } => Some(source),
+            HsmdError::BadReply { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn io_err(during: &'static str) -> impl FnOnce(io::Error) -> HsmdError {
+    move |source| HsmdError::Io { during, source }
+}
+
+/// Finds the `warden-hsmd` binary: `$WARDEN_HSMD_BIN` (which, when set, must name it),
+/// `$CARGO_BIN_EXE_warden-hsmd`, then `warden-hsmd` in the `debug` and `release` directories
+/// of the workspace's target directory (`$CARGO_TARGET_DIR`, or `target/` at the workspace
+/// root).
+pub fn locate_binary() -> Result<PathBuf, HsmdError> {
+    if let Some(p) = std::env::var_os(BIN_ENV) {
+        let p = PathBuf::from(p);
+        return if p.is_file() { Ok(p) } else { Err(HsmdError::BinaryNotFound { tried: vec![p] }) };
+    }
+    let mut tried = Vec::new();
+    if let Some(p) = std::env::var_os("CARGO_BIN_EXE_warden-hsmd") {
+        let p = PathBuf::from(p);
+        if p.is_file() {
+            return Ok(p);
+        }
+        tried.push(p);
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(t) if Path::new(&t).is_absolute() => PathBuf::from(t),
+        Some(t) => workspace.join(t),
+        None => workspace.join("target"),
+    };
+    for profile in ["debug", "release"] {
+        let p = target.join(profile).join("warden-hsmd");
+        if p.is_file() {
+            return Ok(p);
+        }
+        tried.push(p);
+    }
+    Err(HsmdError::BinaryNotFound { tried })
+}
+
+/// One message hsmd sent on its status connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatusEntry {
+    /// A status message that decoded.
+    Decoded(Status),
+    /// A frame that did not decode as a status message (its body).
+    Undecodable(Vec<u8>),
+}
+
+/// Every status message hsmd sent so far, collected by a background thread.
+#[derive(Clone, Debug, Default)]
+pub struct StatusLog(Arc<Mutex<Vec<StatusEntry>>>);
+
+impl StatusLog {
+    /// A copy of the messages received so far.
+    pub fn entries(&self) -> Vec<StatusEntry> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Every `hsmstatus_client_bad_request` received so far.
+    pub fn bad_requests(&self) -> Vec<ClientBadRequest> {
+        self.entries()
+            .into_iter()
+            .filter_map(|e| match e {
+                StatusEntry::Decoded(Status::ClientBadRequest(b)) => Some(b),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether hsmd reported a failure (`status_fail`) or anything undecodable.
+    pub fn failures(&self) -> Vec<StatusEntry> {
+        self.entries()
+            .into_iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    StatusEntry::Decoded(Status::StatusFail(_)) | StatusEntry::Undecodable(_)
+                )
+            })
+            .collect()
+    }
+
+    /// The description of the last `status_fail`, if any.
+    pub fn last_failure(&self) -> Option<String> {
+        self.entries().into_iter().rev().find_map(|e| match e {
+            StatusEntry::Decoded(Status::StatusFail(f)) => {
+                Some(f.desc.as_str().unwrap_or("(unprintable)").to_owned())
+            }
+            _ => None,
+        })
+    }
+
+    fn push(&self, e: StatusEntry) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+    }
+
+    /// Waits up to `wait` for a bad-request report about a request of type `msg_type`.
+    fn wait_bad_request(&self, msg_type: u16, wait: Duration) -> Option<ClientBadRequest> {
+        let start = Instant::now();
+        loop {
+            let found = self
+                .bad_requests()
+                .into_iter()
+                .rev()
+                .find(|b| frame::peek_type(&b.msg).ok() == Some(msg_type));
+            if found.is_some() || start.elapsed() > wait {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Every request sent to hsmd, in order: the client's name and the request's type number.
+#[derive(Clone, Debug, Default)]
+pub struct Transcript(Arc<Mutex<Vec<(&'static str, u16)>>>);
+
+impl Transcript {
+    /// A copy of the requests sent so far.
+    pub fn entries(&self) -> Vec<(&'static str, u16)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Forgets the requests sent so far.
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    fn push(&self, client: &'static str, msg_type: u16) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push((client, msg_type));
+    }
+}
+
+fn send_frame(conn: &mut UnixStream, body: &[u8]) -> io::Result<()> {
+    let framed = frame::encode_frame(body).map_err(|e| io::Error::other(e.to_string()))?;
+    conn.write_all(&framed)
+}
+
+/// Reads one frame, or `None` on end of file (or a reset) before its first byte.
+fn recv_frame(conn: &mut UnixStream) -> io::Result<Option<Vec<u8>>> {
+    let mut header = [0u8; frame::HEADER_LEN];
+    match conn.read_exact(&mut header) {
+        Ok(()) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    }
+    let len = frame::body_len(header).map_err(|e| io::Error::other(e.to_string()))?;
+    let mut body = vec![0u8; len];
+    conn.read_exact(&mut body)?;
+    Ok(Some(body))
+}
+
+/// A connection to hsmd: the master connection, or a client opened with `client_hsmfd`.
+#[derive(Debug)]
+pub struct Client {
+    name: &'static str,
+    conn: UnixStream,
+    id: NodeId,
+    dbid: u64,
+    permissions: Permissions,
+    status: StatusLog,
+    transcript: Transcript,
+}
+
+impl Client {
+    /// The name given to this client (`"master"`, `"channeld"`, …).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The identity of the client (peer id, or our id for master and global clients).
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The client's database id (0 for master and global clients).
+    pub fn dbid(&self) -> u64 {
+        self.dbid
+    }
+
+    /// The client's permissions.
+    pub fn permissions(&self) -> Permissions {
+        self.permissions
+    }
+
+    /// Sends a raw request body and returns the raw reply body.
+    pub fn request_raw(&mut self, name: &'static str, body: &[u8]) -> Result<Vec<u8>, HsmdError> {
+        let msg_type = frame::peek_type(body).unwrap_or(0);
+        self.transcript.push(self.name, msg_type);
+        if let Err(source) = send_frame(&mut self.conn, body) {
+            // hsmd already closed this connection (after an earlier refusal, or exiting).
+            return match self.status.last_failure() {
+                Some(desc) => {
+                    Err(HsmdError::Refused { request: name, report: None, failure: Some(desc) })
+                }
+                None => Err(HsmdError::Io { during: "sending a request", source }),
+            };
+        }
+        match recv_frame(&mut self.conn).map_err(io_err("reading a reply"))? {
+            Some(reply) => Ok(reply),
+            None => {
+                let report =
+                    self.status.wait_bad_request(msg_type, Duration::from_secs(2)).map(Box::new);
+                let failure = self.status.last_failure();
+                Err(HsmdError::Refused { request: name, report, failure })
+            }
+        }
+    }
+
+    /// Sends `msg` and decodes the reply as any hsmd reply.
+    pub fn request<M: Message>(&mut self, msg: &M) -> Result<Reply, HsmdError> {
+        let body = msg.encode().map_err(|source| HsmdError::Encode { request: M::NAME, source })?;
+        let reply = self.request_raw(M::NAME, &body)?;
+        Reply::decode(&reply).map_err(|source| HsmdError::BadReply { request: M::NAME, source })
+    }
+
+    /// Sends `msg` and decodes the reply as `R`.
+    pub fn call<M: Message, R: Message>(&mut self, msg: &M) -> Result<R, HsmdError> {
+        let body = msg.encode().map_err(|source| HsmdError::Encode { request: M::NAME, source })?;
+        let reply = self.request_raw(M::NAME, &body)?;
+        R::decode(&reply).map_err(|source| HsmdError::BadReply { request: M::NAME, source })
+    }
+}
+
+/// A running `warden-hsmd`, started as lightningd starts `hsmd`.
+#[derive(Debug)]
+pub struct Hsmd {
+    child: Child,
+    master: Client,
+    status: StatusLog,
+    transcript: Transcript,
+    dir: tempfile::TempDir,
+    node_id: Option<NodeId>,
+}
+
+impl Hsmd {
+    /// Starts `bin` in a new temporary lightning directory holding `hsm_secret`.
+    pub fn spawn(bin: &Path, hsm_secret: &[u8]) -> Result<Hsmd, HsmdError> {
+        if !bin.is_file() {
+            return Err(HsmdError::BinaryNotFound { tried: vec![bin.to_path_buf()] });
+        }
+        let dir = tempfile::tempdir().map_err(io_err("creating the lightning directory"))?;
+        std::fs::write(dir.path().join("hsm_secret"), hsm_secret)
+            .map_err(io_err("writing hsm_secret"))?;
+        let (master, master_child) = UnixStream::pair().map_err(io_err("socketpair"))?;
+        let (status, status_child) = UnixStream::pair().map_err(io_err("socketpair"))?;
+        let child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(r#"exec "$0" "$@" 3<&0 0<&1 1>&2"#)
+            .arg(bin)
+            .current_dir(dir.path())
+            .stdin(Stdio::from(OwnedFd::from(master_child)))
+            .stdout(Stdio::from(OwnedFd::from(status_child)))
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(io_err("spawning warden-hsmd"))?;
+        master.set_read_timeout(Some(TIMEOUT)).map_err(io_err("setting a timeout"))?;
+        let log = StatusLog::default();
+        let reader_log = log.clone();
+        let mut status_conn = status;
+        std::thread::Builder::new()
+            .name("hsmd-status".into())
+            .spawn(move || {
+                while let Ok(Some(body)) = recv_frame(&mut status_conn) {
+                    reader_log.push(match Status::decode(&body) {
+                        Ok(s) => StatusEntry::Decoded(s),
+                        Err(_) => StatusEntry::Undecodable(body),
+                    });
+                }
+            })
+            .map_err(io_err("starting the status reader"))?;
+        let placeholder = NodeId::from_bytes([2; 33]);
+        let transcript = Transcript::default();
+        Ok(Hsmd {
+            child,
+            master: Client {
+                name: "master",
+                conn: master,
+                id: placeholder,
+                dbid: 0,
+                permissions: Permissions(u64::MAX),
+                status: log.clone(),
+                transcript: transcript.clone(),
+            },
+            status: log,
+            transcript,
+            dir,
+            node_id: None,
+        })
+    }
+
+    /// The `init` lightningd sends on regtest (hsmd wire versions 5 to 6, no developer
+    /// overrides, no passphrase).
+    pub fn regtest_init() -> Init {
+        Init {
+            bip32_key_version: Bip32KeyVersion {
+                pubkey_version: 0x0435_87cf,
+                privkey_version: 0x0435_8394,
+            },
+            chainparams: bitcoin::constants::ChainHash::REGTEST,
+            hsm_encryption_key: None,
+            dev_force_privkey: None,
+            dev_force_bip32_seed: None,
+            dev_force_channel_secrets: None,
+            dev_force_channel_secrets_shaseed: None,
+            hsm_wire_min_version: 5,
+            hsm_wire_max_version: 6,
+            tlvs: InitTlvs::default(),
+        }
+    }
+
+    /// Sends `init` on the master connection and returns the reply.
+    pub fn init(&mut self, init: &Init) -> Result<InitReplyV4, HsmdError> {
+        let reply: InitReplyV4 = self.master.call(init)?;
+        self.node_id = Some(reply.node_id);
+        self.master.id = reply.node_id;
+        Ok(reply)
+    }
+
+    /// The node id from the `init` reply.
+    pub fn node_id(&self) -> Option<NodeId> {
+        self.node_id
+    }
+
+    /// The master connection (lightningd's own requests).
+    pub fn master(&mut self) -> &mut Client {
+        &mut self.master
+    }
+
+    /// The status messages received so far.
+    pub fn status(&self) -> &StatusLog {
+        &self.status
+    }
+
+    /// Every request sent so far, on any connection.
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+
+    /// The lightning directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Opens a client with `client_hsmfd`, as lightningd does before starting a subdaemon.
+    pub fn client(
+        &mut self,
+        name: &'static str,
+        id: NodeId,
+        dbid: u64,
+        permissions: Permissions,
+    ) -> Result<Client, HsmdError> {
+        let _: ClientHsmfdReply = self.master.call(&ClientHsmfd { id, dbid, permissions })?;
+        let conn = recv_fd(&self.master.conn)?;
+        conn.set_read_timeout(Some(TIMEOUT)).map_err(io_err("setting a timeout"))?;
+        Ok(Client {
+            name,
+            conn,
+            id,
+            dbid,
+            permissions,
+            status: self.status.clone(),
+            transcript: self.transcript.clone(),
+        })
+    }
+
+    /// Opens a global client (our own node id, database id 0), as for connectd and gossipd.
+    pub fn global_client(
+        &mut self,
+        name: &'static str,
+        permissions: Permissions,
+    ) -> Result<Client, HsmdError> {
+        let id = self.node_id.unwrap_or(self.master.id);
+        self.client(name, id, 0, permissions)
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Hsmd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Receives the fd passed after a `client_hsmfd` reply: one zero data byte and the fd.
+fn recv_fd(master: &UnixStream) -> Result<UnixStream, HsmdError> {
+    let mut byte = [0xffu8; 1];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let got = recvmsg(master, &mut [IoSliceMut::new(&mut byte)], &mut control, RecvFlags::empty())
+        .map_err(|e| io_err("receiving a client fd")(e.into()))?;
+    if got.bytes != 1 || byte != [0] {
+        return Err(HsmdError::NoFd { detail: format!("{} data bytes {byte:?}", got.bytes) });
+    }
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    for msg in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(it) = msg {
+            fds.extend(it);
+        }
+    }
+    match (fds.pop(), fds.is_empty()) {
+        (Some(fd), true) => Ok(UnixStream::from(fd)),
+        _ => Err(HsmdError::NoFd { detail: "not exactly one fd".into() }),
+    }
+}
