@@ -58,6 +58,8 @@ pub trait ChannelStore: Send {
     fn persist(&mut self, state: &ChannelState) -> Result<(), ChannelStoreError>;
     /// Retires a channel's record.
     fn forget(&mut self, slot: &ChannelSlot) -> Result<(), ChannelStoreError>;
+    /// The channel set up with funding outpoint `outpoint`, if any.
+    fn find_by_funding(&self, outpoint: &OutPoint) -> Option<ChannelState>;
 }
 
 /// Channels in memory (this increment's store: lost when the process ends).
@@ -79,6 +81,20 @@ impl ChannelStore for MemoryChannelStore {
     fn forget(&mut self, slot: &ChannelSlot) -> Result<(), ChannelStoreError> {
         self.channels.remove(slot);
         Ok(())
+    }
+
+    fn find_by_funding(&self, outpoint: &OutPoint) -> Option<ChannelState> {
+        self.channels
+            .values()
+            .find(|c| c.setup.as_ref().is_some_and(|s| s.funding_outpoint == *outpoint))
+            .cloned()
+    }
+}
+
+impl crate::onchain::FundingLookup for Channels {
+    fn channel_funded_at(&self, outpoint: &OutPoint) -> Option<ChannelState> {
+        let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.find_by_funding(outpoint)
     }
 }
 

@@ -3,11 +3,17 @@
 //!
 //! - [`hsm_secret`]: loading `hsm_secret` from the lightning directory, or creating a new
 //!   12-word mnemonic secret.
+//! - [`gossip`]: gossip signatures, signed only for messages that parse as what they claim.
+//! - [`payments`]: BOLT-12 and liquidity-ad signatures, payment pre-approval.
+//! - [`onchain`]: on-chain wallet signing (withdrawals, anchor spends, mingled HTLC
+//!   transactions, splices), checked before it is signed.
 //! - [`permissions`]: the permission bit each request type needs.
 //! - [`signer`]: `init` and the requests that need no channel state, answered byte for byte
 //!   as `hsmd` answers them.
 //! - [`server`]: lightningd's file descriptors, the master loop, one thread per client, status
 //!   messages and fd passing.
+//! - [`sweeps`]: the on-chain sweep requests (`sign_*_to_us`, `sign_any_local_htlc_tx`),
+//!   validated against the channel state and the wallet.
 //! - [`version`]: the version string `hsmd --version` prints.
 //!
 //! The binary (`main.rs`) only parses arguments, takes file descriptor 3 and calls
@@ -16,8 +22,12 @@
 #![forbid(unsafe_code)]
 
 pub mod channels;
+pub mod gossip;
 pub mod hsm_secret;
+pub mod onchain;
+pub mod payments;
 pub mod permissions;
 pub mod server;
 pub mod signer;
+pub mod sweeps;
 pub mod version;

@@ -293,17 +293,7 @@ impl Signer {
                 let script = ck.to_remote_script(secp, point.as_ref()).map_err(invalid)?;
                 encode(&GetOutputScriptpubkeyReply { script })?
             }
-            Request::SignAnyCannouncement(m) => {
-                let ck = self.channel_keys(&m.peerid, m.channel_dbid)?;
-                let (node_signature, bitcoin_signature) = sign::sign_channel_announcement(
-                    secp,
-                    self.keys.node_key(),
-                    ck.funding_key(),
-                    &m.ca,
-                )
-                .map_err(invalid)?;
-                encode(&SignAnyCannouncementReply { node_signature, bitcoin_signature })?
-            }
+            Request::SignAnyCannouncement(m) => self.sign_any_cannouncement(&m)?,
             Request::GetPerCommitmentPoint(m) => {
                 let ck = self.channel_keys(&client.id, client.dbid)?;
                 let n = CommitmentNumber::new(m.n).map_err(invalid)?;
@@ -359,10 +349,52 @@ impl Signer {
             // records nothing on lock (commitment-funding-spent needs chain evidence).
             Request::CheckOutpoint(_) => encode(&CheckOutpointReply { is_buried: true })?,
             Request::LockOutpoint(_) => encode(&LockOutpointReply {})?,
+            Request::SignDelayedPaymentToUs(m) => {
+                crate::sweeps::sign_delayed_payment_to_us(self, client, &m)?
+            }
+            Request::SignRemoteHtlcToUs(m) => {
+                crate::sweeps::sign_remote_htlc_to_us(self, client, &m)?
+            }
+            Request::SignPenaltyToUs(m) => crate::sweeps::sign_penalty_to_us(self, client, &m)?,
+            Request::SignAnyDelayedPaymentToUs(m) => {
+                crate::sweeps::sign_any_delayed_payment_to_us(self, client, &m)?
+            }
+            Request::SignAnyRemoteHtlcToUs(m) => {
+                crate::sweeps::sign_any_remote_htlc_to_us(self, client, &m)?
+            }
+            Request::SignAnyPenaltyToUs(m) => {
+                crate::sweeps::sign_any_penalty_to_us(self, client, &m)?
+            }
+            Request::SignAnyLocalHtlcTx(m) => {
+                crate::sweeps::sign_any_local_htlc_tx(self, client, &m)?
+            }
+            Request::CannouncementSig(m) => self.cannouncement_sig(client, &m)?,
+            Request::CupdateSig(m) => self.cupdate_sig(client, &m)?,
+            Request::NodeAnnouncementSig(m) => self.node_announcement_sig(&m)?,
+            Request::SignBolt12(m) => self.sign_bolt12(&m)?,
+            Request::SignBolt12V2(m) => self.sign_bolt12_2(&m)?,
+            Request::SignOptionWillFundOffer(m) => self.sign_option_will_fund_offer(&m)?,
+            Request::PreapproveInvoice(m) => self.preapprove_invoice(&m.invstring, false)?,
+            Request::PreapproveInvoiceCheck(m) => {
+                self.preapprove_invoice(&m.invstring, m.check_only)?
+            }
+            Request::PreapproveKeysend(m) => {
+                self.preapprove_keysend(&m.destination, &m.payment_hash, m.amount_msat.0, false)?
+            }
+            Request::PreapproveKeysendCheck(m) => self.preapprove_keysend(
+                &m.destination,
+                &m.payment_hash,
+                m.amount_msat.0,
+                m.check_only,
+            )?,
+            Request::DevMemleak(_) => crate::payments::dev_memleak()?,
+            Request::SignWithdrawal(m) => crate::onchain::sign_withdrawal(self, &m)?,
+            Request::SignAnchorspend(m) => crate::onchain::sign_anchorspend(self, &m)?,
+            Request::SignHtlcTxMingle(m) => crate::onchain::sign_htlc_tx_mingle(self, &m)?,
+            Request::SignSpliceTx(m) => crate::onchain::sign_splice_tx(self, client, &m)?,
             Request::Init(_) | Request::DevPreinit(_) => {
                 return Err(BadRequestError::Unexpected { name: request.name() })
             }
-            other => return Err(BadRequestError::NotImplemented { name: other.name() }),
         };
         Ok(Outcome::Reply(reply))
     }

@@ -12,8 +12,10 @@ use common::*;
 use warden_wire::msg::*;
 use warden_wire::{Message, Permissions, Status};
 
-/// Request types of the recording that need no channel state.
-const STATELESS: [u16; 10] = [11, 1, 27, 23, 10, 4, 24, 9, 18, 22];
+/// Request types of the recording that need no channel state. `sign_any_cannouncement` (4) is
+/// not among them: the recording signs filler bytes that are no `channel_announcement`, which
+/// Warden refuses (`gossip-structure`; see `tests/gossip_payments.rs`).
+const STATELESS: [u16; 9] = [11, 1, 27, 23, 10, 24, 9, 18, 22];
 
 fn lightning_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -43,9 +45,8 @@ fn replays_the_recording_byte_for_byte() {
         checked += 1;
     }
     // init, ecdh, derive_secret x3, sign_message, get_channel_basepoints,
-    // sign_any_cannouncement, get_output_scriptpubkey, client_hsmfd,
-    // get_per_commitment_point x4, check_future_secret.
-    assert_eq!(checked, 15);
+    // get_output_scriptpubkey, client_hsmfd, get_per_commitment_point x4, check_future_secret.
+    assert_eq!(checked, 14);
     drop(channel);
     hsmd.master.shutdown(std::net::Shutdown::Both).unwrap();
     assert!(hsmd.wait().success(), "hsmd exits cleanly when lightningd closes the master");

@@ -1,0 +1,884 @@
+//! The on-chain wallet requests: `sign_withdrawal` (7), `sign_anchorspend` (147),
+//! `sign_htlc_tx_mingle` (149) and `sign_splice_tx` (29), signed as Core Lightning's `hsmd`
+//! signs them and checked first (`hsmd` signs blindly).
+//!
+//! What `hsmd` does (Core Lightning `hsmd/libhsmd.c`):
+//! - `sign_our_inputs`: for every listed `hsm_utxo` and every PSBT input spending its outpoint,
+//!   `hsm_key_for_utxo` gives the key: for a UTXO with `close_info` (our output of a peer's
+//!   unilateral close) the channel's payment basepoint secret, tweaked with the commitment
+//!   point when there is one (`hsm_unilateral_close_privkey`); otherwise the BIP-86 key for
+//!   BIP-39 secrets and `m/0/0/k` for legacy ones. `psbt_input_add_pubkey` (`bitcoin/psbt.c`)
+//!   then records the key on the input: a BIP-32 derivation (P2WPKH, P2WSH) or a taproot key
+//!   origin (P2TR, x-only key, no leaf hashes), the fingerprint being the first four bytes of
+//!   HASH160 of the compressed key and the path the single step `0`. An anchored `close_info`
+//!   output is a P2WSH `<key> OP_CHECKSIGVERIFY <csv> OP_CHECKSEQUENCEVERIFY`: `hsmd` sets the
+//!   input's witness script and witness UTXO itself. `wally_psbt_sign(.., EC_FLAG_GRIND_R)`
+//!   signs.
+//! - `handle_sign_anchorspend` then signs again with the channel's funding key: every input
+//!   carrying the funding key in its BIP-32 derivations (the anchor, P2WSH with its witness
+//!   script) is signed.
+//! - `handle_sign_htlc_tx_mingle` signs only the wallet inputs: the HTLC input was signed
+//!   before with `SIGHASH_SINGLE|SIGHASH_ANYONECANPAY`.
+//! - `handle_sign_splice_tx`: `sign_tx_input` at `input_index` over the funding 2-of-2 with
+//!   the funding key (the amount being the one the transaction's PSBT carries).
+//!
+//! What libwally does (libwally-core `src/psbt.c`, `wally_psbt_sign` →
+//! `wally_psbt_sign_bip32` → `wally_psbt_sign_input_bip32`; `src/sign.c`,
+//! `wally_ec_sig_from_bytes_aux`):
+//! - ECDSA (P2WPKH: BIP-0143 with the P2PKH script code; P2WSH: the witness script) with the
+//!   input's sighash type or `SIGHASH_ALL`. Low-R grinding: the first attempt passes **no**
+//!   extra entropy (NULL to `secp256k1_ecdsa_sign_recoverable`, default RFC 6979 nonce), and
+//!   attempt `k` passes 32 bytes holding `k` as a little-endian `u32` in the first four bytes
+//!   (counter 1, 2, …), until the compact R's first byte is below `0x80`. That is exactly
+//!   rust-secp256k1's `sign_ecdsa_low_r` — and **not** `sign_hash` (`bitcoin/signature.c`),
+//!   whose first attempt passes 32 zero bytes ([`warden_core::sign::sign_hash_low_r`]). The
+//!   signature goes into `partial_sigs` under the compressed key, DER plus the sighash byte.
+//! - P2TR key path: the key is tweaked with BIP-0341's tweak and the input's merkle root
+//!   (none for BIP-0086), the digest is BIP-0341's over all prevouts with `SIGHASH_DEFAULT`
+//!   unless the input names a type, and `secp256k1_schnorrsig_sign32` signs with a NULL
+//!   `aux_rand` — which libsecp256k1's BIP-0340 nonce function treats as 32 zero bytes,
+//!   rust-secp256k1's `sign_schnorr_no_aux_rand`. The 64-byte signature (65 with a non-default
+//!   type) goes into `tap_key_sig`.
+//!
+//! What Warden adds: every input it signs is a listed UTXO whose key it derives itself and
+//! whose script and amount the PSBT confirms (`onchain-input-amount`); version 2 and a weight
+//! bound (`onchain-format`); a non-negative fee under a feerate cap (`onchain-fee-range`);
+//! change-only outputs for anchor spends and mingled HTLC transactions
+//! (`onchain-unknown-destination`); channel-funding outputs that are the real 2-of-2 of a
+//! known channel with its value, spent from segwit inputs only (`onchain-funding-script`,
+//! `onchain-funding-value`, `onchain-funding-malleable`). Unlike `hsmd`, Warden signs only
+//! the inputs that spend a listed UTXO (or, for an anchor spend, our anchor), never another
+//! input that merely claims one of our keys.
+//!
+//! The reply's PSBT is re-serialized by rust-bitcoin: fields in key-type order, maps sorted
+//! by key, as libwally writes a version-0 PSBT (see the tests for what was checked).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint, Xpub};
+use bitcoin::hashes::{hash160, Hash};
+use bitcoin::key::{Keypair, TapTweak};
+use bitcoin::psbt::{Psbt, PsbtSighashType};
+use bitcoin::script::Builder;
+use bitcoin::sighash::{EcdsaSighashType, Prevouts, SighashCache, TapSighashType};
+use bitcoin::transaction::Version;
+use bitcoin::{CompressedPublicKey, OutPoint, ScriptBuf, Transaction, TxOut};
+use secp256k1::{All, Message, PublicKey, Secp256k1};
+use warden_core::channel::ChannelState;
+use warden_core::keys::{FundingPubkey, NodeKeys, PerCommitmentPoint};
+use warden_core::policy::{PolicyError, Rule};
+use warden_core::secret::PrivateKey;
+use warden_core::tx::scripts::{anchor_witness_script, funding_witness_script};
+use warden_core::units::Sat;
+use warden_wire::msg::*;
+use warden_wire::{CloseInfo, HsmUtxo, WirePsbt};
+
+use crate::channels::{check_remote_funding_key, encode, invalid, refused, slot};
+use crate::signer::{BadRequestError, ClientContext, Signer};
+
+/// How many wallet indexes (from 0) are recognised as ours without a derivation claim.
+pub const WALLET_WINDOW: u32 = 1000;
+
+/// The default feerate cap, in satoshis per 1000 weight units (100 sat/vB).
+pub const DEFAULT_MAX_FEERATE_PER_KW: u64 = 25_000;
+
+/// The largest transaction Warden signs: Bitcoin Core's standardness limit, in weight units.
+pub const MAX_TX_WEIGHT: u64 = 400_000;
+
+/// The value of an anchor output (BOLT-03), in satoshis.
+pub const ANCHOR_VALUE: u64 = 330;
+
+/// BOLT-03's weight of a commitment transaction with anchors and no HTLCs, and of each HTLC
+/// output: an anchor spend pays for its parent, so its fee is checked over both.
+const COMMITMENT_WEIGHT_ANCHORS: u64 = 1124;
+const COMMITMENT_WEIGHT_PER_HTLC: u64 = 172;
+
+/// Witness weights (a lower bound of the final transaction's weight: a higher feerate).
+const WITNESS_WEIGHT_P2WPKH: u64 = 1 + 1 + 71 + 1 + 33;
+const WITNESS_WEIGHT_P2TR: u64 = 1 + 1 + 64;
+const WITNESS_WEIGHT_FUNDING: u64 = 1 + 1 + 1 + 71 + 1 + 71 + 1 + 71;
+
+/// The fee rule's limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeeLimits {
+    /// The highest feerate signed, in satoshis per 1000 weight units.
+    pub max_feerate_per_kw: u64,
+}
+
+impl Default for FeeLimits {
+    fn default() -> FeeLimits {
+        FeeLimits { max_feerate_per_kw: DEFAULT_MAX_FEERATE_PER_KW }
+    }
+}
+
+/// Which outputs a request may create.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Destinations {
+    /// `sign_withdrawal`: anything; channel-funding claims must be true.
+    Withdrawal,
+    /// `sign_anchorspend`: our wallet only (change).
+    WalletOnly,
+    /// `sign_htlc_tx_mingle`: our wallet, or the output paired with an input we do not sign
+    /// (the HTLC output, covered by that input's `SIGHASH_SINGLE`) up to that input's value.
+    WalletOrPaired,
+}
+
+/// How an input is spent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Spend {
+    /// P2WPKH with this key.
+    P2wpkh,
+    /// P2TR key path (BIP-0086: no script tree).
+    P2tr,
+    /// P2WSH with this witness script (an anchored `close_info` output, an anchor).
+    P2wsh(ScriptBuf),
+}
+
+/// An input Warden signs: which, with what key, how.
+struct OurInput {
+    index: usize,
+    key: PrivateKey,
+    spend: Spend,
+}
+
+fn rule(r: Rule, detail: impl Into<String>) -> BadRequestError {
+    refused(PolicyError::new(r, detail))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The wallet's scripts.
+
+/// The scripts of our wallet keys `0..WALLET_WINDOW`: P2WPKH and P2TR (BIP-0086 tweak, no
+/// tree) of each UTXO key (`hsm_key_for_utxo` without close info).
+pub struct WalletScripts {
+    scripts: HashSet<ScriptBuf>,
+}
+
+impl fmt::Debug for WalletScripts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WalletScripts").field("len", &self.scripts.len()).finish()
+    }
+}
+
+/// P2WPKH and P2TR of a wallet key.
+fn wallet_key_scripts(secp: &Secp256k1<All>, key: &PrivateKey) -> [ScriptBuf; 2] {
+    let pk = key.public_key(secp);
+    let (xonly, _) = pk.x_only_public_key();
+    [
+        ScriptBuf::new_p2wpkh(&CompressedPublicKey(pk).wpubkey_hash()),
+        ScriptBuf::new_p2tr(secp, xonly, None),
+    ]
+}
+
+impl WalletScripts {
+    fn derive(secp: &Secp256k1<All>, keys: &NodeKeys) -> WalletScripts {
+        let mut scripts = HashSet::new();
+        for i in 0..WALLET_WINDOW {
+            if let Ok(key) = keys.wallet().utxo_key(secp, i) {
+                scripts.extend(wallet_key_scripts(secp, &key));
+            }
+        }
+        WalletScripts { scripts }
+    }
+
+    /// Whether `script` is one of the window's scripts.
+    pub fn contains(&self, script: &ScriptBuf) -> bool {
+        self.scripts.contains(script)
+    }
+}
+
+type ScriptCache = Mutex<Vec<((Xpub, Option<Xpub>), Arc<WalletScripts>)>>;
+
+/// The wallet scripts of `keys`, derived once per wallet (keyed by its public extended keys)
+/// and kept for the life of the process.
+pub fn wallet_scripts(secp: &Secp256k1<All>, keys: &NodeKeys) -> Arc<WalletScripts> {
+    static CACHE: OnceLock<ScriptCache> = OnceLock::new();
+    let id = (keys.wallet().xpub(secp), keys.wallet().bip86_base_xpub(secp));
+    let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
+    // A poisoned lock only means a panic elsewhere while pushing; the list is still usable.
+    let mut list = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, s)) = list.iter().find(|(k, _)| *k == id) {
+        return Arc::clone(s);
+    }
+    let scripts = Arc::new(WalletScripts::derive(secp, keys));
+    list.push((id, Arc::clone(&scripts)));
+    scripts
+}
+
+/// Whether output `vout` pays our wallet: a script of the window, or one whose BIP-32
+/// derivation (or taproot key origin) in the PSBT names an index whose key, derived here,
+/// gives exactly that script. The claim itself is never trusted.
+fn pays_wallet(
+    secp: &Secp256k1<All>,
+    keys: &NodeKeys,
+    window: &WalletScripts,
+    psbt: &Psbt,
+    vout: usize,
+) -> bool {
+    let Some(out) = psbt.unsigned_tx.output.get(vout) else { return false };
+    if window.contains(&out.script_pubkey) {
+        return true;
+    }
+    let Some(meta) = psbt.outputs.get(vout) else { return false };
+    let claimed = meta
+        .bip32_derivation
+        .values()
+        .map(|(_, path)| path)
+        .chain(meta.tap_key_origins.values().map(|(_, (_, path))| path));
+    for path in claimed {
+        let Some(ChildNumber::Normal { index }) = path.as_ref().last().copied() else { continue };
+        if let Ok(key) = keys.wallet().utxo_key(secp, index) {
+            if wallet_key_scripts(secp, &key).contains(&out.script_pubkey) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks.
+
+/// `onchain-format`: version 2, at least one input and output, weight within
+/// [`MAX_TX_WEIGHT`].
+pub fn check_format(tx: &Transaction) -> Result<(), PolicyError> {
+    if tx.version != Version::TWO {
+        return Err(PolicyError::new(
+            Rule::OnchainFormat,
+            format!("transaction version {} is not 2", tx.version.0),
+        ));
+    }
+    if tx.input.is_empty() || tx.output.is_empty() {
+        return Err(PolicyError::new(
+            Rule::OnchainFormat,
+            format!("{} inputs and {} outputs", tx.input.len(), tx.output.len()),
+        ));
+    }
+    let weight = tx.weight().to_wu();
+    if weight > MAX_TX_WEIGHT {
+        return Err(PolicyError::new(
+            Rule::OnchainFormat,
+            format!("transaction weight {weight} exceeds {MAX_TX_WEIGHT}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The output each input spends, as the PSBT states it (`witness_utxo`, else the output of
+/// `non_witness_utxo`, whose txid must match the outpoint).
+pub fn prevouts(psbt: &Psbt) -> Result<Vec<TxOut>, PolicyError> {
+    let tx = &psbt.unsigned_tx;
+    if psbt.inputs.len() != tx.input.len() || psbt.outputs.len() != tx.output.len() {
+        return Err(PolicyError::new(Rule::OnchainFormat, "psbt maps do not match the tx"));
+    }
+    tx.input
+        .iter()
+        .zip(&psbt.inputs)
+        .enumerate()
+        .map(|(i, (txin, meta))| {
+            if let Some(out) = &meta.witness_utxo {
+                return Ok(out.clone());
+            }
+            meta.non_witness_utxo
+                .as_ref()
+                .filter(|prev| prev.compute_txid() == txin.previous_output.txid)
+                .and_then(|prev| prev.output.get(txin.previous_output.vout as usize))
+                .cloned()
+                .ok_or_else(|| {
+                    PolicyError::new(
+                        Rule::OnchainInputAmount,
+                        format!("input {i} has no amount (no witness_utxo or matching utxo)"),
+                    )
+                })
+        })
+        .collect()
+}
+
+fn witness_weight(script: &ScriptBuf) -> u64 {
+    if script.is_p2wpkh() {
+        WITNESS_WEIGHT_P2WPKH
+    } else if script.is_p2tr() {
+        WITNESS_WEIGHT_P2TR
+    } else if script.is_p2wsh() {
+        WITNESS_WEIGHT_FUNDING
+    } else {
+        0
+    }
+}
+
+/// `onchain-fee-range`: the fee (inputs minus outputs) is non-negative and its feerate over
+/// the transaction's estimated final weight plus `extra_weight` (a parent it pays for) is at
+/// most the cap. The estimate is a lower bound of the real weight, so the feerate an upper
+/// bound of the real one.
+pub fn check_fee(
+    tx: &Transaction,
+    prevouts: &[TxOut],
+    extra_weight: u64,
+    limits: FeeLimits,
+) -> Result<(), PolicyError> {
+    let inputs: u64 = prevouts.iter().map(|o| o.value.to_sat()).fold(0, u64::saturating_add);
+    let outputs: u64 = tx.output.iter().map(|o| o.value.to_sat()).fold(0, u64::saturating_add);
+    let fee = inputs.checked_sub(outputs).ok_or_else(|| {
+        PolicyError::new(
+            Rule::OnchainFeeRange,
+            format!("outputs ({outputs} sat) exceed inputs ({inputs} sat)"),
+        )
+    })?;
+    let mut weight = tx.weight().to_wu().saturating_add(extra_weight);
+    // Segwit marker and flag once all witnesses are present.
+    if tx.input.iter().all(|i| i.witness.is_empty()) {
+        weight = weight.saturating_add(2);
+    }
+    for (txin, prev) in tx.input.iter().zip(prevouts) {
+        if txin.witness.is_empty() {
+            weight = weight.saturating_add(witness_weight(&prev.script_pubkey));
+        }
+    }
+    let feerate = fee.saturating_mul(1000) / weight.max(1);
+    if feerate > limits.max_feerate_per_kw {
+        return Err(PolicyError::new(
+            Rule::OnchainFeeRange,
+            format!(
+                "fee {fee} sat over {weight} weight units is {feerate} sat/kw, above {}",
+                limits.max_feerate_per_kw
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a spent output is segwit: a witness program, or P2SH of one named by the input's
+/// redeem script. Its txid then cannot be changed by a third party.
+fn spends_segwit(prev: &TxOut, redeem_script: Option<&ScriptBuf>) -> bool {
+    prev.script_pubkey.is_witness_program()
+        || (prev.script_pubkey.is_p2sh()
+            && redeem_script.is_some_and(|r| {
+                r.is_witness_program()
+                    && ScriptBuf::new_p2sh(&r.script_hash()) == prev.script_pubkey
+            }))
+}
+
+/// `onchain-funding-malleable`: every input of a transaction that funds a channel spends a
+/// segwit output (otherwise the funding txid, and the commitment signed on it, may change).
+pub fn check_funding_inputs_segwit(psbt: &Psbt, prevouts: &[TxOut]) -> Result<(), PolicyError> {
+    for (i, (prev, meta)) in prevouts.iter().zip(&psbt.inputs).enumerate() {
+        if !spends_segwit(prev, meta.redeem_script.as_ref()) {
+            return Err(PolicyError::new(
+                Rule::OnchainFundingMalleable,
+                format!("input {i} of a funding transaction spends a non-segwit output"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a witness script is a bare 2-of-2 `CHECKMULTISIG` (what a funding output claims).
+fn is_two_of_two(script: &ScriptBuf) -> bool {
+    let b = script.as_bytes();
+    b.len() == 71
+        && b.first() == Some(&0x52)
+        && b.get(1) == Some(&33)
+        && b.get(35) == Some(&33)
+        && b.get(69) == Some(&0x52)
+        && b.get(70) == Some(&0xae)
+}
+
+/// `onchain-funding-script` / `onchain-funding-value`: output `vout` of `tx` is the funding
+/// output `state`'s channel expects: at its funding outpoint, P2WSH of the 2-of-2 of our
+/// funding key and the peer's, with the channel's value.
+pub fn check_funding_output(
+    secp: &Secp256k1<All>,
+    keys: &NodeKeys,
+    state: &ChannelState,
+    tx: &Transaction,
+    vout: usize,
+) -> Result<(), PolicyError> {
+    let setup = state.setup()?;
+    let ck = keys
+        .channel_keys(&state.slot.peer, state.slot.dbid)
+        .map_err(|e| PolicyError::new(Rule::OnchainFundingScript, format!("channel keys: {e}")))?;
+    let ours = ck.funding_pubkey(secp);
+    let script = funding_witness_script(&ours, &setup.counterparty_funding_pubkey).to_p2wsh();
+    let out = tx
+        .output
+        .get(vout)
+        .ok_or_else(|| PolicyError::new(Rule::OnchainFundingScript, format!("no output {vout}")))?;
+    let outpoint = OutPoint { txid: tx.compute_txid(), vout: vout as u32 };
+    if out.script_pubkey != script || outpoint != setup.funding_outpoint {
+        return Err(PolicyError::new(
+            Rule::OnchainFundingScript,
+            format!(
+                "output {vout} is not the 2-of-2 funding output of channel {} at {}",
+                state.slot.dbid, setup.funding_outpoint
+            ),
+        ));
+    }
+    if out.value.to_sat() != setup.channel_value.0 {
+        return Err(PolicyError::new(
+            Rule::OnchainFundingValue,
+            format!(
+                "funding output {vout} carries {} sat, the channel is {} sat",
+                out.value.to_sat(),
+                setup.channel_value.0
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Finds the channel a funding output opens.
+pub trait FundingLookup {
+    /// The channel whose funding outpoint is `outpoint`, if Warden knows one.
+    fn channel_funded_at(&self, outpoint: &OutPoint) -> Option<ChannelState>;
+}
+
+/// A lookup that knows no channel (for tests of the rules without a signer).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoFundingIndex;
+
+impl FundingLookup for NoFundingIndex {
+    fn channel_funded_at(&self, _: &OutPoint) -> Option<ChannelState> {
+        None
+    }
+}
+
+/// The outputs a request may create (see [`Destinations`]). `ours` are the indexes of the
+/// inputs Warden signs; `prevouts` what every input spends.
+#[allow(clippy::too_many_arguments, reason = "one call site per request; all are needed")]
+pub fn check_destinations(
+    secp: &Secp256k1<All>,
+    keys: &NodeKeys,
+    window: &WalletScripts,
+    psbt: &Psbt,
+    prevouts: &[TxOut],
+    ours: &[usize],
+    mode: Destinations,
+    funding: &dyn FundingLookup,
+) -> Result<(), PolicyError> {
+    let tx = &psbt.unsigned_tx;
+    let claims: Vec<usize> = psbt
+        .outputs
+        .iter()
+        .enumerate()
+        .filter(|(i, o)| {
+            tx.output.get(*i).is_some_and(|out| out.script_pubkey.is_p2wsh())
+                && o.witness_script.as_ref().is_some_and(is_two_of_two)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if !claims.is_empty() {
+        check_funding_inputs_segwit(psbt, prevouts)?;
+        let txid = tx.compute_txid();
+        for &vout in &claims {
+            let outpoint = OutPoint { txid, vout: vout as u32 };
+            let state = funding.channel_funded_at(&outpoint).ok_or_else(|| {
+                PolicyError::new(
+                    Rule::OnchainFundingScript,
+                    format!(
+                        "output {vout} claims to fund a channel, but no channel is at {outpoint}"
+                    ),
+                )
+            })?;
+            check_funding_output(secp, keys, &state, tx, vout)?;
+        }
+    }
+    for (vout, out) in tx.output.iter().enumerate() {
+        if claims.contains(&vout) || pays_wallet(secp, keys, window, psbt, vout) {
+            continue;
+        }
+        match mode {
+            // policy issue: allowlist/approval. A withdrawal to an address outside the
+            // wallet is the user's own action (`withdraw`, `fundpsbt`/`signpsbt`); until the
+            // policy has allowlists and approvals it is signed.
+            Destinations::Withdrawal => continue,
+            Destinations::WalletOrPaired => {
+                let paired = tx.input.get(vout).is_some() && !ours.contains(&vout);
+                let cap = prevouts.get(vout).map(|p| p.value.to_sat()).unwrap_or(0);
+                if paired && out.value.to_sat() <= cap {
+                    continue;
+                }
+            }
+            Destinations::WalletOnly => {}
+        }
+        return Err(PolicyError::new(
+            Rule::OnchainUnknownDestination,
+            format!(
+                "output {vout} ({} sat to {}) does not pay our wallet",
+                out.value.to_sat(),
+                out.script_pubkey
+            ),
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys and inputs.
+
+/// `<key> OP_CHECKSIGVERIFY <csv> OP_CHECKSEQUENCEVERIFY`
+/// (`bitcoin_wscript_to_remote_anchored`).
+fn to_remote_anchored_script(key: &PublicKey, csv: u32) -> ScriptBuf {
+    Builder::new()
+        .push_slice(key.serialize())
+        .push_opcode(bitcoin::opcodes::all::OP_CHECKSIGVERIFY)
+        .push_int(i64::from(csv))
+        .push_opcode(bitcoin::opcodes::all::OP_CSV)
+        .into_script()
+}
+
+/// The key of a `close_info` UTXO (`hsm_unilateral_close_privkey`).
+fn close_info_key(signer: &Signer, ci: &CloseInfo) -> Result<PrivateKey, BadRequestError> {
+    let ck = signer.channel_keys(&ci.peer_id, ci.channel_id)?;
+    let point = ci.commitment_point.map(PerCommitmentPoint);
+    ck.to_remote_key(&signer.secp, point.as_ref()).map_err(invalid)
+}
+
+/// The key and spend of a listed UTXO (`hsm_key_for_utxo`), after checking that the key's
+/// script is the UTXO's script.
+fn utxo_spend(signer: &Signer, utxo: &HsmUtxo) -> Result<(PrivateKey, Spend), BadRequestError> {
+    let secp = &signer.secp;
+    let spk = &utxo.script_pubkey;
+    let (key, spend) = match &utxo.close_info {
+        Some(ci) => {
+            let key = close_info_key(signer, ci)?;
+            if ci.option_anchors {
+                let ws = to_remote_anchored_script(&key.public_key(secp), ci.csv);
+                (key, Spend::P2wsh(ws))
+            } else {
+                (key, Spend::P2wpkh)
+            }
+        }
+        None => {
+            let key = signer.keys.wallet().utxo_key(secp, utxo.keyindex).map_err(invalid)?;
+            let spend = if spk.is_p2tr() { Spend::P2tr } else { Spend::P2wpkh };
+            (key, spend)
+        }
+    };
+    let pk = key.public_key(secp);
+    let expected = match &spend {
+        Spend::P2wpkh => ScriptBuf::new_p2wpkh(&CompressedPublicKey(pk).wpubkey_hash()),
+        Spend::P2tr => ScriptBuf::new_p2tr(secp, pk.x_only_public_key().0, None),
+        Spend::P2wsh(ws) => ws.to_p2wsh(),
+    };
+    if *spk != expected {
+        return Err(rule(
+            Rule::OnchainInputAmount,
+            format!(
+                "utxo {} (key index {}) has script {spk}, its key gives {expected}",
+                utxo.outpoint, utxo.keyindex
+            ),
+        ));
+    }
+    Ok((key, spend))
+}
+
+/// The PSBT inputs that spend a listed UTXO, with their keys, after checking each input's
+/// `witness_utxo` against the UTXO (present, same script, same amount) and its sighash type.
+fn wallet_inputs(
+    signer: &Signer,
+    utxos: &[HsmUtxo],
+    psbt: &Psbt,
+) -> Result<Vec<OurInput>, BadRequestError> {
+    let mut ours = Vec::new();
+    for utxo in utxos {
+        for (j, txin) in psbt.unsigned_tx.input.iter().enumerate() {
+            if txin.previous_output != utxo.outpoint {
+                continue;
+            }
+            let (key, spend) = utxo_spend(signer, utxo)?;
+            let meta = psbt.inputs.get(j).ok_or_else(|| invalid("psbt input missing"))?;
+            let wu = meta.witness_utxo.as_ref().ok_or_else(|| {
+                rule(Rule::OnchainInputAmount, format!("input {j} has no witness_utxo"))
+            })?;
+            if wu.script_pubkey != utxo.script_pubkey || wu.value != utxo.amount {
+                return Err(rule(
+                    Rule::OnchainInputAmount,
+                    format!(
+                        "input {j}: psbt says {} sat to {}, the utxo is {} sat to {}",
+                        wu.value.to_sat(),
+                        wu.script_pubkey,
+                        utxo.amount.to_sat(),
+                        utxo.script_pubkey
+                    ),
+                ));
+            }
+            check_sighash_type(j, meta.sighash_type, &spend)?;
+            ours.push(OurInput { index: j, key, spend });
+        }
+    }
+    Ok(ours)
+}
+
+/// Only `SIGHASH_ALL` (or `SIGHASH_DEFAULT` for taproot) on the inputs Warden signs: any
+/// other type lets others change what the signature pays for.
+fn check_sighash_type(
+    index: usize,
+    ty: Option<PsbtSighashType>,
+    spend: &Spend,
+) -> Result<(), BadRequestError> {
+    let ok = match (ty, spend) {
+        (None, _) => true,
+        (Some(t), Spend::P2tr) => {
+            matches!(t.taproot_hash_ty(), Ok(TapSighashType::Default | TapSighashType::All))
+        }
+        (Some(t), _) => t.ecdsa_hash_ty() == Ok(EcdsaSighashType::All),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(rule(Rule::OnchainFormat, format!("input {index} asks for sighash type {ty:?}")))
+    }
+}
+
+/// BIP-0032 "key identifier" fingerprint as `psbt_input_add_pubkey` computes it.
+fn key_fingerprint(pk: &PublicKey) -> Fingerprint {
+    let h = hash160::Hash::hash(&pk.serialize()).to_byte_array();
+    Fingerprint::from([h[0], h[1], h[2], h[3]])
+}
+
+/// Signs our inputs into `psbt` as `sign_our_inputs` and libwally do (see the module docs).
+fn sign_inputs(
+    secp: &Secp256k1<All>,
+    psbt: &mut Psbt,
+    ours: &[OurInput],
+    prevouts: &[TxOut],
+) -> Result<(), BadRequestError> {
+    let tx = psbt.unsigned_tx.clone();
+    let mut cache = SighashCache::new(&tx);
+    let path = DerivationPath::from(vec![ChildNumber::Normal { index: 0 }]);
+    for inp in ours {
+        let j = inp.index;
+        let sk = inp.key.expose_secret();
+        let pk = inp.key.public_key(secp);
+        let prev = prevouts.get(j).ok_or_else(|| invalid("prevout missing"))?;
+        let meta = psbt.inputs.get_mut(j).ok_or_else(|| invalid("psbt input missing"))?;
+        match &inp.spend {
+            Spend::P2tr => {
+                let (xonly, _) = pk.x_only_public_key();
+                meta.tap_key_origins
+                    .insert(xonly, (Vec::new(), (key_fingerprint(&pk), path.clone())));
+                let ty = match meta.sighash_type.map(|t| t.taproot_hash_ty()) {
+                    Some(Ok(t)) => t,
+                    _ => TapSighashType::Default,
+                };
+                let digest = cache
+                    .taproot_key_spend_signature_hash(j, &Prevouts::All(prevouts), ty)
+                    .map_err(invalid)?;
+                let keypair = Keypair::from_secret_key(secp, sk).tap_tweak(secp, None);
+                let msg = Message::from_digest(digest.to_byte_array());
+                let signature = secp.sign_schnorr_no_aux_rand(&msg, &keypair.to_keypair());
+                meta.tap_key_sig =
+                    Some(bitcoin::taproot::Signature { signature, sighash_type: ty });
+            }
+            Spend::P2wpkh | Spend::P2wsh(_) => {
+                meta.bip32_derivation.insert(pk, (key_fingerprint(&pk), path.clone()));
+                let digest = match &inp.spend {
+                    Spend::P2wsh(ws) => {
+                        meta.witness_script = Some(ws.clone());
+                        cache
+                            .p2wsh_signature_hash(j, ws, prev.value, EcdsaSighashType::All)
+                            .map_err(invalid)?
+                    }
+                    _ => cache
+                        .p2wpkh_signature_hash(
+                            j,
+                            &prev.script_pubkey,
+                            prev.value,
+                            EcdsaSighashType::All,
+                        )
+                        .map_err(invalid)?,
+                };
+                let msg = Message::from_digest(digest.to_byte_array());
+                let signature = secp.sign_ecdsa_low_r(&msg, sk);
+                meta.partial_sigs.insert(
+                    bitcoin::PublicKey::new(pk),
+                    bitcoin::ecdsa::Signature { signature, sighash_type: EcdsaSighashType::All },
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The common path of the three PSBT requests: format, our inputs, fee, destinations, sign.
+fn sign_psbt(
+    signer: &Signer,
+    utxos: &[HsmUtxo],
+    wire: &WirePsbt,
+    mode: Destinations,
+    extra: Vec<OurInput>,
+    parent_weight: u64,
+) -> Result<WirePsbt, BadRequestError> {
+    let secp = &signer.secp;
+    let mut psbt = wire.psbt().clone();
+    check_format(&psbt.unsigned_tx).map_err(refused)?;
+    let mut ours = wallet_inputs(signer, utxos, &psbt)?;
+    ours.extend(extra);
+    let prevouts = prevouts(&psbt).map_err(refused)?;
+    check_fee(&psbt.unsigned_tx, &prevouts, parent_weight, FeeLimits::default())
+        .map_err(refused)?;
+    let window = wallet_scripts(secp, &signer.keys);
+    let indexes: Vec<usize> = ours.iter().map(|o| o.index).collect();
+    check_destinations(
+        secp,
+        &signer.keys,
+        &window,
+        &psbt,
+        &prevouts,
+        &indexes,
+        mode,
+        &signer.channels,
+    )
+    .map_err(refused)?;
+    sign_inputs(secp, &mut psbt, &ours, &prevouts)?;
+    Ok(WirePsbt::new(psbt))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The requests.
+
+/// `sign_withdrawal` (7 → 107).
+pub fn sign_withdrawal(signer: &Signer, m: &SignWithdrawal) -> Result<Vec<u8>, BadRequestError> {
+    let psbt = sign_psbt(signer, &m.inputs, &m.psbt, Destinations::Withdrawal, Vec::new(), 0)?;
+    encode(&SignWithdrawalReply { psbt })
+}
+
+/// `sign_anchorspend` (147 → 148): our wallet inputs, and the anchor of the channel's
+/// commitment (the input whose BIP-32 derivations name our funding key), with change only.
+pub fn sign_anchorspend(signer: &Signer, m: &SignAnchorspend) -> Result<Vec<u8>, BadRequestError> {
+    let secp = &signer.secp;
+    let ck = signer.channel_keys(&m.peerid, m.channel_dbid)?;
+    let funding = ck.funding_pubkey(secp);
+    let anchor_script = anchor_witness_script(&funding);
+    let psbt = m.psbt.psbt();
+    let mut anchors = Vec::new();
+    for (j, meta) in psbt.inputs.iter().enumerate() {
+        if !meta.bip32_derivation.contains_key(&funding.0) {
+            continue;
+        }
+        let wu = meta.witness_utxo.as_ref().ok_or_else(|| {
+            rule(Rule::OnchainInputAmount, format!("anchor input {j} has no witness_utxo"))
+        })?;
+        if meta.witness_script.as_ref() != Some(&anchor_script)
+            || wu.script_pubkey != anchor_script.to_p2wsh()
+        {
+            return Err(rule(
+                Rule::OnchainFormat,
+                format!("input {j} names our funding key but is not our anchor"),
+            ));
+        }
+        if wu.value.to_sat() != ANCHOR_VALUE {
+            return Err(rule(
+                Rule::OnchainInputAmount,
+                format!(
+                    "anchor input {j} claims {} sat, anchors are {ANCHOR_VALUE}",
+                    wu.value.to_sat()
+                ),
+            ));
+        }
+        let spend = Spend::P2wsh(anchor_script.clone());
+        check_sighash_type(j, meta.sighash_type, &spend)?;
+        anchors.push(OurInput { index: j, key: ck.funding_key().clone(), spend });
+    }
+    // The child pays for its commitment: the fee is checked over both (the commitment's
+    // weight from the channel's HTLC count when Warden has it, else the HTLC-less weight).
+    let htlcs = slot(&m.peerid, m.channel_dbid)
+        .and_then(|s| signer.channels.snapshot(&s))
+        .ok()
+        .and_then(|st| st.holder.current.map(|c| c.content.htlcs.len() as u64))
+        .unwrap_or(0);
+    let parent = COMMITMENT_WEIGHT_ANCHORS + COMMITMENT_WEIGHT_PER_HTLC * htlcs;
+    let psbt = sign_psbt(signer, &m.inputs, &m.psbt, Destinations::WalletOnly, anchors, parent)?;
+    encode(&SignAnchorspendReply { psbt })
+}
+
+/// `sign_htlc_tx_mingle` (149 → 150): our wallet inputs of an HTLC transaction whose HTLC
+/// input is already signed; the outputs are change, or the HTLC output paired with it.
+pub fn sign_htlc_tx_mingle(
+    signer: &Signer,
+    m: &SignHtlcTxMingle,
+) -> Result<Vec<u8>, BadRequestError> {
+    let psbt = sign_psbt(signer, &m.inputs, &m.psbt, Destinations::WalletOrPaired, Vec::new(), 0)?;
+    encode(&SignHtlcTxMingleReply { psbt })
+}
+
+/// `sign_splice_tx` (29 → 112, channeld): the splice's spend of the channel's current funding
+/// output at `input_index`, signed with the funding key over the 2-of-2 and the value of the
+/// funding output Warden holds (not the PSBT's claim, which must agree when present).
+pub fn sign_splice_tx(
+    signer: &Signer,
+    client: &ClientContext,
+    m: &SignSpliceTx,
+) -> Result<Vec<u8>, BadRequestError> {
+    let secp = &signer.secp;
+    let state = signer.channels.snapshot(&slot(&client.id, client.dbid)?)?;
+    let setup = state.setup().map_err(refused)?;
+    check_remote_funding_key(setup, &m.remote_funding_key)?;
+    let tx = m.tx.tx();
+    check_format(tx).map_err(refused)?;
+    let index = m.input_index as usize;
+    let txin = tx
+        .input
+        .get(index)
+        .ok_or_else(|| rule(Rule::OnchainFormat, format!("input {index} of {}", tx.input.len())))?;
+    if txin.previous_output != setup.funding_outpoint {
+        return Err(rule(
+            Rule::OnchainFundingScript,
+            format!(
+                "input {index} spends {}, the channel's funding output is {}",
+                txin.previous_output, setup.funding_outpoint
+            ),
+        ));
+    }
+    let ck = signer.channel_keys(&client.id, client.dbid)?;
+    let ours = ck.funding_pubkey(secp);
+    let old_script = funding_witness_script(&ours, &setup.counterparty_funding_pubkey);
+    // The PSBT's view of every input: needed for the fee and the malleability rules.
+    let psbt = m.tx.psbt().psbt();
+    if psbt.unsigned_tx.compute_txid() != tx.compute_txid() {
+        return Err(rule(Rule::OnchainFormat, "the splice's psbt is another transaction"));
+    }
+    let mut spent = prevouts(psbt).map_err(refused)?;
+    let claimed = spent.get(index).cloned().ok_or_else(|| invalid("prevout missing"))?;
+    if claimed.value.to_sat() != setup.channel_value.0
+        || claimed.script_pubkey != old_script.to_p2wsh()
+    {
+        return Err(rule(
+            Rule::OnchainInputAmount,
+            format!(
+                "the psbt says the funding input is {} sat to {}, the channel is {} sat",
+                claimed.value.to_sat(),
+                claimed.script_pubkey,
+                setup.channel_value.0
+            ),
+        ));
+    }
+    if let Some(p) = spent.get_mut(index) {
+        p.value = bitcoin::Amount::from_sat(setup.channel_value.0);
+    }
+    check_funding_inputs_segwit(psbt, &spent).map_err(refused)?;
+    // The new funding output: the same 2-of-2 (its value is the splice's, which Warden does
+    // not track yet).
+    let remote = FundingPubkey(m.remote_funding_key);
+    let new_script = funding_witness_script(&ours, &remote).to_p2wsh();
+    if !tx.output.iter().any(|o| o.script_pubkey == new_script) {
+        return Err(rule(
+            Rule::OnchainFundingScript,
+            "the splice has no output to the channel's 2-of-2",
+        ));
+    }
+    check_fee(tx, &spent, 0, FeeLimits::default()).map_err(refused)?;
+    let sig = warden_core::sign::sign_p2wsh_input(
+        secp,
+        ck.funding_key(),
+        tx,
+        index,
+        &old_script,
+        Sat(setup.channel_value.0),
+        EcdsaSighashType::All,
+    )
+    .map_err(invalid)?;
+    encode(&SignTxReply { sig })
+}
