@@ -31,3 +31,4 @@ pub mod server;
 pub mod signer;
 pub mod sweeps;
 pub mod version;
+pub mod wallet;

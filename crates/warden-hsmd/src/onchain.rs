@@ -53,11 +53,7 @@
 //! The reply's PSBT is re-serialized by rust-bitcoin: fields in key-type order, maps sorted
 //! by key, as libwally writes a version-0 PSBT (see the tests for what was checked).
 
-use std::collections::HashSet;
-use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
-
-use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint, Xpub};
+use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint};
 use bitcoin::hashes::{hash160, Hash};
 use bitcoin::key::{Keypair, TapTweak};
 use bitcoin::psbt::{Psbt, PsbtSighashType};
@@ -77,9 +73,7 @@ use warden_wire::{CloseInfo, HsmUtxo, WirePsbt};
 
 use crate::channels::{check_remote_funding_key, encode, invalid, refused, slot};
 use crate::signer::{BadRequestError, ClientContext, Signer};
-
-/// How many wallet indexes (from 0) are recognised as ours without a derivation claim.
-pub const WALLET_WINDOW: u32 = 1000;
+use crate::wallet::{pays_wallet, WalletScripts};
 
 /// The default feerate cap, in satoshis per 1000 weight units (100 sat/vB).
 pub const DEFAULT_MAX_FEERATE_PER_KW: u64 = 25_000;
@@ -149,94 +143,6 @@ fn rule(r: Rule, detail: impl Into<String>) -> BadRequestError {
 
 // ---------------------------------------------------------------------------------------------
 // The wallet's scripts.
-
-/// The scripts of our wallet keys `0..WALLET_WINDOW`: P2WPKH and P2TR (BIP-0086 tweak, no
-/// tree) of each UTXO key (`hsm_key_for_utxo` without close info).
-pub struct WalletScripts {
-    scripts: HashSet<ScriptBuf>,
-}
-
-impl fmt::Debug for WalletScripts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WalletScripts").field("len", &self.scripts.len()).finish()
-    }
-}
-
-/// P2WPKH and P2TR of a wallet key.
-fn wallet_key_scripts(secp: &Secp256k1<All>, key: &PrivateKey) -> [ScriptBuf; 2] {
-    let pk = key.public_key(secp);
-    let (xonly, _) = pk.x_only_public_key();
-    [
-        ScriptBuf::new_p2wpkh(&CompressedPublicKey(pk).wpubkey_hash()),
-        ScriptBuf::new_p2tr(secp, xonly, None),
-    ]
-}
-
-impl WalletScripts {
-    fn derive(secp: &Secp256k1<All>, keys: &NodeKeys) -> WalletScripts {
-        let mut scripts = HashSet::new();
-        for i in 0..WALLET_WINDOW {
-            if let Ok(key) = keys.wallet().utxo_key(secp, i) {
-                scripts.extend(wallet_key_scripts(secp, &key));
-            }
-        }
-        WalletScripts { scripts }
-    }
-
-    /// Whether `script` is one of the window's scripts.
-    pub fn contains(&self, script: &ScriptBuf) -> bool {
-        self.scripts.contains(script)
-    }
-}
-
-type ScriptCache = Mutex<Vec<((Xpub, Option<Xpub>), Arc<WalletScripts>)>>;
-
-/// The wallet scripts of `keys`, derived once per wallet (keyed by its public extended keys)
-/// and kept for the life of the process.
-pub fn wallet_scripts(secp: &Secp256k1<All>, keys: &NodeKeys) -> Arc<WalletScripts> {
-    static CACHE: OnceLock<ScriptCache> = OnceLock::new();
-    let id = (keys.wallet().xpub(secp), keys.wallet().bip86_base_xpub(secp));
-    let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
-    // A poisoned lock only means a panic elsewhere while pushing; the list is still usable.
-    let mut list = cache.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, s)) = list.iter().find(|(k, _)| *k == id) {
-        return Arc::clone(s);
-    }
-    let scripts = Arc::new(WalletScripts::derive(secp, keys));
-    list.push((id, Arc::clone(&scripts)));
-    scripts
-}
-
-/// Whether output `vout` pays our wallet: a script of the window, or one whose BIP-32
-/// derivation (or taproot key origin) in the PSBT names an index whose key, derived here,
-/// gives exactly that script. The claim itself is never trusted.
-fn pays_wallet(
-    secp: &Secp256k1<All>,
-    keys: &NodeKeys,
-    window: &WalletScripts,
-    psbt: &Psbt,
-    vout: usize,
-) -> bool {
-    let Some(out) = psbt.unsigned_tx.output.get(vout) else { return false };
-    if window.contains(&out.script_pubkey) {
-        return true;
-    }
-    let Some(meta) = psbt.outputs.get(vout) else { return false };
-    let claimed = meta
-        .bip32_derivation
-        .values()
-        .map(|(_, path)| path)
-        .chain(meta.tap_key_origins.values().map(|(_, (_, path))| path));
-    for path in claimed {
-        let Some(ChildNumber::Normal { index }) = path.as_ref().last().copied() else { continue };
-        if let Ok(key) = keys.wallet().utxo_key(secp, index) {
-            if wallet_key_scripts(secp, &key).contains(&out.script_pubkey) {
-                return true;
-            }
-        }
-    }
-    false
-}
 
 // ---------------------------------------------------------------------------------------------
 // Checks.
@@ -485,7 +391,11 @@ pub fn check_destinations(
         }
     }
     for (vout, out) in tx.output.iter().enumerate() {
-        if claims.contains(&vout) || pays_wallet(secp, keys, window, psbt, vout) {
+        if claims.contains(&vout)
+            || psbt.unsigned_tx.output.get(vout).is_some_and(|o| {
+                pays_wallet(secp, keys, window, &o.script_pubkey, psbt.outputs.get(vout))
+            })
+        {
             continue;
         }
         match mode {
@@ -719,7 +629,7 @@ fn sign_psbt(
     let prevouts = prevouts(&psbt).map_err(refused)?;
     check_fee(&psbt.unsigned_tx, &prevouts, parent_weight, FeeLimits::default())
         .map_err(refused)?;
-    let window = wallet_scripts(secp, &signer.keys);
+    let window = signer.wallet_scripts();
     let indexes: Vec<usize> = ours.iter().map(|o| o.index).collect();
     check_destinations(
         secp,

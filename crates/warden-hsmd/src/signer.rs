@@ -161,6 +161,7 @@ pub struct Signer {
     pub(crate) keys: NodeKeys,
     pub(crate) node_id: NodeId,
     pub(crate) channels: Channels,
+    wallet_scripts: std::sync::OnceLock<std::sync::Arc<crate::wallet::WalletScripts>>,
 }
 
 impl fmt::Debug for Signer {
@@ -219,7 +220,14 @@ impl Signer {
         };
         let reply = encode(&reply).map_err(bad)?;
         let channels = Channels::new(Box::new(MemoryChannelStore::default()));
-        Ok((Signer { secp, keys, node_id, channels }, reply))
+        Ok((Signer { secp, keys, node_id, channels, wallet_scripts: Default::default() }, reply))
+    }
+
+    /// The scripts of our wallet's first indexes, derived on first use.
+    pub(crate) fn wallet_scripts(&self) -> std::sync::Arc<crate::wallet::WalletScripts> {
+        std::sync::Arc::clone(self.wallet_scripts.get_or_init(|| {
+            std::sync::Arc::new(crate::wallet::WalletScripts::derive(&self.secp, &self.keys))
+        }))
     }
 
     /// The node id.

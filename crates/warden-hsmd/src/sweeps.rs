@@ -14,7 +14,7 @@
 //! - the PSBT input's `witness_utxo` locks the P2WSH of that witness script (the amount signed
 //!   comes from it, as in hsmd), else `sweep-structure`;
 //! - every output of a sweep pays Warden's own wallet: `m/0/0/i` P2WPKH (or BIP-86 P2TR for
-//!   mnemonic secrets) within the first [`WALLET_WINDOW`] indexes, or any index the PSBT
+//!   mnemonic secrets) within the first [`crate::wallet::WALLET_WINDOW`] indexes, or any index the PSBT
 //!   output's BIP-32 / taproot key origin claims and Warden re-derives, else
 //!   `sweep-destination`;
 //! - our HTLC transaction is never signed for a revoked commitment (`sweep-holder-revoked`);
@@ -22,16 +22,12 @@
 //!
 //! None of these requests changes channel state: each reads a snapshot.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex, OnceLock};
-
-use bitcoin::bip32::ChildNumber;
 use bitcoin::hashes::{ripemd160, Hash};
 use bitcoin::opcodes::all::OP_CLTV;
 use bitcoin::psbt::Psbt;
 use bitcoin::script::Instruction;
 use bitcoin::sighash::EcdsaSighashType;
-use bitcoin::{CompressedPublicKey, Script, ScriptBuf, Transaction, Witness};
+use bitcoin::{Script, ScriptBuf, Transaction, Witness};
 use subtle::ConstantTimeEq;
 use warden_core::channel::{ChannelSetup, ChannelState, HtlcSide};
 use warden_core::keys::bolt3::{derive_private_key, derive_revocation_privkey};
@@ -51,10 +47,7 @@ use warden_wire::{BitcoinTx, NodeId};
 
 use crate::channels::{encode, invalid, number, refused, slot};
 use crate::signer::{BadRequestError, ClientContext, Signer};
-
-/// How many wallet indexes (`m/0/0/i`, and BIP-86 `i` for mnemonic secrets) a sweep output may
-/// pay without a key origin in the PSBT.
-pub const WALLET_WINDOW: u32 = 1_000;
+use crate::wallet::pays_wallet;
 
 /// How many of the peer's most recent revealed secrets a penalty's secret is searched among.
 /// Beyond it (a channel with more revocations) an older secret is accepted on its script
@@ -587,70 +580,6 @@ fn sign_reply(
 
 // --- destinations -----------------------------------------------------------------------------
 
-/// The wallet scripts of the first [`WALLET_WINDOW`] indexes of one signer.
-type WalletScripts = Arc<HashSet<ScriptBuf>>;
-
-/// Per node id, computed on the first sweep and kept (derivation costs about a millisecond per
-/// index).
-fn wallet_window(s: &Signer) -> Result<WalletScripts, BadRequestError> {
-    static CACHE: OnceLock<Mutex<BTreeMap<[u8; 33], WalletScripts>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(BTreeMap::new()));
-    let id = *s.node_id.as_bytes();
-    if let Some(w) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
-        return Ok(Arc::clone(w));
-    }
-    let mut scripts = HashSet::new();
-    for i in 0..WALLET_WINDOW {
-        scripts.insert(p2wpkh_of(s, i)?);
-        if s.keys.wallet().uses_bip86() {
-            scripts.insert(p2tr_of(s, i)?.1);
-        }
-    }
-    let scripts = Arc::new(scripts);
-    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(id, Arc::clone(&scripts));
-    Ok(scripts)
-}
-
-fn p2wpkh_of(s: &Signer, index: u32) -> Result<ScriptBuf, BadRequestError> {
-    let key = s.keys.wallet().bitcoin_key(&s.secp, index).map_err(invalid)?;
-    Ok(ScriptBuf::new_p2wpkh(&CompressedPublicKey(key.public_key(&s.secp)).wpubkey_hash()))
-}
-
-fn p2tr_of(
-    s: &Signer,
-    index: u32,
-) -> Result<(bitcoin::key::XOnlyPublicKey, ScriptBuf), BadRequestError> {
-    let key = s.keys.wallet().bip86_key(&s.secp, index).map_err(invalid)?;
-    let (internal, _) = key.public_key(&s.secp).x_only_public_key();
-    Ok((internal, ScriptBuf::new_p2tr(&s.secp, internal, None)))
-}
-
-fn last_normal_index(path: &bitcoin::bip32::DerivationPath) -> Option<u32> {
-    match path.as_ref().last()? {
-        ChildNumber::Normal { index } => Some(*index),
-        ChildNumber::Hardened { .. } => None,
-    }
-}
-
-/// Whether the PSBT output's key origin claims a wallet key Warden re-derives to exactly
-/// `script` (CLN sets it: `psbt_add_keypath_to_last_output` with the channel's
-/// `final_key_idx`).
-fn claimed_wallet_output(s: &Signer, output: &bitcoin::psbt::Output, script: &Script) -> bool {
-    let p2wpkh = output.bip32_derivation.iter().any(|(pk, (_, path))| {
-        last_normal_index(path).is_some_and(|i| {
-            let derived = s.keys.wallet().bitcoin_key(&s.secp, i).map(|k| k.public_key(&s.secp));
-            derived.is_ok_and(|d| d == *pk)
-                && ScriptBuf::new_p2wpkh(&CompressedPublicKey(*pk).wpubkey_hash()) == *script
-        })
-    });
-    let p2tr = s.keys.wallet().uses_bip86()
-        && output.tap_key_origins.iter().any(|(xonly, (_, (_, path)))| {
-            last_normal_index(path)
-                .is_some_and(|i| p2tr_of(s, i).is_ok_and(|(k, spk)| k == *xonly && spk == *script))
-        });
-    p2wpkh || p2tr
-}
-
 /// Every output must pay our wallet (`sweep-destination`).
 fn check_destinations(s: &Signer, wtx: &BitcoinTx) -> Result<(), BadRequestError> {
     let tx = wtx.tx();
@@ -658,22 +587,14 @@ fn check_destinations(s: &Signer, wtx: &BitcoinTx) -> Result<(), BadRequestError
     if tx.output.is_empty() {
         return Err(sweep_structure("a sweep without outputs"));
     }
-    let mut window: Option<WalletScripts> = None;
+    let window = s.wallet_scripts();
     for (i, out) in tx.output.iter().enumerate() {
         let spk = &out.script_pubkey;
-        let claimed = psbt
+        let meta = psbt
             .outputs
             .get(i)
-            .filter(|_| psbt.unsigned_tx.output.get(i).map(|o| &o.script_pubkey) == Some(spk))
-            .is_some_and(|o| claimed_wallet_output(s, o, spk));
-        if claimed {
-            continue;
-        }
-        let w = match &window {
-            Some(w) => w,
-            None => window.insert(wallet_window(s)?),
-        };
-        if !w.contains(spk) {
+            .filter(|_| psbt.unsigned_tx.output.get(i).map(|o| &o.script_pubkey) == Some(spk));
+        if !pays_wallet(&s.secp, &s.keys, &window, spk, meta) {
             return Err(rule(
                 Rule::SweepDestination,
                 format!("sweep output {i} pays {spk}, not a wallet address Warden can derive"),
