@@ -384,6 +384,19 @@ impl Channel {
     }
 
     /// A P2WPKH script of our wallet key `m/0/0/index` (sweep and close destinations).
+    /// P2TR (BIP-0086 tweak, no script tree) of our wallet key `m/0/0/index`, as lightningd
+    /// pays anchor-spend change (`scriptpubkey_p2tr(bip32_pubkey(final_key_idx))`).
+    pub fn wallet_p2tr_script(&self, index: u32) -> Result<ScriptBuf, BuildError> {
+        let key = self
+            .our_node
+            .wallet()
+            .bitcoin_key(&self.secp, index)
+            .map_err(|e| scenario(format!("wallet key: {e}")))?;
+        let (xonly, _) = key.public_key(&self.secp).x_only_public_key();
+        Ok(ScriptBuf::new_p2tr(&self.secp, xonly, None))
+    }
+
+    /// P2WPKH of our wallet key `m/0/0/index`.
     pub fn wallet_script(&self, index: u32) -> Result<ScriptBuf, BuildError> {
         let key = self
             .our_node
@@ -1122,31 +1135,41 @@ impl Channel {
             anchor.witness_script.clone().ok_or_else(|| scenario("anchor without script"))?;
         let (utxo, wallet_spent, wallet_key) =
             self.wallet_utxo(6, Sat(50_000), b"warden-testkit anchor fee utxo")?;
+        // lightningd (`anchor_psbt`) puts the wallet UTXOs first and appends the anchor with
+        // its witness script, its witness UTXO and our funding key as a key path; the change
+        // is P2TR of the wallet key `final_key_idx`.
         let tx = bitcoin::Transaction {
             version: bitcoin::transaction::Version::TWO,
             lock_time: bitcoin::absolute::LockTime::ZERO,
             input: vec![
                 bitcoin::TxIn {
-                    previous_output: built.outpoint(vout),
+                    previous_output: utxo.outpoint,
                     sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
                     ..Default::default()
                 },
                 bitcoin::TxIn {
-                    previous_output: utxo.outpoint,
+                    previous_output: built.outpoint(vout),
                     sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
                     ..Default::default()
                 },
             ],
             output: vec![TxOut {
                 value: bitcoin::Amount::from_sat(50_000 + anchor.value.0 - 5_000),
-                script_pubkey: self.wallet_script(7)?,
+                script_pubkey: self.wallet_p2tr_script(7)?,
             }],
         };
-        let spent = [p2wsh_spent(anchor.value, &anchor_script), wallet_spent.clone()];
-        let psbt = psbt_for(&tx, &spent)?;
+        let spent = [wallet_spent.clone(), p2wsh_spent(anchor.value, &anchor_script)];
+        let mut psbt = psbt_for(&tx, &spent)?;
+        let funding = self.our_funding().0;
+        if let Some(input) = psbt.inputs.get_mut(1) {
+            input.bip32_derivation.insert(
+                funding,
+                (bitcoin::bip32::Fingerprint::default(), bitcoin::bip32::DerivationPath::default()),
+            );
+        }
         let digest = warden_core::tx::p2wsh_sighash(
             &tx,
-            0,
+            1,
             &anchor_script,
             anchor.value,
             EcdsaSighashType::All,
@@ -1160,12 +1183,12 @@ impl Channel {
                 psbt: WirePsbt::new(psbt),
             },
             channel_input: Some((
-                0,
-                Expected { digest, key: self.our_funding().0, sighash_type: EcdsaSighashType::All },
+                1,
+                Expected { digest, key: funding, sighash_type: EcdsaSighashType::All },
             )),
             wallet_inputs: vec![WalletInput {
-                input: 1,
-                expect: p2wpkh_expected(&tx, 1, &wallet_spent, wallet_key)?,
+                input: 0,
+                expect: p2wpkh_expected(&tx, 0, &wallet_spent, wallet_key)?,
             }],
         }))
     }
