@@ -78,7 +78,7 @@ fn round_order() {
 fn update_rounds() {
     each(|n, t, f| {
         n.open().unwrap_or_else(|e| panic!("{e}"));
-        n.update_rounds(30, 1).unwrap_or_else(|e| panic!("{t:?} {f:?}: rounds: {e}"));
+        n.update_rounds(100, 1).unwrap_or_else(|e| panic!("{t:?} {f:?}: rounds: {e}"));
     });
 }
 
