@@ -28,7 +28,9 @@ use warden_core::keys::{
     Basepoints, ChannelKeys, DelayedPaymentBasepoint, FundingPubkey, HtlcBasepoint,
     NodeId as CoreNodeId, PaymentBasepoint, PerCommitmentPoint, RevocationBasepoint,
 };
-use warden_core::policy::{PolicyError, Rule};
+use warden_core::policy::channel::check_setup;
+use warden_core::policy::commitment::check_commitment;
+use warden_core::policy::{PolicyConfig, PolicyError, Rule};
 use warden_core::secp256k1::{All, PublicKey, Secp256k1};
 use warden_core::sign;
 use warden_core::units::{CommitmentNumber, Dbid, FeeratePerKw, Msat, Sat};
@@ -113,6 +115,15 @@ pub(crate) fn refused(e: PolicyError) -> BadRequestError {
     BadRequestError::Refused(e)
 }
 
+/// Applies the operator's enforcement filter to a soft rule's outcome. A demoted refusal
+/// passes (the filter is empty until the policy configuration lands: every rule enforced).
+pub(crate) fn enforce(
+    policy: &PolicyConfig,
+    outcome: Result<(), PolicyError>,
+) -> Result<(), BadRequestError> {
+    policy.enforcement.apply(outcome).map(|_warning| ()).map_err(refused)
+}
+
 fn store_failed(e: ChannelStoreError) -> BadRequestError {
     BadRequestError::Invalid { reason: e.to_string() }
 }
@@ -176,6 +187,8 @@ fn setup_from_wire(m: &SetupChannel) -> ChannelSetup {
 pub struct ChannelContext<'a> {
     /// The secp256k1 context.
     pub secp: &'a Secp256k1<All>,
+    /// The policy in force.
+    pub policy: &'a PolicyConfig,
     /// The keys of the channel the request names.
     pub keys: ChannelKeys,
 }
@@ -239,10 +252,12 @@ impl Channels {
     /// `setup_channel` on the channel's client.
     pub fn setup_channel(
         &self,
+        policy: &PolicyConfig,
         client: &ClientContext,
         m: &SetupChannel,
     ) -> Result<Vec<u8>, BadRequestError> {
         let setup = setup_from_wire(m);
+        enforce(policy, check_setup(&policy.limits, &setup))?;
         self.update(slot(&client.id, client.dbid)?, true, |state| {
             state.apply_setup(setup).map_err(refused)?;
             encode(&SetupChannelReply {})
@@ -280,6 +295,7 @@ impl Channels {
                 },
             )
             .map_err(refused)?;
+            enforce(ctx.policy, check_commitment(&ctx.policy.limits, &setup, &read.content))?;
             state
                 .sign_counterparty_commitment(SignedCounterpartyCommitment {
                     content: read.content,
@@ -325,6 +341,7 @@ impl Channels {
             .map_err(refused)?;
             read.verify_counterparty_signatures(secp, tx, &setup, &funding, &m.sig, &m.htlc_sigs)
                 .map_err(refused)?;
+            enforce(ctx.policy, check_commitment(&ctx.policy.limits, &setup, &read.content))?;
             state
                 .validate_holder_commitment(SignedHolderCommitment {
                     content: read.content,

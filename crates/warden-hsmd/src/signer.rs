@@ -18,7 +18,7 @@ use warden_core::units::{CommitmentNumber, Dbid};
 use warden_wire::msg::*;
 use warden_wire::{Basepoints, Message, NodeId, Permissions, Request, Secret};
 
-use warden_core::policy::PolicyError;
+use warden_core::policy::{PolicyConfig, PolicyError};
 
 use crate::channels::{ChannelContext, Channels, MemoryChannelStore};
 use crate::hsm_secret::{self, HsmSecretError};
@@ -161,6 +161,7 @@ pub struct Signer {
     pub(crate) keys: NodeKeys,
     pub(crate) node_id: NodeId,
     pub(crate) channels: Channels,
+    pub(crate) policy: PolicyConfig,
     wallet_scripts: std::sync::OnceLock<std::sync::Arc<crate::wallet::WalletScripts>>,
 }
 
@@ -220,7 +221,14 @@ impl Signer {
         };
         let reply = encode(&reply).map_err(bad)?;
         let channels = Channels::new(Box::new(MemoryChannelStore::default()));
-        Ok((Signer { secp, keys, node_id, channels, wallet_scripts: Default::default() }, reply))
+        let policy = match network {
+            Network::Bitcoin => PolicyConfig::mainnet(),
+            _ => PolicyConfig::test_network(),
+        };
+        Ok((
+            Signer { secp, keys, node_id, channels, policy, wallet_scripts: Default::default() },
+            reply,
+        ))
     }
 
     /// The scripts of our wallet's first indexes, derived on first use.
@@ -324,7 +332,7 @@ impl Signer {
             }
             Request::NewChannel(m) => self.channels.new_channel(&m)?,
             Request::ForgetChannel(m) => self.channels.forget_channel(&m)?,
-            Request::SetupChannel(m) => self.channels.setup_channel(client, &m)?,
+            Request::SetupChannel(m) => self.channels.setup_channel(&self.policy, client, &m)?,
             Request::SignRemoteCommitmentTx(m) => {
                 let ctx = self.channel_context(&client.id, client.dbid)?;
                 self.channels.sign_remote_commitment_tx(&ctx, client, &m)?
@@ -412,7 +420,11 @@ impl Signer {
         peer: &NodeId,
         dbid: u64,
     ) -> Result<ChannelContext<'_>, BadRequestError> {
-        Ok(ChannelContext { secp: &self.secp, keys: self.channel_keys(peer, dbid)? })
+        Ok(ChannelContext {
+            secp: &self.secp,
+            policy: &self.policy,
+            keys: self.channel_keys(peer, dbid)?,
+        })
     }
 
     pub(crate) fn channel_keys(

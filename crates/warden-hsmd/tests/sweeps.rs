@@ -373,7 +373,7 @@ impl Fixture {
         let setup = SetupChannel {
             is_outbound: true,
             channel_value: Amount::from_sat(FUNDING),
-            push_value: AmountMsat(0),
+            push_value: AmountMsat(400_000_000),
             funding_txid: self.funding_outpoint.txid,
             funding_txout: 0,
             local_to_self_delay: PEER_DELAY,

@@ -7,6 +7,12 @@
 use alloc::string::String;
 use core::fmt;
 
+pub mod channel;
+pub mod commitment;
+pub mod limits;
+
+pub use limits::{Enforcement, EnforcementError, Limits, PolicyConfig};
+
 /// A rule of the catalog. The tag of each variant never changes once released.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]

@@ -1,0 +1,86 @@
+//! Rules on the content of a commitment (ours or the peer's), checked after the transaction
+//! was read against channel state (`channel::commitment::read_commitment`).
+
+use alloc::string::String;
+
+use super::{ensure, Limits, PolicyError, Rule};
+use crate::channel::{ChannelSetup, CommitmentContent};
+use crate::units::{Msat, Sat};
+
+/// BOLT-02's smallest dust limit: a main output below it cannot be a legitimate output.
+pub const MIN_DUST_LIMIT: Sat = Sat(354);
+
+/// The largest CLTV expiry that is a block height (at or above it, it would be a timestamp).
+pub const MAX_CLTV_EXPIRY: u32 = 500_000_000;
+
+/// Checks a commitment's content against the limits: feerate (`commitment-fee-range`; Core
+/// Lightning states feerate 0 for commitment #0, which carries no HTLCs), HTLC count and value
+/// (`commitment-htlc-count`, `commitment-htlc-inflight`), HTLC expiries
+/// (`commitment-htlc-cltv`), no HTLCs at #0 (`commitment-first-no-htlcs`), main outputs not
+/// dust (`commitment-trimmed`), and — when we opened the channel — the peer holding no more
+/// than we pushed at #0 (`commitment-initial-value`).
+pub fn check_commitment(
+    limits: &Limits,
+    setup: &ChannelSetup,
+    content: &CommitmentContent,
+) -> Result<(), PolicyError> {
+    let n = content.number.get();
+    if n == 0 {
+        ensure!(
+            content.htlcs.is_empty(),
+            Rule::CommitmentFirstNoHtlcs,
+            "commitment #0 carries {} htlcs",
+            content.htlcs.len()
+        );
+        if setup.is_outbound {
+            ensure!(
+                content.to_counterparty <= setup.push_value.to_sat_floor(),
+                Rule::CommitmentInitialValue,
+                "at commitment #0 the peer holds {} but we pushed only {}",
+                content.to_counterparty,
+                setup.push_value
+            );
+        }
+    }
+    let feerate = content.feerate;
+    if !(n == 0 && feerate.0 == 0) {
+        ensure!(
+            feerate >= limits.min_feerate && feerate <= limits.max_feerate,
+            Rule::CommitmentFeeRange,
+            "commitment {n} feerate {feerate} is outside {}..={}",
+            limits.min_feerate,
+            limits.max_feerate
+        );
+    }
+    ensure!(
+        content.htlcs.len() <= limits.max_htlcs,
+        Rule::CommitmentHtlcCount,
+        "commitment {n} carries {} htlcs, the limit is {}",
+        content.htlcs.len(),
+        limits.max_htlcs
+    );
+    let inflight = content.htlcs.iter().try_fold(Msat::ZERO, |sum, h| sum.checked_add(h.amount));
+    ensure!(
+        inflight.is_some_and(|v| v <= limits.max_htlc_inflight),
+        Rule::CommitmentHtlcInflight,
+        "commitment {n} carries {} in htlcs, the limit is {}",
+        inflight.map_or(String::from("more than 2^64 msat"), |v| alloc::format!("{v}")),
+        limits.max_htlc_inflight
+    );
+    for h in &content.htlcs {
+        ensure!(
+            h.cltv_expiry < MAX_CLTV_EXPIRY,
+            Rule::CommitmentHtlcCltv,
+            "commitment {n} has an htlc expiring at {}, which is not a block height",
+            h.cltv_expiry
+        );
+    }
+    for (who, value) in [("our", content.to_holder), ("the peer's", content.to_counterparty)] {
+        ensure!(
+            value == Sat::ZERO || value >= MIN_DUST_LIMIT,
+            Rule::CommitmentTrimmed,
+            "commitment {n}: {who} main output of {value} is dust"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! The numeric channel and commitment rules: a legitimate setup and commitment pass, and each
+//! is refused by exactly its rule when one value is pushed past its limit.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
+
+use bitcoin::hashes::Hash;
+use bitcoin::{OutPoint, Txid};
+use warden_core::channel::{ChannelSetup, CommitmentContent, HtlcInfo, HtlcSide};
+use warden_core::keys::{
+    Basepoints, DelayedPaymentBasepoint, FundingPubkey, HtlcBasepoint, PaymentBasepoint,
+    RevocationBasepoint,
+};
+use warden_core::policy::channel::check_setup;
+use warden_core::policy::commitment::check_commitment;
+use warden_core::policy::{Limits, Rule};
+use warden_core::secp256k1::{PublicKey, Secp256k1, SecretKey};
+use warden_core::units::{CommitmentNumber, FeeratePerKw, Msat, Sat};
+
+fn pk(b: u8) -> PublicKey {
+    PublicKey::from_secret_key(&Secp256k1::new(), &SecretKey::from_slice(&[b; 32]).unwrap())
+}
+
+fn setup() -> ChannelSetup {
+    ChannelSetup {
+        is_outbound: true,
+        channel_value: Sat(1_000_000),
+        push_value: Msat(100_000_000),
+        funding_outpoint: OutPoint { txid: Txid::all_zeros(), vout: 0 },
+        holder_selected_delay: 144,
+        holder_shutdown_script: None,
+        holder_shutdown_wallet_index: None,
+        counterparty_basepoints: Basepoints {
+            revocation: RevocationBasepoint(pk(1)),
+            payment: PaymentBasepoint(pk(2)),
+            htlc: HtlcBasepoint(pk(3)),
+            delayed_payment: DelayedPaymentBasepoint(pk(4)),
+        },
+        counterparty_funding_pubkey: FundingPubkey(pk(5)),
+        counterparty_selected_delay: 720,
+        counterparty_shutdown_script: None,
+        channel_type_features: vec![0x10, 0x00],
+    }
+}
+
+fn htlc(amount: u64, cltv: u32) -> HtlcInfo {
+    HtlcInfo {
+        offered_by: HtlcSide::Holder,
+        amount: Msat(amount),
+        payment_hash: [1; 32],
+        cltv_expiry: cltv,
+    }
+}
+
+fn content(n: u64) -> CommitmentContent {
+    CommitmentContent {
+        number: CommitmentNumber::new(n).unwrap(),
+        txid: Txid::all_zeros(),
+        feerate: FeeratePerKw(2_500),
+        htlcs: if n == 0 { vec![] } else { vec![htlc(5_000_000, 800)] },
+        htlc_vouts: vec![],
+        to_holder: Sat(890_000),
+        to_counterparty: Sat(100_000),
+    }
+}
+
+fn refused_setup(limits: &Limits, s: &ChannelSetup) -> Rule {
+    check_setup(limits, s).unwrap_err().rule
+}
+
+fn refused(limits: &Limits, s: &ChannelSetup, c: &CommitmentContent) -> Rule {
+    check_commitment(limits, s, c).unwrap_err().rule
+}
+
+#[test]
+fn setup_rules() {
+    let m = Limits::mainnet();
+    check_setup(&m, &setup()).unwrap();
+    let mut s = setup();
+    s.holder_selected_delay = 6;
+    assert_eq!(refused_setup(&m, &s), Rule::ChannelDelayRange);
+    check_setup(&Limits::test_network(), &s).unwrap();
+    let mut s = setup();
+    s.counterparty_selected_delay = 5000;
+    assert_eq!(refused_setup(&m, &s), Rule::ChannelDelayRange);
+    let mut s = setup();
+    s.channel_value = Sat(1_000_000_001);
+    assert_eq!(refused_setup(&m, &s), Rule::ChannelSizeMax);
+    let mut s = setup();
+    s.channel_type_features = vec![];
+    assert_eq!(refused_setup(&m, &s), Rule::ChannelSafeType);
+}
+
+#[test]
+fn commitment_rules() {
+    let m = Limits::mainnet();
+    let s = setup();
+    check_commitment(&m, &s, &content(0)).unwrap();
+    check_commitment(&m, &s, &content(5)).unwrap();
+    // Core Lightning states feerate 0 for #0.
+    let mut c = content(0);
+    c.feerate = FeeratePerKw(0);
+    check_commitment(&m, &s, &c).unwrap();
+
+    let mut c = content(5);
+    c.feerate = FeeratePerKw(0);
+    assert_eq!(refused(&m, &s, &c), Rule::CommitmentFeeRange);
+    c.feerate = FeeratePerKw(25_001);
+    assert_eq!(refused(&m, &s, &c), Rule::CommitmentFeeRange);
+
+    let mut c = content(0);
+    c.htlcs.push(htlc(1_000_000, 700));
+    assert_eq!(refused(&m, &s, &c), Rule::CommitmentFirstNoHtlcs);
+
+    let mut c = content(0);
+    c.to_counterparty = Sat(100_001);
+    assert_eq!(refused(&m, &s, &c), Rule::CommitmentInitialValue);
+    let mut inbound = setup();
+    inbound.is_outbound = false;
+    check_commitment(&m, &inbound, &c).unwrap();
+
+    let mut c = content(5);
+    c.htlcs = vec![htlc(1_000, 800); 484];
+    assert_eq!(refused(&m, &s, &c), Rule::CommitmentHtlcCount);
+
+    let mut c = content(5);
+    c.htlcs = vec![htlc(9_000_000_000, 800), htlc(9_000_000_000, 801)];
+    assert_eq!(refused(&m, &s, &c), Rule::CommitmentHtlcInflight);
+    c.htlcs = vec![htlc(u64::MAX, 800), htlc(u64::MAX, 801)];
+    assert_eq!(refused(&m, &s, &c), Rule::CommitmentHtlcInflight);
+
+    let mut c = content(5);
+    c.htlcs[0].cltv_expiry = 500_000_000;
+    assert_eq!(refused(&m, &s, &c), Rule::CommitmentHtlcCltv);
+
+    let mut c = content(5);
+    c.to_holder = Sat(353);
+    assert_eq!(refused(&m, &s, &c), Rule::CommitmentTrimmed);
+    c.to_holder = Sat(0);
+    check_commitment(&m, &s, &c).unwrap();
+}
