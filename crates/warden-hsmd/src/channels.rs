@@ -29,6 +29,7 @@ use warden_core::keys::{
     NodeId as CoreNodeId, PaymentBasepoint, PerCommitmentPoint, RevocationBasepoint,
 };
 use warden_core::policy::channel::check_setup;
+use warden_core::policy::close::check_mutual_close;
 use warden_core::policy::commitment::check_commitment;
 use warden_core::policy::{PolicyConfig, PolicyError, Rule};
 use warden_core::secp256k1::{All, PublicKey, Secp256k1};
@@ -189,6 +190,8 @@ pub struct ChannelContext<'a> {
     pub secp: &'a Secp256k1<All>,
     /// The policy in force.
     pub policy: &'a PolicyConfig,
+    /// The signer (its wallet keys recognise our outputs, derived only when needed).
+    pub signer: &'a crate::signer::Signer,
     /// The keys of the channel the request names.
     pub keys: ChannelKeys,
 }
@@ -500,6 +503,13 @@ impl Channels {
                     ),
                 )));
             }
+            enforce(
+                ctx.policy,
+                check_mutual_close(&ctx.policy.limits, state, tx, |script| {
+                    let wallet = ctx.signer.wallet_scripts();
+                    crate::wallet::pays_wallet(ctx.secp, &ctx.signer.keys, &wallet, script, None)
+                }),
+            )?;
             state.sign_mutual_close().map_err(refused)?;
             let sig = sign_funding_input(ctx, &setup, tx)?;
             encode(&SignTxReply { sig })

@@ -423,6 +423,7 @@ impl Signer {
         Ok(ChannelContext {
             secp: &self.secp,
             policy: &self.policy,
+            signer: self,
             keys: self.channel_keys(peer, dbid)?,
         })
     }

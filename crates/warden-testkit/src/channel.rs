@@ -623,7 +623,8 @@ impl Channel {
         Ok(out)
     }
 
-    fn funding_spent(&self) -> SpentOutput {
+    /// The funding output as the commitment and close transactions spend it.
+    pub fn funding_spent(&self) -> SpentOutput {
         let script = warden_core::tx::scripts::funding_witness_script(
             &self.our_funding(),
             &self.peer.funding_pubkey(),

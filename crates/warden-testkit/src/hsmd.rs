@@ -210,13 +210,20 @@ impl StatusLog {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).push(e);
     }
 
-    /// Waits up to `wait` for a bad-request report about a request of type `msg_type`.
-    fn wait_bad_request(&self, msg_type: u16, wait: Duration) -> Option<ClientBadRequest> {
+    /// Waits up to `wait` for a bad-request report about a request of type `msg_type` that
+    /// arrived after the first `seen` reports (so an older report is never taken for it).
+    fn wait_bad_request(
+        &self,
+        msg_type: u16,
+        seen: usize,
+        wait: Duration,
+    ) -> Option<ClientBadRequest> {
         let start = Instant::now();
         loop {
             let found = self
                 .bad_requests()
                 .into_iter()
+                .skip(seen)
                 .rev()
                 .find(|b| frame::peek_type(&b.msg).ok() == Some(msg_type));
             if found.is_some() || start.elapsed() > wait {
@@ -310,6 +317,7 @@ impl Client {
     pub fn request_raw(&mut self, name: &'static str, body: &[u8]) -> Result<Vec<u8>, HsmdError> {
         let msg_type = frame::peek_type(body).unwrap_or(0);
         self.transcript.push(self.name, msg_type);
+        let seen = self.status.bad_requests().len();
         if let Err(source) = send_frame(&mut self.conn, body) {
             // hsmd already closed this connection (after an earlier refusal, or exiting).
             return match self.status.last_failure() {
@@ -322,8 +330,10 @@ impl Client {
         match recv_frame(&mut self.conn).map_err(io_err("reading a reply"))? {
             Some(reply) => Ok(reply),
             None => {
-                let report =
-                    self.status.wait_bad_request(msg_type, Duration::from_secs(2)).map(Box::new);
+                let report = self
+                    .status
+                    .wait_bad_request(msg_type, seen, Duration::from_secs(2))
+                    .map(Box::new);
                 let failure = self.status.last_failure();
                 Err(HsmdError::Refused { request: name, report, failure })
             }

@@ -8,6 +8,7 @@ use alloc::string::String;
 use core::fmt;
 
 pub mod channel;
+pub mod close;
 pub mod commitment;
 pub mod limits;
 
