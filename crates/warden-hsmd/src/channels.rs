@@ -63,12 +63,17 @@ pub trait ChannelStore: Send {
     fn forget(&mut self, slot: &ChannelSlot) -> Result<(), ChannelStoreError>;
     /// The channel set up with funding outpoint `outpoint`, if any.
     fn find_by_funding(&self, outpoint: &OutPoint) -> Option<ChannelState>;
+    /// The highest database id of a forgotten channel (0 if none).
+    fn forgotten_high_water(&self) -> u64;
+    /// Raises the high-water mark of forgotten database ids to at least `dbid`, durably.
+    fn raise_forgotten_high_water(&mut self, dbid: u64) -> Result<(), ChannelStoreError>;
 }
 
 /// Channels in memory (this increment's store: lost when the process ends).
 #[derive(Debug, Default)]
 pub struct MemoryChannelStore {
     channels: BTreeMap<ChannelSlot, ChannelState>,
+    forgotten_high_water: u64,
 }
 
 impl ChannelStore for MemoryChannelStore {
@@ -91,6 +96,15 @@ impl ChannelStore for MemoryChannelStore {
             .values()
             .find(|c| c.setup.as_ref().is_some_and(|s| s.funding_outpoint == *outpoint))
             .cloned()
+    }
+
+    fn forgotten_high_water(&self) -> u64 {
+        self.forgotten_high_water
+    }
+
+    fn raise_forgotten_high_water(&mut self, dbid: u64) -> Result<(), ChannelStoreError> {
+        self.forgotten_high_water = self.forgotten_high_water.max(dbid);
+        Ok(())
     }
 }
 
@@ -215,7 +229,21 @@ impl Channels {
         let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
         let mut state = match store.load(&slot) {
             Some(s) => s,
-            None if create => ChannelState::new(slot),
+            None if create => {
+                // Core Lightning's database ids only grow: a new channel at or below the id of
+                // a forgotten one would re-derive a forgotten channel's keys.
+                let high_water = store.forgotten_high_water();
+                if slot.dbid.0 <= high_water {
+                    return Err(refused(PolicyError::new(
+                        Rule::ChannelDbidReuse,
+                        format!(
+                            "{} is at or below {high_water}, the highest id of a forgotten channel",
+                            slot.dbid
+                        ),
+                    )));
+                }
+                ChannelState::new(slot)
+            }
             None => {
                 return Err(refused(PolicyError::new(
                     Rule::ChannelUnknown,
@@ -248,6 +276,7 @@ impl Channels {
     pub fn forget_channel(&self, m: &ForgetChannel) -> Result<Vec<u8>, BadRequestError> {
         let slot = slot(&m.id, m.dbid)?;
         let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.raise_forgotten_high_water(slot.dbid.0).map_err(store_failed)?;
         store.forget(&slot).map_err(store_failed)?;
         encode(&ForgetChannelReply {})
     }
@@ -552,4 +581,37 @@ pub(crate) fn sign_funding_input(
         EcdsaSighashType::All,
     )
     .map_err(invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+    use super::*;
+
+    fn peer() -> NodeId {
+        let secp = Secp256k1::new();
+        let sk = secp256k1::SecretKey::from_slice(&[3; 32]).unwrap();
+        NodeId::from(PublicKey::from_secret_key(&secp, &sk))
+    }
+
+    fn rule(r: Result<Vec<u8>, BadRequestError>) -> Rule {
+        match r {
+            Err(BadRequestError::Refused(e)) => e.rule,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_forgotten_dbid_is_never_set_up_again() {
+        let c = Channels::new(Box::new(MemoryChannelStore::default()));
+        let new = |dbid| c.new_channel(&NewChannel { id: peer(), dbid });
+        new(3).unwrap();
+        new(5).unwrap();
+        c.forget_channel(&ForgetChannel { id: peer(), dbid: 5 }).unwrap();
+        assert_eq!(rule(new(5)), Rule::ChannelDbidReuse);
+        assert_eq!(rule(new(4)), Rule::ChannelDbidReuse);
+        // A channel that still exists below the mark is not new: it may be announced again.
+        new(3).unwrap();
+        new(6).unwrap();
+    }
 }
