@@ -124,3 +124,156 @@ fn mutual_close_with_pending_htlcs_is_refused() {
     n.round(Who::Us, &[Change::Add(htlc)]).unwrap();
     assert_close_refused(&mut n, &legit, "close-pending-htlcs");
 }
+
+/// Sends `req` on a fresh channeld client and asserts it is refused by `tag`.
+fn assert_channeld_refused<M: warden_wire::Message>(n: &mut Node, req: &M, tag: &str) {
+    let ch = &n.channel;
+    let mut channeld =
+        n.hsmd.client("channeld", ch.peer_id(), ch.params().dbid, perms::CHANNELD).unwrap();
+    match channeld.request(req) {
+        Err(e @ HsmdError::Refused { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains(tag), "refused, but not by {tag}: {text}");
+        }
+        other => panic!("expected a refusal by {tag}, got {other:?}"),
+    }
+}
+
+fn with_tx<F: FnOnce(&mut bitcoin::Transaction)>(
+    n: &Node,
+    req: &warden_wire::msg::SignRemoteCommitmentTx,
+    change: F,
+) -> warden_wire::msg::SignRemoteCommitmentTx {
+    let mut tx = req.tx.tx().clone();
+    change(&mut tx);
+    let mut out = req.clone();
+    out.tx = bitcoin_tx(&tx, &[n.channel.funding_spent()]).unwrap();
+    out
+}
+
+#[test]
+fn commitment_attacks_are_refused() {
+    for t in [ChannelType::StaticRemoteKey, ChannelType::AnchorsZeroFeeHtlc] {
+        let mut n = node(t, Funder::Us);
+        let htlc = n.channel.new_htlc(Who::Us, Msat(30_000_000), [5; 32], 900);
+        let next = n.channel.remote.apply(&[Change::Add(htlc)]).unwrap();
+        let num = n.channel.remote_num + 1;
+        let (legit, built) = n.channel.sign_remote_commitment(num, &next).unwrap();
+        let legit = legit.request;
+
+        // An extra output paying a foreign script.
+        let req = with_tx(&n, &legit, |tx| {
+            tx.output.push(TxOut { value: Amount::from_sat(5_000), script_pubkey: foreign() })
+        });
+        assert_channeld_refused(&mut n, &req, "commitment-structure");
+        // Each HTLC output's value altered. (A main output's value is what the balance rule,
+        // `commitment-balance`, will check against the state's balances: not enforced yet.)
+        for i in 0..legit.tx.tx().output.len() {
+            if !matches!(built.outputs[i].kind, warden_core::tx::CommitmentOutputKind::Htlc { .. })
+            {
+                continue;
+            }
+            let req = with_tx(&n, &legit, |tx| {
+                tx.output[i].value = Amount::from_sat(tx.output[i].value.to_sat() + 1)
+            });
+            assert_channeld_refused(&mut n, &req, "commitment-structure");
+        }
+        // Each output's script replaced (wrong keys).
+        for i in 0..legit.tx.tx().output.len() {
+            let req = with_tx(&n, &legit, |tx| tx.output[i].script_pubkey = foreign());
+            assert_channeld_refused(&mut n, &req, "commitment-structure");
+        }
+        // Locktime and sequence (the obscured number), version, input.
+        let req = with_tx(&n, &legit, |tx| {
+            tx.lock_time =
+                bitcoin::absolute::LockTime::from_consensus(tx.lock_time.to_consensus_u32() ^ 1)
+        });
+        assert_channeld_refused(&mut n, &req, "commitment-structure");
+        let req = with_tx(&n, &legit, |tx| {
+            tx.input[0].sequence = bitcoin::Sequence(tx.input[0].sequence.0 ^ 1)
+        });
+        assert_channeld_refused(&mut n, &req, "commitment-structure");
+        let req = with_tx(&n, &legit, |tx| tx.version = bitcoin::transaction::Version::ONE);
+        assert_channeld_refused(&mut n, &req, "commitment-structure");
+        let req = with_tx(&n, &legit, |tx| tx.input[0].previous_output.vout ^= 1);
+        assert_channeld_refused(&mut n, &req, "commitment-structure");
+        // Another per-commitment point (wrong keys for every script).
+        let mut req = legit.clone();
+        req.remote_per_commit = n.channel.peer().per_commitment_point(num + 5).unwrap().0;
+        assert_channeld_refused(&mut n, &req, "commitment-structure");
+        // An absurd feerate.
+        let mut absurd = next.clone();
+        absurd.feerate = warden_core::units::FeeratePerKw(1_000_000);
+        let (req, _) = n.channel.sign_remote_commitment(num, &absurd).unwrap();
+        assert_channeld_refused(&mut n, &req.request, "commitment-fee-range");
+        // A skipped number.
+        let (req, _) = n.channel.sign_remote_commitment(num + 1, &next).unwrap();
+        assert_channeld_refused(&mut n, &req.request, "commitment-number");
+
+        // The legitimate round still goes through after all of that.
+        n.round(Who::Us, &[Change::Add(htlc)]).unwrap();
+
+        // A retry of the commitment just signed, with other content.
+        // (The HTLC just added, failed back to us instead.)
+        let mut other = n.channel.remote.clone();
+        other.htlcs.retain(|h| h.id != htlc.id);
+        other.to_us = Msat(other.to_us.0 + htlc.amount.0);
+        let (req, _) = n.channel.sign_remote_commitment(n.channel.remote_num, &other).unwrap();
+        assert_channeld_refused(&mut n, &req.request, "commitment-retry-same");
+
+        // Our next commitment with an invalid peer signature.
+        let local_next = n.channel.local.apply(&[Change::Fulfill(htlc.id)]).unwrap();
+        let (mut req, _) =
+            n.channel.validate_commitment(n.channel.local_num + 1, &local_next).unwrap();
+        let (other_req, _) =
+            n.channel.validate_commitment(n.channel.local_num, &n.channel.local).unwrap();
+        req.sig = other_req.sig;
+        assert_channeld_refused(&mut n, &req, "commitment-peer-signature");
+
+        // Revoking our current commitment before its successor is validated.
+        let (revoke, _) = n.channel.revoke_commitment(n.channel.local_num).unwrap();
+        assert_channeld_refused(&mut n, &revoke, "revoke-new-commitment-validated");
+
+        // The peer's secret for its revoked commitment replaced by one that does not match.
+        let mut bad = n.channel.validate_revocation(n.channel.remote_num - 1).unwrap();
+        bad.per_commitment_secret = warden_wire::Secret::new([0x42; 32]);
+        assert_channeld_refused(&mut n, &bad, "revoke-peer-secret");
+
+        assert!(n.hsmd.status().failures().is_empty(), "warden-hsmd stopped");
+    }
+}
+
+/// The hole VLS leaves: our commitment `n` signed for broadcast, then revoked.
+#[test]
+fn revoke_after_broadcast_is_refused() {
+    let mut n = node(ChannelType::AnchorsZeroFeeHtlc, Funder::Them);
+    let (sign, _) = n.channel.sign_commitment().unwrap();
+    let master = n.hsmd.master();
+    let _: warden_wire::msg::SignCommitmentTxReply = master.call(&sign.request).unwrap();
+    // The peer sends commitment_signed for our next commitment: no new state once we close.
+    let next = n.channel.local.apply(&[]).unwrap();
+    let (validate, _) = n.channel.validate_commitment(n.channel.local_num + 1, &next).unwrap();
+    assert_channeld_refused(&mut n, &validate, "commitment-channel-closed");
+    let (revoke, _) = n.channel.revoke_commitment(n.channel.local_num).unwrap();
+    assert_channeld_refused(&mut n, &revoke, "revoke-after-broadcast");
+}
+
+/// lightningd asks to broadcast a revoked commitment: refused, and as it came on the master
+/// connection, warden-hsmd stops (status_fail) rather than sign.
+#[test]
+fn broadcast_of_a_revoked_commitment_is_refused() {
+    let mut n = node(ChannelType::StaticRemoteKey, Funder::Us);
+    let mut sign = n.channel.sign_commitment().unwrap().0.request;
+    let old = n.channel.local_num - 1;
+    let old_state = n.channel.local.clone();
+    let built = n.channel.our_commitment(old, &old_state).unwrap();
+    sign.commit_num = old;
+    sign.tx = bitcoin_tx(&built.tx, &[n.channel.funding_spent()]).unwrap();
+    let master = n.hsmd.master();
+    match master.request(&sign) {
+        Err(e @ HsmdError::Refused { .. }) => {
+            assert!(e.to_string().contains("sweep-holder-revoked"), "{e}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

@@ -245,7 +245,7 @@ impl ChannelState {
         self.setup()?;
         let h = &self.holder;
         ensure!(
-            h.broadcast_signed.map_or(true, |b| b > n),
+            h.broadcast_signed.is_none_or(|b| b > n),
             Rule::RevokeAfterBroadcast,
             "our commitment {n} was signed for broadcast and can no longer be revoked"
         );

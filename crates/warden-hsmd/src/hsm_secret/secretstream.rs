@@ -88,7 +88,7 @@ impl Stream {
         let mut input = Zeroizing::new(Vec::with_capacity(BLOCK_LEN + ct.len() + pad + 16));
         input.extend_from_slice(tag_block);
         input.extend_from_slice(ct);
-        input.extend(std::iter::repeat(0u8).take(pad));
+        input.extend(std::iter::repeat_n(0u8, pad));
         input.extend_from_slice(&0u64.to_le_bytes());
         input.extend_from_slice(&((BLOCK_LEN + ct.len()) as u64).to_le_bytes());
         poly.compute_unpadded(&input).into()
