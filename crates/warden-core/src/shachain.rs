@@ -67,6 +67,21 @@ pub enum ShachainError {
         /// The index of the earlier secret it fails to derive.
         earlier: u64,
     },
+    /// A persisted entry is not where a store of consecutive insertions keeps it: a wrong or
+    /// repeated slot, or an index that a more recent insertion would have replaced.
+    MisplacedEntry {
+        /// The entry's slot.
+        slot: u8,
+        /// The entry's index.
+        index: u64,
+    },
+    /// The persisted entries lack one that a store of consecutive insertions keeps.
+    MissingEntry {
+        /// The empty slot.
+        slot: u8,
+        /// The index it should hold.
+        index: u64,
+    },
 }
 
 impl fmt::Display for ShachainError {
@@ -83,6 +98,12 @@ impl fmt::Display for ShachainError {
                 f,
                 "secret for index {index} does not derive the secret revealed for index {earlier}"
             ),
+            ShachainError::MisplacedEntry { slot, index } => {
+                write!(f, "stored secret for index {index} does not belong in slot {slot}")
+            }
+            ShachainError::MissingEntry { slot, index } => {
+                write!(f, "stored secrets lack index {index} in slot {slot}")
+            }
         }
     }
 }
@@ -170,6 +191,73 @@ impl SecretStore {
             }
         }
         None
+    }
+
+    /// Rebuilds a store from its persisted [`SecretStore::entries`], checking them again: each
+    /// index in the slot of its trailing zero bits and no slot twice, exactly the slots that
+    /// consecutive insertions down to the lowest index keep, and every secret deriving the
+    /// older secrets it was checked against when it was inserted.
+    pub fn from_entries<'a, I>(entries: I) -> Result<SecretStore, ShachainError>
+    where
+        I: IntoIterator<Item = (u8, u64, &'a [u8; 32])>,
+    {
+        let mut store = SecretStore::new();
+        for (slot, index, secret) in entries {
+            if index > MAX_INDEX {
+                return Err(ShachainError::IndexOutOfRange(index));
+            }
+            let misplaced = ShachainError::MisplacedEntry { slot, index };
+            if usize::from(slot) != slot_of(index) {
+                return Err(misplaced);
+            }
+            match store.slots.get_mut(usize::from(slot)) {
+                Some(s @ None) => *s = Some(Slot { index, secret: *secret }),
+                _ => return Err(misplaced),
+            }
+        }
+        let indexes = store.slots.iter().flatten().map(|s| s.index);
+        let (Some(min), Some(max)) = (indexes.clone().min(), indexes.max()) else {
+            return Ok(store);
+        };
+        // Slot b holds the lowest index at or above `min` with exactly b trailing zeros, if
+        // that index was inserted (is not above `max`).
+        for (b, slot) in store.slots.iter().enumerate() {
+            let expected = if b == INDEX_BITS as usize {
+                (min == 0).then_some(0)
+            } else {
+                let mut c = min.div_ceil(1 << b);
+                if c % 2 == 0 {
+                    c += 1;
+                }
+                Some(c << b).filter(|&i| i <= max)
+            };
+            match (slot, expected) {
+                (Some(s), e) if e != Some(s.index) => {
+                    return Err(ShachainError::MisplacedEntry { slot: b as u8, index: s.index })
+                }
+                (None, Some(index)) => {
+                    return Err(ShachainError::MissingEntry { slot: b as u8, index })
+                }
+                _ => {}
+            }
+        }
+        // What `insert` checked: each secret derives the older ones (higher index) in lower
+        // slots, which were all present when it was inserted.
+        for (pos, newer) in store.slots.iter().enumerate() {
+            let Some(newer) = newer else { continue };
+            for older in store.slots.iter().take(pos).flatten() {
+                if older.index > newer.index
+                    && derive(&newer.secret, pos as u32, older.index) != older.secret
+                {
+                    return Err(ShachainError::DoesNotChain {
+                        index: newer.index,
+                        earlier: older.index,
+                    });
+                }
+            }
+        }
+        store.min_index = Some(min);
+        Ok(store)
     }
 
     /// The stored entries `(slot, index, secret)`, for persistence.

@@ -2,6 +2,7 @@
 //! messages make on it.
 //!
 //! - [`setup`]: the parameters fixed when the channel is set up.
+//! - [`encoding`]: the versioned TLV encoding of a [`ChannelState`] for persistence.
 //! - [`state`]: commitment numbers, per-commitment points, the peer's revocation secrets, the
 //!   current commitments' content, and the ordering rules that keep Warden from ever signing
 //!   two conflicting states (DESIGN.md §3, invariant 2).
@@ -10,6 +11,7 @@
 //! state exactly as it was.
 
 pub mod commitment;
+pub mod encoding;
 pub mod setup;
 pub mod state;
 
