@@ -12,7 +12,10 @@
 //! - [`channel`]: per-channel state and the ordering rules that keep Warden from signing two
 //!   conflicting states.
 //! - [`policy`]: the rule catalog ([`policy::Rule`]) and refusals ([`policy::PolicyError`]).
+//! - [`seal`]: Warden's own seed-derived keys, sealed (encrypted, signed) records, the signed
+//!   head of a store with its incremental digest, and ECIES for node backups.
 //! - [`shachain`]: BOLT-03 per-commitment secret generation and compact storage.
+//! - [`tlv`]: BigSize and TLV streams, the body of Warden's own versioned encodings.
 //! - [`sign`]: signatures byte-identical to `hsmd`'s (low-R grinding, signed messages, ECDH).
 //! - [`tx`]: BOLT-03 transaction builders and the parsers that check a node-supplied
 //!   transaction against the one rebuilt from channel state.
@@ -29,8 +32,10 @@ pub mod channel;
 pub mod keys;
 pub mod policy;
 pub mod rng;
+pub mod seal;
 pub mod secret;
 pub mod shachain;
 pub mod sign;
+pub mod tlv;
 pub mod tx;
 pub mod units;
