@@ -5,8 +5,9 @@
 //! durable in the [`ChannelStore`], and only then return the reply (DESIGN.md §3, invariant 1).
 //! A refusal changes nothing: the copy is dropped.
 //!
-//! This increment keeps channels in memory ([`MemoryChannelStore`]); the durable store is its
-//! own piece of work and plugs in behind the same trait.
+//! warden-hsmd keeps channels in `crate::durable::SealedRedbChannelStore` (sealed records and a
+//! signed head in a redb file, each change one fsync'd batch); [`MemoryChannelStore`] serves
+//! unit tests.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -3,6 +3,8 @@
 //!
 //! - [`hsm_secret`]: loading `hsm_secret` from the lightning directory, or creating a new
 //!   12-word mnemonic secret.
+//! - [`durable`]: the default channel store: sealed records and a signed head in a redb
+//!   file under `<lightning dir>/warden/`, verified at startup.
 //! - [`gossip`]: gossip signatures, signed only for messages that parse as what they claim.
 //! - [`payments`]: BOLT-12 and liquidity-ad signatures, payment pre-approval.
 //! - [`onchain`]: on-chain wallet signing (withdrawals, anchor spends, mingled HTLC
@@ -22,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod channels;
+pub mod durable;
 pub mod gossip;
 pub mod hsm_secret;
 pub mod onchain;

@@ -20,7 +20,8 @@ use warden_wire::{Basepoints, Message, NodeId, Permissions, Request, Secret};
 
 use warden_core::policy::{PolicyConfig, PolicyError};
 
-use crate::channels::{ChannelContext, Channels, MemoryChannelStore};
+use crate::channels::{ChannelContext, ChannelStore, Channels, MemoryChannelStore};
+use crate::durable::{Clock, OpenStoreError, SealedRedbChannelStore, SystemClock};
 use crate::hsm_secret::{self, HsmSecretError};
 use crate::permissions;
 
@@ -113,6 +114,9 @@ pub enum InitError {
     BadRequest(BadRequestError),
     /// The `hsm_secret` could not be loaded: an [`InitReplyFailure`] when it has a code.
     Secret(HsmSecretError),
+    /// The durable node state could not be opened, or does not verify (`node-state-stale`):
+    /// the signer refuses to start rather than sign on it.
+    NodeState(OpenStoreError),
 }
 
 impl fmt::Display for InitError {
@@ -120,6 +124,7 @@ impl fmt::Display for InitError {
         match self {
             InitError::BadRequest(e) => write!(f, "bad init: {e}"),
             InitError::Secret(e) => write!(f, "{e}"),
+            InitError::NodeState(e) => write!(f, "{e}"),
         }
     }
 }
@@ -129,6 +134,7 @@ impl std::error::Error for InitError {
         match self {
             InitError::BadRequest(e) => Some(e),
             InitError::Secret(e) => Some(e),
+            InitError::NodeState(e) => Some(e),
         }
     }
 }
@@ -171,13 +177,50 @@ impl fmt::Debug for Signer {
     }
 }
 
+/// Where a signer keeps its channel state.
+pub enum StoreChoice {
+    /// Sealed records in `<lightning dir>/warden/`, verified at `init` (the default).
+    Durable {
+        /// Stamps every signed head.
+        clock: Box<dyn Clock>,
+        /// Seeds the record nonces (32 bytes, drawn once at `init`).
+        entropy: Box<dyn EntropySource>,
+    },
+    /// In memory only, lost when the signer is dropped (unit tests).
+    Memory,
+}
+
+impl fmt::Debug for StoreChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoreChoice::Durable { .. } => "Durable",
+            StoreChoice::Memory => "Memory",
+        })
+    }
+}
+
 impl Signer {
     /// Handles `init`: checks the version range, loads (or creates) `dir/hsm_secret`, derives
-    /// the keys and returns the signer with its `init_reply_v4` body.
+    /// the keys, opens and verifies the durable channel store in `dir/warden/` (stamped with
+    /// the system clock) and returns the signer with its `init_reply_v4` body.
     pub fn init(
         body: &[u8],
         dir: &Path,
         entropy: &mut dyn EntropySource,
+    ) -> Result<(Signer, Vec<u8>), InitError> {
+        let nonces = hsm_secret::OsEntropy::open()
+            .map_err(|e| InitError::NodeState(OpenStoreError::Entropy(e)))?;
+        let store =
+            StoreChoice::Durable { clock: Box::new(SystemClock), entropy: Box::new(nonces) };
+        Signer::init_with(body, dir, entropy, store)
+    }
+
+    /// [`Signer::init`] with the channel store chosen by the caller.
+    pub fn init_with(
+        body: &[u8],
+        dir: &Path,
+        entropy: &mut dyn EntropySource,
+        store: StoreChoice,
     ) -> Result<(Signer, Vec<u8>), InitError> {
         let bad = InitError::BadRequest;
         let init = Init::decode(body)
@@ -220,7 +263,18 @@ impl Signer {
             },
         };
         let reply = encode(&reply).map_err(bad)?;
-        let channels = Channels::new(Box::new(MemoryChannelStore::default()));
+        let store: Box<dyn ChannelStore> = match store {
+            StoreChoice::Memory => Box::new(MemoryChannelStore::default()),
+            StoreChoice::Durable { clock, mut entropy } => {
+                let warden_keys = warden_core::seal::WardenKeys::derive(&loaded.seed)
+                    .map_err(|e| bad(invalid(e)))?;
+                Box::new(
+                    SealedRedbChannelStore::open(dir, &node_id, warden_keys, &mut *entropy, clock)
+                        .map_err(InitError::NodeState)?,
+                )
+            }
+        };
+        let channels = Channels::new(store);
         let policy = match network {
             Network::Bitcoin => PolicyConfig::mainnet(),
             _ => PolicyConfig::test_network(),

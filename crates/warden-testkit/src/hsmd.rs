@@ -18,6 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::rng::TestRng;
 use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use warden_wire::msg::{
     ClientBadRequest, ClientHsmfd, ClientHsmfdReply, Init, InitReplyV4, InitTlvs,
@@ -76,6 +77,17 @@ pub enum HsmdError {
         /// What was received instead.
         detail: String,
     },
+    /// A request answered before a crash was answered differently when retried after the
+    /// restart (DESIGN.md §3, invariant 3).
+    RetryMismatch {
+        /// The request's CSV name.
+        request: &'static str,
+    },
+    /// The restarted hsmd did not answer `init`.
+    RestartFailed {
+        /// The `status_fail` it sent, if any.
+        failure: Option<String>,
+    },
 }
 
 impl fmt::Display for HsmdError {
@@ -101,6 +113,12 @@ impl fmt::Display for HsmdError {
             }
             HsmdError::BadReply { request, .. } => write!(f, "bad reply to {request}"),
             HsmdError::NoFd { detail } => write!(f, "no client fd received: {detail}"),
+            HsmdError::RetryMismatch { request } => {
+                write!(f, "the retry of {request} after a crash got a different reply")
+            }
+            HsmdError::RestartFailed { failure } => {
+                write!(f, "hsmd did not come back after a restart: {failure:?}")
+            }
         }
     }
 }
@@ -290,6 +308,8 @@ pub struct Client {
     permissions: Permissions,
     status: StatusLog,
     transcript: Transcript,
+    life: Arc<Mutex<Life>>,
+    generation: u64,
 }
 
 impl Client {
@@ -314,9 +334,80 @@ impl Client {
     }
 
     /// Sends a raw request body and returns the raw reply body.
+    ///
+    /// With crashes enabled ([`Hsmd::enable_crashes`]), hsmd may be killed (SIGKILL) before the
+    /// request is sent, while it is in flight, or right after its reply was read; it is then
+    /// restarted in the same directory, this client reconnects, and the request is sent again,
+    /// as lightningd re-sends after restarting hsmd. A reply read before the kill must equal the
+    /// reply to the retry ([`HsmdError::RetryMismatch`] otherwise).
     pub fn request_raw(&mut self, name: &'static str, body: &[u8]) -> Result<Vec<u8>, HsmdError> {
         let msg_type = frame::peek_type(body).unwrap_or(0);
         self.transcript.push(self.name, msg_type);
+        self.refresh()?;
+        let kill = lock(&self.life).next_kill(msg_type);
+        match kill {
+            None => self.exchange(name, msg_type, body),
+            Some(Kill::BeforeSend) => {
+                lock(&self.life).restart()?;
+                self.refresh()?;
+                self.exchange(name, msg_type, body)
+            }
+            Some(Kill::InFlight { micros }) => {
+                let _ = send_frame(&mut self.conn, body);
+                std::thread::sleep(Duration::from_micros(micros));
+                lock(&self.life).restart()?;
+                self.refresh()?;
+                self.exchange(name, msg_type, body)
+            }
+            Some(Kill::AfterReply) => {
+                let first = self.exchange(name, msg_type, body)?;
+                lock(&self.life).restart()?;
+                self.refresh()?;
+                let second = self.exchange(name, msg_type, body)?;
+                if first != second {
+                    return Err(HsmdError::RetryMismatch { request: name });
+                }
+                lock(&self.life).retries_checked += 1;
+                Ok(second)
+            }
+        }
+    }
+
+    /// Reconnects after hsmd was restarted: the master connection is the new process's; any
+    /// other client asks for a new `client_hsmfd` with its identity and permissions.
+    fn refresh(&mut self) -> Result<(), HsmdError> {
+        let mut life = lock(&self.life);
+        if life.generation == self.generation {
+            return Ok(());
+        }
+        let conn = if self.name == "master" {
+            life.master.try_clone().map_err(io_err("cloning the master connection"))?
+        } else {
+            let req = ClientHsmfd { id: self.id, dbid: self.dbid, permissions: self.permissions };
+            let body = req
+                .encode()
+                .map_err(|source| HsmdError::Encode { request: ClientHsmfd::NAME, source })?;
+            send_frame(&mut life.master, &body).map_err(io_err("reconnecting a client"))?;
+            let reply = recv_frame(&mut life.master)
+                .map_err(io_err("reconnecting a client"))?
+                .ok_or(HsmdError::RestartFailed { failure: self.status.last_failure() })?;
+            let _ = ClientHsmfdReply::decode(&reply)
+                .map_err(|source| HsmdError::BadReply { request: ClientHsmfd::NAME, source })?;
+            let conn = recv_fd(&life.master)?;
+            conn.set_read_timeout(Some(TIMEOUT)).map_err(io_err("setting a timeout"))?;
+            conn
+        };
+        self.conn = conn;
+        self.generation = life.generation;
+        Ok(())
+    }
+
+    fn exchange(
+        &mut self,
+        name: &'static str,
+        msg_type: u16,
+        body: &[u8],
+    ) -> Result<Vec<u8>, HsmdError> {
         let seen = self.status.bad_requests().len();
         if let Err(source) = send_frame(&mut self.conn, body) {
             // hsmd already closed this connection (after an earlier refusal, or exiting).
@@ -358,7 +449,7 @@ impl Client {
 /// A running `warden-hsmd`, started as lightningd starts `hsmd`.
 #[derive(Debug)]
 pub struct Hsmd {
-    child: Child,
+    life: Arc<Mutex<Life>>,
     master: Client,
     status: StatusLog,
     transcript: Transcript,
@@ -375,37 +466,23 @@ impl Hsmd {
         let dir = tempfile::tempdir().map_err(io_err("creating the lightning directory"))?;
         std::fs::write(dir.path().join("hsm_secret"), hsm_secret)
             .map_err(io_err("writing hsm_secret"))?;
-        let (master, master_child) = UnixStream::pair().map_err(io_err("socketpair"))?;
-        let (status, status_child) = UnixStream::pair().map_err(io_err("socketpair"))?;
-        let child = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(r#"exec "$0" "$@" 3<&0 0<&1 1>&2"#)
-            .arg(bin)
-            .current_dir(dir.path())
-            .stdin(Stdio::from(OwnedFd::from(master_child)))
-            .stdout(Stdio::from(OwnedFd::from(status_child)))
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(io_err("spawning warden-hsmd"))?;
-        master.set_read_timeout(Some(TIMEOUT)).map_err(io_err("setting a timeout"))?;
         let log = StatusLog::default();
-        let reader_log = log.clone();
-        let mut status_conn = status;
-        std::thread::Builder::new()
-            .name("hsmd-status".into())
-            .spawn(move || {
-                while let Ok(Some(body)) = recv_frame(&mut status_conn) {
-                    reader_log.push(match Status::decode(&body) {
-                        Ok(s) => StatusEntry::Decoded(s),
-                        Err(_) => StatusEntry::Undecodable(body),
-                    });
-                }
-            })
-            .map_err(io_err("starting the status reader"))?;
+        let (child, master) = launch(bin, dir.path(), &log)?;
         let placeholder = NodeId::from_bytes([2; 33]);
         let transcript = Transcript::default();
-        Ok(Hsmd {
+        let life = Arc::new(Mutex::new(Life {
+            bin: bin.to_path_buf(),
+            dir: dir.path().to_path_buf(),
             child,
+            master: master.try_clone().map_err(io_err("cloning the master connection"))?,
+            status: log.clone(),
+            generation: 0,
+            init: None,
+            crashes: None,
+            kills: 0,
+            retries_checked: 0,
+        }));
+        Ok(Hsmd {
             master: Client {
                 name: "master",
                 conn: master,
@@ -414,7 +491,10 @@ impl Hsmd {
                 permissions: Permissions(u64::MAX),
                 status: log.clone(),
                 transcript: transcript.clone(),
+                life: Arc::clone(&life),
+                generation: 0,
             },
+            life,
             status: log,
             transcript,
             dir,
@@ -445,6 +525,9 @@ impl Hsmd {
     /// Sends `init` on the master connection and returns the reply.
     pub fn init(&mut self, init: &Init) -> Result<InitReplyV4, HsmdError> {
         let reply: InitReplyV4 = self.master.call(init)?;
+        lock(&self.life).init = Some(
+            init.encode().map_err(|source| HsmdError::Encode { request: Init::NAME, source })?,
+        );
         self.node_id = Some(reply.node_id);
         self.master.id = reply.node_id;
         Ok(reply)
@@ -494,6 +577,8 @@ impl Hsmd {
             permissions,
             status: self.status.clone(),
             transcript: self.transcript.clone(),
+            life: Arc::clone(&self.life),
+            generation: self.master.generation,
         })
     }
 
@@ -509,15 +594,152 @@ impl Hsmd {
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        matches!(lock(&self.life).child.try_wait(), Ok(None))
+    }
+
+    /// Kills hsmd at random points from now on: before `percent` % of the requests (other
+    /// than `init` and `client_hsmfd`), chosen reproducibly from `seed`, hsmd is killed with
+    /// SIGKILL before the request is sent, while it is in flight, or right after its reply,
+    /// then restarted in the same directory (see [`Client::request_raw`]).
+    pub fn enable_crashes(&mut self, seed: u64, percent: u64) {
+        lock(&self.life).crashes = Some(Crashes { rng: TestRng::new(seed), percent });
+    }
+
+    /// Stops killing hsmd.
+    pub fn disable_crashes(&mut self) {
+        lock(&self.life).crashes = None;
+    }
+
+    /// Kills hsmd now (SIGKILL) and starts it again in the same directory, with the same
+    /// `init`; every client reconnects on its next request.
+    pub fn restart(&mut self) -> Result<(), HsmdError> {
+        lock(&self.life).restart()?;
+        self.master.refresh()
+    }
+
+    /// How many times hsmd was killed and restarted.
+    pub fn kills(&self) -> u64 {
+        lock(&self.life).kills
+    }
+
+    /// How many replies read before a kill were compared with (and equal to) their retry's.
+    pub fn retries_checked(&self) -> u64 {
+        lock(&self.life).retries_checked
     }
 }
 
 impl Drop for Hsmd {
     fn drop(&mut self) {
+        let mut life = lock(&self.life);
+        let _ = life.child.kill();
+        let _ = life.child.wait();
+    }
+}
+
+fn lock(life: &Mutex<Life>) -> std::sync::MutexGuard<'_, Life> {
+    life.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Where a kill falls relative to one request.
+#[derive(Clone, Copy, Debug)]
+enum Kill {
+    /// Before the request is sent.
+    BeforeSend,
+    /// After the request is sent, `micros` later, before its reply is read.
+    InFlight { micros: u64 },
+    /// Right after the reply was read.
+    AfterReply,
+}
+
+#[derive(Debug)]
+struct Crashes {
+    rng: TestRng,
+    percent: u64,
+}
+
+/// The process behind an [`Hsmd`] and its clients, replaced on every restart.
+#[derive(Debug)]
+struct Life {
+    bin: PathBuf,
+    dir: PathBuf,
+    child: Child,
+    /// The current process's master connection (a second handle to it).
+    master: UnixStream,
+    status: StatusLog,
+    /// Grows by one per restart; a client with an older one reconnects.
+    generation: u64,
+    /// The `init` body, re-sent after each restart.
+    init: Option<Vec<u8>>,
+    crashes: Option<Crashes>,
+    kills: u64,
+    retries_checked: u64,
+}
+
+impl Life {
+    fn next_kill(&mut self, msg_type: u16) -> Option<Kill> {
+        if msg_type == Init::TYPE || msg_type == ClientHsmfd::TYPE {
+            return None;
+        }
+        let c = self.crashes.as_mut()?;
+        if !c.rng.chance(c.percent) {
+            return None;
+        }
+        Some(match c.rng.below(3) {
+            0 => Kill::BeforeSend,
+            1 => Kill::InFlight { micros: c.rng.below(3000) },
+            _ => Kill::AfterReply,
+        })
+    }
+
+    fn restart(&mut self) -> Result<(), HsmdError> {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let (child, mut master) = launch(&self.bin, &self.dir, &self.status)?;
+        self.child = child;
+        if let Some(init) = &self.init {
+            send_frame(&mut master, init).map_err(io_err("sending init after a restart"))?;
+            let reply = recv_frame(&mut master).map_err(io_err("reading init after a restart"))?;
+            match reply.map(|r| InitReplyV4::decode(&r)) {
+                Some(Ok(_)) => {}
+                _ => return Err(HsmdError::RestartFailed { failure: self.status.last_failure() }),
+            }
+        }
+        self.master = master;
+        self.generation += 1;
+        self.kills += 1;
+        Ok(())
     }
+}
+
+/// Starts `bin` in `dir` as lightningd starts hsmd; status messages go to `log`.
+fn launch(bin: &Path, dir: &Path, log: &StatusLog) -> Result<(Child, UnixStream), HsmdError> {
+    let (master, master_child) = UnixStream::pair().map_err(io_err("socketpair"))?;
+    let (status, status_child) = UnixStream::pair().map_err(io_err("socketpair"))?;
+    let child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(r#"exec "$0" "$@" 3<&0 0<&1 1>&2"#)
+        .arg(bin)
+        .current_dir(dir)
+        .stdin(Stdio::from(OwnedFd::from(master_child)))
+        .stdout(Stdio::from(OwnedFd::from(status_child)))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(io_err("spawning warden-hsmd"))?;
+    master.set_read_timeout(Some(TIMEOUT)).map_err(io_err("setting a timeout"))?;
+    let reader_log = log.clone();
+    let mut status_conn = status;
+    std::thread::Builder::new()
+        .name("hsmd-status".into())
+        .spawn(move || {
+            while let Ok(Some(body)) = recv_frame(&mut status_conn) {
+                reader_log.push(match Status::decode(&body) {
+                    Ok(s) => StatusEntry::Decoded(s),
+                    Err(_) => StatusEntry::Undecodable(body),
+                });
+            }
+        })
+        .map_err(io_err("starting the status reader"))?;
+    Ok((child, master))
 }
 
 /// Receives the fd passed after a `client_hsmfd` reply: one zero data byte and the fd.

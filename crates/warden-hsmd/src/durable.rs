@@ -1,0 +1,676 @@
+//! Durable, sealed channel state: the [`ChannelStore`] that `Signer::init` uses by default.
+//!
+//! Records live in `warden-store`'s redb file under `<lightning dir>/warden/` (directory mode
+//! 0700, file mode 0600; the store enforces both). Nothing is written in clear: every value is
+//! sealed with `warden-core`'s [`seal_record`] (XChaCha20-Poly1305, BIP-340 signature) under an
+//! obfuscated key name (DESIGN.md §4).
+//!
+//! ## Layout (store id `"warden-hsmd/" ‖ 33-byte node id`, 45 bytes)
+//!
+//! | store key | version | value |
+//! |---|---|---|
+//! | obfuscated `channel/<peer hex>/<dbid>` | 1, 2, … per change | sealed [`encode_channel`] |
+//! | obfuscated `node` | 1, 2, … per change | sealed node record (below) |
+//! | `warden-head` (clear, fixed) | = head seq | [`SignedHead`] bytes |
+//!
+//! The node record is format byte `0x01` then a TLV body: type 0 (required) the forgotten
+//! dbid high-water mark (`u64`), type 2 (required) the directory of channel slots (33-byte
+//! peer id ‖ 8-byte dbid, each). It changes only when a channel is created or forgotten or the
+//! high-water mark rises, so a channel state change writes exactly that channel's record and
+//! the head (DESIGN.md §3, invariant 4). The directory is what lets startup name (and so open)
+//! each obfuscated channel record.
+//!
+//! ## Persist, then reply
+//!
+//! Every change is one [`Store::commit`] batch: the changed records and the new signed head,
+//! each a put-if-version (or delete-if-version), fsync'd by redb before `commit` returns. The
+//! in-memory cache of decoded states changes only after a successful commit; a failed commit
+//! leaves it (and the store) as it was, and the caller sends no reply.
+//!
+//! ## Startup
+//!
+//! [`SealedRedbChannelStore::open`] lists the whole store, checks every envelope against its
+//! store key and version, runs [`verify_store`] against the stored signed head, and opens and
+//! decodes every record. Any disagreement is a [`NodeStateStaleError`]: the signer refuses to
+//! start rather than sign on a state that does not verify. An empty store starts from a genesis
+//! head. A rollback of the whole file to an older, self-consistent copy verifies: only a
+//! freshness anchor outside the file (remote replicas, a later step) can detect it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bitcoin::hashes::{sha256, Hash, HashEngine};
+use bitcoin::OutPoint;
+use warden_core::channel::encoding::{decode_channel, encode_channel, DecodeError};
+use warden_core::channel::{ChannelSlot, ChannelState};
+use warden_core::keys::NodeId as CoreNodeId;
+use warden_core::rng::EntropySource;
+use warden_core::seal::{
+    open_record, seal_record, verify_store, Head, HeadDecodeError, HeadUpdateError, OpenError,
+    RecordVersion, SealedRecord, SetElement, SignedHead, StoreId as SealStoreId, VerifyStoreError,
+    WardenKeys,
+};
+use warden_core::tlv::{TlvError, TlvReader, TlvWriter};
+use warden_core::units::Dbid;
+use warden_store::redb::{OpenError as RedbOpenError, RedbDatabase, RedbStore};
+use warden_store::{BackendError, Op, Store, StoreId, Version};
+use warden_wire::NodeId;
+
+use crate::channels::{ChannelStore, ChannelStoreError};
+
+/// The directory under the lightning directory that holds the store file.
+pub const STORE_DIR: &str = "warden";
+/// The fixed store key of the signed head.
+pub const HEAD_KEY: &[u8] = b"warden-head";
+/// The record name of the node-level record.
+pub const NODE_RECORD_NAME: &[u8] = b"node";
+/// The format byte of the node record.
+pub const NODE_RECORD_FORMAT: u8 = 0x01;
+const STORE_ID_PREFIX: &[u8] = b"warden-hsmd/";
+const SLOT_LEN: usize = 33 + 8;
+const NONCE_TAG: &[u8] = b"warden-hsmd/record-nonce/v1";
+
+/// Wall-clock time for the signed head, read at the binary's edge (the core takes it as a
+/// parameter and never reads a clock).
+pub trait Clock: Send {
+    /// Seconds since the Unix epoch.
+    fn now_unix_secs(&self) -> u64;
+}
+
+/// The operating system's clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_unix_secs(&self) -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    }
+}
+
+/// The record name of a channel: `channel/<peer hex>/<dbid>`.
+pub fn channel_record_name(slot: &ChannelSlot) -> Vec<u8> {
+    let peer: String = slot.peer.0.serialize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("channel/{peer}/{}", slot.dbid.0).into_bytes()
+}
+
+/// The store id of a node's records: `"warden-hsmd/" ‖ compressed node id` (45 bytes).
+pub fn store_id_bytes(node_id: &NodeId) -> Vec<u8> {
+    let mut id = STORE_ID_PREFIX.to_vec();
+    id.extend_from_slice(node_id.as_bytes());
+    id
+}
+
+/// The node's state in the store does not verify: the signer must not start on it.
+#[derive(Debug)]
+pub enum NodeStateStaleError {
+    /// Records exist but no signed head covers them.
+    NoHead {
+        /// How many records were found.
+        records: usize,
+    },
+    /// The head does not parse.
+    BadHead(HeadDecodeError),
+    /// The head's store version is not its seq.
+    HeadVersion {
+        /// The head's seq.
+        seq: u64,
+        /// The store version of the head key.
+        version: u64,
+    },
+    /// A record's envelope disagrees with the store key or version it is stored under.
+    Envelope {
+        /// The store key, hex.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The records do not match the signed head.
+    Verify(VerifyStoreError),
+    /// Records exist but the node record is missing.
+    MissingNodeRecord,
+    /// The directory names a channel whose record is missing.
+    MissingChannel {
+        /// The record name.
+        name: String,
+    },
+    /// A record covered by the head is named by no directory entry.
+    Unaccounted {
+        /// How many records the directory and node record explain.
+        named: usize,
+        /// How many records there are.
+        found: usize,
+    },
+    /// A record does not open (wrong key, version or authentication tag).
+    Open {
+        /// The record name.
+        name: String,
+        /// Why.
+        error: OpenError,
+    },
+    /// A record opens but its plaintext does not decode.
+    Decode {
+        /// The record name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl fmt::Display for NodeStateStaleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeStateStaleError::NoHead { records } => {
+                write!(f, "{records} records but no signed head")
+            }
+            NodeStateStaleError::BadHead(e) => write!(f, "signed head: {e}"),
+            NodeStateStaleError::HeadVersion { seq, version } => {
+                write!(f, "head seq {seq} stored at version {version}")
+            }
+            NodeStateStaleError::Envelope { key, reason } => write!(f, "record {key}: {reason}"),
+            NodeStateStaleError::Verify(e) => write!(f, "{e}"),
+            NodeStateStaleError::MissingNodeRecord => f.write_str("the node record is missing"),
+            NodeStateStaleError::MissingChannel { name } => {
+                write!(f, "the record of {name} is missing")
+            }
+            NodeStateStaleError::Unaccounted { named, found } => {
+                write!(f, "{found} records, {named} named by the node record")
+            }
+            NodeStateStaleError::Open { name, error } => write!(f, "record {name}: {error}"),
+            NodeStateStaleError::Decode { name, reason } => {
+                write!(f, "record {name} does not decode: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for NodeStateStaleError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            NodeStateStaleError::BadHead(e) => Some(e),
+            NodeStateStaleError::Verify(e) => Some(e),
+            NodeStateStaleError::Open { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// Why the durable store could not be opened at startup.
+#[derive(Debug)]
+pub enum OpenStoreError {
+    /// The store id is out of range (cannot happen for a 33-byte node id).
+    StoreId(String),
+    /// No entropy source for the record nonces.
+    Entropy(std::io::Error),
+    /// The database file could not be opened.
+    Open(RedbOpenError),
+    /// The database could not be read.
+    Read(BackendError),
+    /// The stored state does not verify (`node-state-stale`).
+    Stale(NodeStateStaleError),
+}
+
+impl OpenStoreError {
+    /// Whether this is the `node-state-stale` refusal (as opposed to an unreadable store).
+    pub fn is_stale(&self) -> bool {
+        matches!(self, OpenStoreError::Stale(_))
+    }
+}
+
+impl fmt::Display for OpenStoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenStoreError::StoreId(e) => write!(f, "node-state-unavailable: {e}"),
+            OpenStoreError::Entropy(e) => write!(f, "node-state-unavailable: no entropy: {e}"),
+            OpenStoreError::Open(e) => write!(f, "node-state-unavailable: {e}"),
+            OpenStoreError::Read(e) => write!(f, "node-state-unavailable: {e}"),
+            OpenStoreError::Stale(e) => write!(f, "node-state-stale: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for OpenStoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OpenStoreError::StoreId(_) => None,
+            OpenStoreError::Entropy(e) => Some(e),
+            OpenStoreError::Open(e) => Some(e),
+            OpenStoreError::Read(e) => Some(e),
+            OpenStoreError::Stale(e) => Some(e),
+        }
+    }
+}
+
+impl From<NodeStateStaleError> for OpenStoreError {
+    fn from(e: NodeStateStaleError) -> Self {
+        OpenStoreError::Stale(e)
+    }
+}
+
+/// Record nonces: SHA-256 in counter mode over a random seed drawn at startup, the batch's
+/// head seq and the record's index in the batch. The seq is unique per batch in a store that
+/// is not rolled back, so nonces do not repeat even with a weak seed; a good seed keeps them
+/// unique across rollbacks too.
+struct BatchNonces<'a> {
+    seed: &'a [u8; 32],
+    seq: u64,
+    index: u32,
+}
+
+impl EntropySource for BatchNonces<'_> {
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for (block, chunk) in (0u32..).zip(dest.chunks_mut(32)) {
+            let mut engine = sha256::Hash::engine();
+            engine.input(NONCE_TAG);
+            engine.input(self.seed);
+            engine.input(&self.seq.to_be_bytes());
+            engine.input(&self.index.to_be_bytes());
+            engine.input(&block.to_be_bytes());
+            let out = sha256::Hash::from_engine(engine).to_byte_array();
+            chunk.copy_from_slice(out.get(..chunk.len()).unwrap_or(&out));
+        }
+        self.index = self.index.wrapping_add(1);
+    }
+}
+
+struct CachedChannel {
+    state: ChannelState,
+    element: SetElement,
+}
+
+/// The node record's content.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct NodeRecord {
+    forgotten_high_water: u64,
+    channels: Vec<ChannelSlot>,
+}
+
+fn encode_node(node: &NodeRecord) -> Vec<u8> {
+    let mut w = TlvWriter::new();
+    w.u64(0, node.forgotten_high_water);
+    let mut dir = Vec::with_capacity(node.channels.len() * SLOT_LEN);
+    for slot in &node.channels {
+        dir.extend_from_slice(&slot.peer.0.serialize());
+        dir.extend_from_slice(&slot.dbid.0.to_be_bytes());
+    }
+    w.record(2, &dir);
+    let mut out = vec![NODE_RECORD_FORMAT];
+    out.extend_from_slice(&w.into_bytes());
+    out
+}
+
+fn decode_node(bytes: &[u8]) -> Result<NodeRecord, String> {
+    let (&format, body) = bytes.split_first().ok_or("empty node record")?;
+    if format != NODE_RECORD_FORMAT {
+        return Err(format!("unknown node record format {format:#04x}"));
+    }
+    let tlv = |e: TlvError| e.to_string();
+    let mut r = TlvReader::new(body, 1);
+    let forgotten_high_water = r.required(0).and_then(|v| v.u64()).map_err(tlv)?;
+    let dir = r.required(2).map_err(tlv)?;
+    let mut channels = Vec::new();
+    for chunk in dir.chunks::<SLOT_LEN>().map_err(tlv)? {
+        let (peer, dbid) = chunk.split_at(33);
+        let peer = CoreNodeId::from_slice(peer).ok_or("a directory peer id is not a point")?;
+        let dbid = u64::from_be_bytes(dbid.try_into().map_err(|_| "bad dbid length")?);
+        channels.push(ChannelSlot { peer, dbid: Dbid(dbid) });
+    }
+    r.finish().map_err(tlv)?;
+    Ok(NodeRecord { forgotten_high_water, channels })
+}
+
+/// A change of one batch, by record name.
+enum Change {
+    Put { name: Vec<u8>, plaintext: Vec<u8> },
+    Delete { name: Vec<u8> },
+}
+
+/// Channel records sealed in a redb file, with a signed head written in every batch.
+pub struct SealedRedbChannelStore {
+    store: RedbStore,
+    store_id: SealStoreId,
+    keys: WardenKeys,
+    clock: Box<dyn Clock>,
+    nonce_seed: [u8; 32],
+    head: SignedHead,
+    channels: BTreeMap<ChannelSlot, CachedChannel>,
+    node: NodeRecord,
+    node_element: Option<SetElement>,
+}
+
+impl fmt::Debug for SealedRedbChannelStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedRedbChannelStore")
+            .field("store_id", &self.store_id)
+            .field("head_seq", &self.head.head.seq)
+            .field("channels", &self.channels.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn name_str(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).into_owned()
+}
+
+impl SealedRedbChannelStore {
+    /// Opens (or creates) the store of `node_id` in `<lightning_dir>/warden/` and verifies
+    /// everything in it against its signed head. `entropy` seeds the record nonces; `clock`
+    /// stamps every head.
+    pub fn open(
+        lightning_dir: &Path,
+        node_id: &NodeId,
+        keys: WardenKeys,
+        entropy: &mut dyn EntropySource,
+        clock: Box<dyn Clock>,
+    ) -> Result<SealedRedbChannelStore, OpenStoreError> {
+        let id = store_id_bytes(node_id);
+        let store_id = SealStoreId::new(&id).map_err(|e| OpenStoreError::StoreId(e.to_string()))?;
+        let backend_id = StoreId::new(id).map_err(|e| OpenStoreError::StoreId(e.to_string()))?;
+        let db =
+            RedbDatabase::open(&lightning_dir.join(STORE_DIR)).map_err(OpenStoreError::Open)?;
+        let store = db.store(backend_id);
+        let mut all = store.list(&[]).map_err(OpenStoreError::Read)?;
+        let head_at = all.iter().position(|r| r.key == HEAD_KEY);
+        let head_record = head_at.map(|i| all.remove(i));
+        let records = all;
+        let Some(head_record) = head_record else {
+            if !records.is_empty() {
+                return Err(NodeStateStaleError::NoHead { records: records.len() }.into());
+            }
+            let head = Head::genesis(store_id, clock.now_unix_secs()).sign(&keys);
+            return Ok(SealedRedbChannelStore {
+                store,
+                store_id,
+                keys,
+                clock,
+                nonce_seed: entropy.random_32(),
+                head,
+                channels: BTreeMap::new(),
+                node: NodeRecord::default(),
+                node_element: None,
+            });
+        };
+        let head =
+            SignedHead::from_bytes(&head_record.value).map_err(NodeStateStaleError::BadHead)?;
+        if head.head.seq != head_record.version.get() {
+            return Err(NodeStateStaleError::HeadVersion {
+                seq: head.head.seq,
+                version: head_record.version.get(),
+            }
+            .into());
+        }
+        for r in &records {
+            let envelope = SealedRecord::from_bytes(&r.value).map_err(|e| {
+                NodeStateStaleError::Envelope { key: hex(&r.key), reason: e.to_string() }
+            })?;
+            if envelope.key().0.as_slice() != r.key.as_slice()
+                || envelope.version().0 != r.version.get()
+            {
+                return Err(NodeStateStaleError::Envelope {
+                    key: hex(&r.key),
+                    reason: format!(
+                        "sealed as {} {}, stored at version {}",
+                        envelope.key(),
+                        envelope.version(),
+                        r.version
+                    ),
+                }
+                .into());
+            }
+        }
+        let values: Vec<&[u8]> = records.iter().map(|r| r.value.as_slice()).collect();
+        verify_store(&keys.record_signing_pubkey(), &store_id, &values, &head, 0)
+            .map_err(NodeStateStaleError::Verify)?;
+
+        let by_key: BTreeMap<&[u8], &warden_store::Record> =
+            records.iter().map(|r| (r.key.as_slice(), r)).collect();
+        let open = |name: &[u8], r: &warden_store::Record| {
+            let plaintext =
+                open_record(&keys, &store_id, name, RecordVersion(r.version.get()), &r.value)
+                    .map_err(|error| NodeStateStaleError::Open { name: name_str(name), error })?;
+            let element = SealedRecord::from_bytes(&r.value)
+                .map_err(|error| NodeStateStaleError::Open { name: name_str(name), error })?
+                .element();
+            Ok::<_, NodeStateStaleError>((plaintext, element))
+        };
+        let mut channels = BTreeMap::new();
+        let (node, node_element) = if records.is_empty() {
+            (NodeRecord::default(), None)
+        } else {
+            let node_key = keys.obfuscate_key(&store_id, NODE_RECORD_NAME);
+            let r =
+                by_key.get(node_key.0.as_slice()).ok_or(NodeStateStaleError::MissingNodeRecord)?;
+            let (plaintext, element) = open(NODE_RECORD_NAME, r)?;
+            let node = decode_node(&plaintext).map_err(|reason| NodeStateStaleError::Decode {
+                name: name_str(NODE_RECORD_NAME),
+                reason,
+            })?;
+            for slot in &node.channels {
+                let name = channel_record_name(slot);
+                let key = keys.obfuscate_key(&store_id, &name);
+                let r = by_key
+                    .get(key.0.as_slice())
+                    .ok_or_else(|| NodeStateStaleError::MissingChannel { name: name_str(&name) })?;
+                let (plaintext, element) = open(&name, r)?;
+                let state = decode_channel(&plaintext).map_err(|e: DecodeError| {
+                    NodeStateStaleError::Decode { name: name_str(&name), reason: e.to_string() }
+                })?;
+                if state.slot != *slot {
+                    return Err(NodeStateStaleError::Decode {
+                        name: name_str(&name),
+                        reason: "the record holds another channel".into(),
+                    }
+                    .into());
+                }
+                channels.insert(*slot, CachedChannel { state, element });
+            }
+            (node, Some(element))
+        };
+        let named = channels.len() + usize::from(node_element.is_some());
+        if named != records.len() {
+            return Err(NodeStateStaleError::Unaccounted { named, found: records.len() }.into());
+        }
+        Ok(SealedRedbChannelStore {
+            store,
+            store_id,
+            keys,
+            clock,
+            nonce_seed: entropy.random_32(),
+            head,
+            channels,
+            node,
+            node_element,
+        })
+    }
+
+    /// The current signed head.
+    pub fn head(&self) -> &SignedHead {
+        &self.head
+    }
+
+    /// Seals `changes` and commits them with the next signed head in one batch. Returns the
+    /// new elements by name (`None` for a delete) once the batch is durable.
+    fn commit(
+        &mut self,
+        changes: Vec<(Change, Option<SetElement>)>,
+    ) -> Result<Vec<Option<SetElement>>, ChannelStoreError> {
+        let seq = self
+            .head
+            .head
+            .seq
+            .checked_add(1)
+            .ok_or_else(|| ChannelStoreError(HeadUpdateError::SeqOverflow.to_string()))?;
+        let mut nonces = BatchNonces { seed: &self.nonce_seed, seq, index: 0 };
+        let mut ops = Vec::with_capacity(changes.len() + 1);
+        let mut removed = Vec::new();
+        let mut added = Vec::new();
+        let mut results = Vec::with_capacity(changes.len());
+        for (change, previous) in changes {
+            let expected = previous.map_or(Version::ABSENT, |e| Version::new(e.version.0));
+            removed.extend(previous);
+            match change {
+                Change::Put { name, plaintext } => {
+                    let version = RecordVersion(expected.get().saturating_add(1));
+                    let sealed = seal_record(
+                        &self.keys,
+                        &self.store_id,
+                        &name,
+                        version,
+                        &plaintext,
+                        &mut nonces,
+                    );
+                    let element = sealed.element();
+                    added.push(element);
+                    results.push(Some(element));
+                    ops.push(Op::Put {
+                        key: element.key.0.to_vec(),
+                        expected_version: expected,
+                        new_version: Version::new(version.0),
+                        value: sealed.to_bytes(),
+                    });
+                }
+                Change::Delete { name } => {
+                    let key = self.keys.obfuscate_key(&self.store_id, &name);
+                    results.push(None);
+                    ops.push(Op::Delete { key: key.0.to_vec(), expected_version: expected });
+                }
+            }
+        }
+        // The head's time never goes backwards, whatever the clock does.
+        let time = self.clock.now_unix_secs().max(self.head.head.time);
+        let head = self
+            .head
+            .head
+            .apply(&removed, &added, time)
+            .map_err(|e| ChannelStoreError(e.to_string()))?
+            .sign(&self.keys);
+        ops.push(Op::Put {
+            key: HEAD_KEY.to_vec(),
+            expected_version: Version::new(self.head.head.seq),
+            new_version: Version::new(head.head.seq),
+            value: head.to_bytes(),
+        });
+        self.store.commit(&ops).map_err(|e| {
+            let detail = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default();
+            ChannelStoreError(format!("{e}: {detail}"))
+        })?;
+        self.head = head;
+        Ok(results)
+    }
+
+    fn node_change(&self, node: &NodeRecord) -> (Change, Option<SetElement>) {
+        (
+            Change::Put { name: NODE_RECORD_NAME.to_vec(), plaintext: encode_node(node) },
+            self.node_element,
+        )
+    }
+}
+
+impl ChannelStore for SealedRedbChannelStore {
+    fn load(&self, slot: &ChannelSlot) -> Option<ChannelState> {
+        self.channels.get(slot).map(|c| c.state.clone())
+    }
+
+    fn persist(&mut self, state: &ChannelState) -> Result<(), ChannelStoreError> {
+        // A retry that changes nothing (the same request again) writes nothing.
+        if self.channels.get(&state.slot).is_some_and(|c| c.state == *state) {
+            return Ok(());
+        }
+        let name = channel_record_name(&state.slot);
+        let previous = self.channels.get(&state.slot).map(|c| c.element);
+        let mut changes = vec![(Change::Put { name, plaintext: encode_channel(state) }, previous)];
+        let mut node = None;
+        if previous.is_none() {
+            let mut n = self.node.clone();
+            n.channels.push(state.slot);
+            changes.push(self.node_change(&n));
+            node = Some(n);
+        }
+        let results = self.commit(changes)?;
+        let element = results.first().copied().flatten().ok_or_else(|| {
+            ChannelStoreError("the batch did not return the channel's element".into())
+        })?;
+        self.channels.insert(state.slot, CachedChannel { state: state.clone(), element });
+        if let Some(n) = node {
+            self.node = n;
+            self.node_element = results.get(1).copied().flatten();
+        }
+        Ok(())
+    }
+
+    fn forget(&mut self, slot: &ChannelSlot) -> Result<(), ChannelStoreError> {
+        let Some(previous) = self.channels.get(slot).map(|c| c.element) else {
+            return Ok(());
+        };
+        let mut node = self.node.clone();
+        node.channels.retain(|s| s != slot);
+        let changes = vec![
+            (Change::Delete { name: channel_record_name(slot) }, Some(previous)),
+            self.node_change(&node),
+        ];
+        let results = self.commit(changes)?;
+        self.channels.remove(slot);
+        self.node = node;
+        self.node_element = results.get(1).copied().flatten();
+        Ok(())
+    }
+
+    fn find_by_funding(&self, outpoint: &OutPoint) -> Option<ChannelState> {
+        self.channels
+            .values()
+            .find(|c| c.state.setup.as_ref().is_some_and(|s| s.funding_outpoint == *outpoint))
+            .map(|c| c.state.clone())
+    }
+
+    fn forgotten_high_water(&self) -> u64 {
+        self.node.forgotten_high_water
+    }
+
+    fn raise_forgotten_high_water(&mut self, dbid: u64) -> Result<(), ChannelStoreError> {
+        if dbid <= self.node.forgotten_high_water {
+            return Ok(());
+        }
+        let mut node = self.node.clone();
+        node.forgotten_high_water = dbid;
+        let results = self.commit(vec![self.node_change(&node)])?;
+        self.node = node;
+        self.node_element = results.first().copied().flatten();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+    use super::*;
+    use warden_core::secp256k1::{PublicKey, Secp256k1, SecretKey};
+
+    #[test]
+    fn node_record_round_trips() {
+        let secp = Secp256k1::new();
+        let peer = CoreNodeId(PublicKey::from_secret_key(
+            &secp,
+            &SecretKey::from_slice(&[5; 32]).unwrap(),
+        ));
+        let node = NodeRecord {
+            forgotten_high_water: 7,
+            channels: vec![
+                ChannelSlot { peer, dbid: Dbid(9) },
+                ChannelSlot { peer, dbid: Dbid(11) },
+            ],
+        };
+        assert_eq!(decode_node(&encode_node(&node)).unwrap(), node);
+        assert_eq!(
+            decode_node(&encode_node(&NodeRecord::default())).unwrap(),
+            NodeRecord::default()
+        );
+        let mut bad = encode_node(&node);
+        bad[0] = 2;
+        assert!(decode_node(&bad).is_err());
+    }
+}
