@@ -1,5 +1,5 @@
 //! warden-hsmd's request loop as a lightningd (or a compromised node) drives it: a fresh
-//! signer, then a byte stream split into frames, each handled on the master or on a channel
+//! signer (in-memory channel store), then a byte stream split into frames, each handled on the master or on a channel
 //! client. Any panic is a crash; a refusal is fine. The first input byte picks the client for
 //! each frame (bit i: frame i goes to the channeld client).
 #![no_main]
@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use warden_core::rng::EntropySource;
-use warden_hsmd::signer::{ClientContext, Signer};
+use warden_hsmd::signer::{ClientContext, Signer, StoreChoice};
 use warden_wire::frame::read_frame;
 use warden_wire::{NodeId, Permissions};
 
@@ -41,7 +41,9 @@ fn hex(s: &str) -> Vec<u8> {
 
 fuzz_target!(|data: &[u8]| {
     let Some((&route, mut rest)) = data.split_first() else { return };
-    let (signer, _) = Signer::init(&hex(INIT), dir(), &mut Fixed).expect("init");
+    // In-memory channel state: each input starts from a fresh signer, deterministically.
+    let (signer, _) =
+        Signer::init_with(&hex(INIT), dir(), &mut Fixed, StoreChoice::Memory).expect("init");
     let peer: [u8; 33] = hex("02466d7fcae563e5cb09a0d1870bb580344804617879a14949cf22285f1bae3f27")
         .try_into()
         .expect("33 bytes");
