@@ -9,7 +9,7 @@
 //! signed head in a redb file, each change one fsync'd batch); [`MemoryChannelStore`] serves
 //! unit tests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::sync::Mutex;
 
@@ -18,13 +18,13 @@ use bitcoin::sighash::EcdsaSighashType;
 use bitcoin::transaction::Version;
 use bitcoin::OutPoint;
 use warden_core::channel::commitment::{
-    check_counterparty_htlc_tx, read_commitment, Broadcaster, CommitmentClaim, HolderKeys,
+    check_counterparty_htlc_tx_with_keys, read_commitment, Broadcaster, CommitmentClaim, HolderKeys,
 };
 use warden_core::channel::{
     ChannelSetup, ChannelSlot, ChannelState, HtlcInfo, HtlcSide, SignedCounterpartyCommitment,
     SignedHolderCommitment,
 };
-use warden_core::keys::bolt3::derive_private_key;
+use warden_core::keys::bolt3::derive_private_key_from_basepoint;
 use warden_core::keys::{
     Basepoints, ChannelKeys, DelayedPaymentBasepoint, FundingPubkey, HtlcBasepoint,
     NodeId as CoreNodeId, PaymentBasepoint, PerCommitmentPoint, RevocationBasepoint,
@@ -35,6 +35,8 @@ use warden_core::policy::commitment::check_commitment;
 use warden_core::policy::{PolicyConfig, PolicyError, Rule};
 use warden_core::secp256k1::{All, PublicKey, Secp256k1};
 use warden_core::sign;
+use warden_core::tx::funding::funding_witness_script;
+use warden_core::tx::CommitmentKeys;
 use warden_core::units::{CommitmentNumber, Dbid, FeeratePerKw, Msat, Sat};
 use warden_wire::msg::*;
 use warden_wire::{HsmHtlc, Message, NodeId, Secret, Side};
@@ -119,6 +121,8 @@ impl crate::onchain::FundingLookup for Channels {
 /// The channels of one signer, serialized behind a lock.
 pub struct Channels {
     store: Mutex<Box<dyn ChannelStore>>,
+    /// Derived public data of the channels, remembered between requests.
+    pub(crate) cache: ChannelCache,
 }
 
 impl fmt::Debug for Channels {
@@ -198,6 +202,138 @@ fn setup_from_wire(m: &SetupChannel) -> ChannelSetup {
     }
 }
 
+/// How many channels [`ChannelCache`] remembers (an arbitrary one is dropped beyond).
+const CACHED_CHANNELS: usize = 10_000;
+/// How many recent per-commitment points (ours) and peer commitment keys it keeps per channel.
+const CACHED_RECENT: usize = 4;
+
+/// Public data a channel derives from the seed, remembered so that a commitment round does not
+/// redo its point multiplications: the channel's basepoints and funding key, our recent
+/// per-commitment points, and the keys of the peer's recent commitments.
+///
+/// Only an optimisation, never a source of truth for a decision: every entry is a pure function
+/// of the seed and what it is keyed by (the slot; the commitment number; the peer's basepoints
+/// and point), so a hit returns exactly what deriving again would, and a miss derives. No secret
+/// is kept here.
+#[derive(Debug, Default)]
+pub struct ChannelCache {
+    channels: Mutex<HashMap<ChannelSlot, CachedChannel>>,
+}
+
+#[derive(Clone, Debug)]
+struct CachedChannel {
+    basepoints: Basepoints,
+    funding: FundingPubkey,
+    /// Our per-commitment points, most recent last.
+    points: VecDeque<(CommitmentNumber, PerCommitmentPoint)>,
+    /// The keys of the peer's commitments we read, with the peer basepoints they were derived
+    /// from (the point is in the keys), most recent last.
+    remote_keys: VecDeque<(Basepoints, CommitmentKeys)>,
+}
+
+fn push_recent<T>(list: &mut VecDeque<T>, item: T) {
+    if list.len() >= CACHED_RECENT {
+        list.pop_front();
+    }
+    list.push_back(item);
+}
+
+impl ChannelCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelSlot, CachedChannel>> {
+        // The map holds only derived public data; a panic elsewhere leaves it consistent.
+        self.channels.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The channel's basepoints and funding key (derived from `keys` on a miss).
+    pub(crate) fn constants(
+        &self,
+        secp: &Secp256k1<All>,
+        slot: &ChannelSlot,
+        keys: &ChannelKeys,
+    ) -> (Basepoints, FundingPubkey) {
+        if let Some(c) = self.lock().get(slot) {
+            return (c.basepoints, c.funding);
+        }
+        let basepoints = keys.basepoints(secp);
+        let funding = keys.funding_pubkey(secp);
+        let mut map = self.lock();
+        if map.len() >= CACHED_CHANNELS && !map.contains_key(slot) {
+            if let Some(victim) = map.keys().next().copied() {
+                map.remove(&victim);
+            }
+        }
+        map.entry(*slot).or_insert_with(|| CachedChannel {
+            basepoints,
+            funding,
+            points: VecDeque::new(),
+            remote_keys: VecDeque::new(),
+        });
+        (basepoints, funding)
+    }
+
+    /// Our per-commitment point of commitment `n` (derived from `keys` on a miss).
+    fn point(
+        &self,
+        secp: &Secp256k1<All>,
+        slot: &ChannelSlot,
+        keys: &ChannelKeys,
+        n: CommitmentNumber,
+    ) -> Result<PerCommitmentPoint, BadRequestError> {
+        let hit = self
+            .lock()
+            .get(slot)
+            .and_then(|c| c.points.iter().find(|(m, _)| *m == n).map(|(_, p)| *p));
+        if let Some(p) = hit {
+            return Ok(p);
+        }
+        let point = keys.per_commitment_point(secp, n).map_err(invalid)?;
+        if let Some(c) = self.lock().get_mut(slot) {
+            if !c.points.iter().any(|(m, _)| *m == n) {
+                push_recent(&mut c.points, (n, point));
+            }
+        }
+        Ok(point)
+    }
+
+    /// The keys of the peer's commitment with `point`, if they were derived from the peer's
+    /// `basepoints` when that commitment was read.
+    fn remote_keys(
+        &self,
+        slot: &ChannelSlot,
+        point: &PerCommitmentPoint,
+        basepoints: &Basepoints,
+    ) -> Option<CommitmentKeys> {
+        self.lock().get(slot).and_then(|c| {
+            c.remote_keys
+                .iter()
+                .find(|(b, k)| k.per_commitment_point == *point && b == basepoints)
+                .map(|(_, k)| *k)
+        })
+    }
+
+    /// Remembers the keys of a peer commitment, derived from the peer's `basepoints`.
+    fn remember_remote_keys(
+        &self,
+        slot: &ChannelSlot,
+        basepoints: &Basepoints,
+        keys: &CommitmentKeys,
+    ) {
+        if let Some(c) = self.lock().get_mut(slot) {
+            let known = c.remote_keys.iter().any(|(b, k)| {
+                k.per_commitment_point == keys.per_commitment_point && b == basepoints
+            });
+            if !known {
+                push_recent(&mut c.remote_keys, (*basepoints, *keys));
+            }
+        }
+    }
+
+    /// Drops what is remembered of a channel.
+    fn forget(&self, slot: &ChannelSlot) {
+        self.lock().remove(slot);
+    }
+}
+
 /// What a channel request needs from the signer: its secp context and the channel's keys.
 #[derive(Debug)]
 pub struct ChannelContext<'a> {
@@ -209,12 +345,30 @@ pub struct ChannelContext<'a> {
     pub signer: &'a crate::signer::Signer,
     /// The keys of the channel the request names.
     pub keys: ChannelKeys,
+    /// The channel the request names.
+    pub slot: ChannelSlot,
+    /// Our basepoints of that channel (the public keys of `keys`' basepoint secrets).
+    pub basepoints: Basepoints,
+    /// Our funding key of that channel (the public key of `keys`' funding key).
+    pub funding: FundingPubkey,
+    /// Where derived public data of the channel is remembered.
+    pub cache: &'a ChannelCache,
+}
+
+impl ChannelContext<'_> {
+    /// Our per-commitment point of commitment `n`.
+    fn per_commitment_point(
+        &self,
+        n: CommitmentNumber,
+    ) -> Result<PerCommitmentPoint, BadRequestError> {
+        self.cache.point(self.secp, &self.slot, &self.keys, n)
+    }
 }
 
 impl Channels {
     /// Channels kept in `store`.
     pub fn new(store: Box<dyn ChannelStore>) -> Channels {
-        Channels { store: Mutex::new(store) }
+        Channels { store: Mutex::new(store), cache: ChannelCache::default() }
     }
 
     /// Loads the channel, applies `f` to a copy, persists the copy, then returns `f`'s reply.
@@ -279,6 +433,7 @@ impl Channels {
         let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
         store.raise_forgotten_high_water(slot.dbid.0).map_err(store_failed)?;
         store.forget(&slot).map_err(store_failed)?;
+        self.cache.forget(&slot);
         encode(&ForgetChannelReply {})
     }
 
@@ -311,13 +466,11 @@ impl Channels {
         self.update(slot(&client.id, client.dbid)?, false, |state| {
             let setup = state.setup().map_err(refused)?.clone();
             check_remote_funding_key(&setup, &m.remote_funding_key)?;
-            let basepoints = ctx.keys.basepoints(secp);
-            let funding = ctx.keys.funding_pubkey(secp);
             let point = PerCommitmentPoint(m.remote_per_commit);
             let read = read_commitment(
                 secp,
                 &setup,
-                HolderKeys { basepoints: &basepoints, funding: &funding },
+                HolderKeys { basepoints: &ctx.basepoints, funding: &ctx.funding },
                 CommitmentClaim {
                     broadcaster: Broadcaster::Counterparty,
                     number: n,
@@ -329,6 +482,10 @@ impl Channels {
             )
             .map_err(refused)?;
             enforce(ctx.policy, check_commitment(&ctx.policy.limits, &setup, &read.content))?;
+            // For the `sign_remote_htlc_tx` requests of this commitment that follow.
+            if let Some(keys) = &read.keys {
+                ctx.cache.remember_remote_keys(&ctx.slot, &setup.counterparty_basepoints, keys);
+            }
             state
                 .sign_counterparty_commitment(SignedCounterpartyCommitment {
                     content: read.content,
@@ -354,14 +511,12 @@ impl Channels {
         let list = htlcs(&m.htlcs);
         self.update(slot(&client.id, client.dbid)?, false, |state| {
             let setup = state.setup().map_err(refused)?.clone();
-            let basepoints = ctx.keys.basepoints(secp);
-            let funding = ctx.keys.funding_pubkey(secp);
-            let point = ctx.keys.per_commitment_point(secp, n).map_err(invalid)?;
+            let point = ctx.per_commitment_point(n)?;
             let tx = m.tx.tx();
             let read = read_commitment(
                 secp,
                 &setup,
-                HolderKeys { basepoints: &basepoints, funding: &funding },
+                HolderKeys { basepoints: &ctx.basepoints, funding: &ctx.funding },
                 CommitmentClaim {
                     broadcaster: Broadcaster::Holder,
                     number: n,
@@ -372,8 +527,15 @@ impl Channels {
                 },
             )
             .map_err(refused)?;
-            read.verify_counterparty_signatures(secp, tx, &setup, &funding, &m.sig, &m.htlc_sigs)
-                .map_err(refused)?;
+            read.verify_counterparty_signatures(
+                secp,
+                tx,
+                &setup,
+                &ctx.funding,
+                &m.sig,
+                &m.htlc_sigs,
+            )
+            .map_err(refused)?;
             enforce(ctx.policy, check_commitment(&ctx.policy.limits, &setup, &read.content))?;
             state
                 .validate_holder_commitment(SignedHolderCommitment {
@@ -386,7 +548,7 @@ impl Channels {
                         .collect(),
                 })
                 .map_err(refused)?;
-            let next_point = ctx.keys.per_commitment_point(secp, next).map_err(invalid)?;
+            let next_point = ctx.per_commitment_point(next)?;
             encode(&ValidateCommitmentTxReply {
                 old_commitment_secret: None,
                 next_per_commitment_point: next_point.0,
@@ -407,8 +569,7 @@ impl Channels {
         self.update(slot(&client.id, client.dbid)?, false, |state| {
             state.revoke_holder_commitment(n.get()).map_err(refused)?;
             let secret = ctx.keys.per_commitment_secret(n);
-            let next_point =
-                ctx.keys.per_commitment_point(ctx.secp, after_next).map_err(invalid)?;
+            let next_point = ctx.per_commitment_point(after_next)?;
             encode(&RevokeCommitmentTxReply {
                 old_commitment_secret: Secret::new(*secret.expose_secret()),
                 next_per_commitment_point: next_point.0,
@@ -465,12 +626,23 @@ impl Channels {
                 "option_anchor_outputs disagrees with the channel type",
             )));
         }
-        let basepoints = ctx.keys.basepoints(secp);
-        let built =
-            check_counterparty_htlc_tx(secp, setup, &basepoints, commitment, tx, &m.wscript)
-                .map_err(refused)?;
-        let key = derive_private_key(secp, ctx.keys.htlc_basepoint_secret(), &commitment.point)
-            .map_err(invalid)?;
+        let peer = &setup.counterparty_basepoints;
+        let keys = match ctx.cache.remote_keys(&ctx.slot, &commitment.point, peer) {
+            Some(keys) => keys,
+            None => CommitmentKeys::derive(secp, &commitment.point, peer, &ctx.basepoints)
+                .map_err(|e| {
+                    refused(PolicyError::new(Rule::HtlcStructure, format!("htlc keys: {e}")))
+                })?,
+        };
+        let built = check_counterparty_htlc_tx_with_keys(setup, &keys, commitment, tx, &m.wscript)
+            .map_err(refused)?;
+        debug_assert_eq!(ctx.keys.htlc_basepoint_secret().public_key(secp), ctx.basepoints.htlc.0);
+        let key = derive_private_key_from_basepoint(
+            ctx.keys.htlc_basepoint_secret(),
+            &ctx.basepoints.htlc.0,
+            &commitment.point,
+        )
+        .map_err(invalid)?;
         let sighash_type = built.countersignatory_sighash_type();
         let digest = built.sighash(sighash_type).map_err(invalid)?;
         let signature = sign::sign_hash_low_r(secp, &key, digest.as_ref());
@@ -571,7 +743,7 @@ pub(crate) fn sign_funding_input(
     setup: &ChannelSetup,
     tx: &bitcoin::Transaction,
 ) -> Result<bitcoin::ecdsa::Signature, BadRequestError> {
-    let script = ctx.keys.funding_witness_script(ctx.secp, &setup.counterparty_funding_pubkey);
+    let script = funding_witness_script(&ctx.funding, &setup.counterparty_funding_pubkey);
     sign::sign_p2wsh_input(
         ctx.secp,
         ctx.keys.funding_key(),
@@ -600,6 +772,40 @@ mod tests {
             Err(BadRequestError::Refused(e)) => e.rule,
             other => panic!("expected a refusal, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_cache_answers_what_deriving_answers() {
+        let secp = Secp256k1::new();
+        let keys =
+            ChannelKeys::from_channel_seed(&warden_core::secret::Secret32::new([8; 32])).unwrap();
+        let cache = ChannelCache::default();
+        let slot = slot(&peer(), 7).unwrap();
+        let n = CommitmentNumber::new(5).unwrap();
+        for _ in 0..2 {
+            let (basepoints, funding) = cache.constants(&secp, &slot, &keys);
+            assert_eq!(basepoints, keys.basepoints(&secp));
+            assert_eq!(funding, keys.funding_pubkey(&secp));
+            let point = cache.point(&secp, &slot, &keys, n).unwrap();
+            assert_eq!(point, keys.per_commitment_point(&secp, n).unwrap());
+        }
+        // Peer keys are found only for the point and the peer basepoints they were derived with.
+        let (ours, _) = cache.constants(&secp, &slot, &keys);
+        let theirs = ChannelKeys::from_channel_seed(&warden_core::secret::Secret32::new([9; 32]))
+            .unwrap()
+            .basepoints(&secp);
+        let point = keys.per_commitment_point(&secp, n).unwrap();
+        let derived = CommitmentKeys::derive(&secp, &point, &theirs, &ours).unwrap();
+        assert_eq!(cache.remote_keys(&slot, &point, &theirs), None);
+        cache.remember_remote_keys(&slot, &theirs, &derived);
+        assert_eq!(cache.remote_keys(&slot, &point, &theirs), Some(derived));
+        assert_eq!(cache.remote_keys(&slot, &point, &ours), None);
+        let other = keys.per_commitment_point(&secp, CommitmentNumber::new(6).unwrap()).unwrap();
+        assert_eq!(cache.remote_keys(&slot, &other, &theirs), None);
+        // A forgotten channel is forgotten.
+        cache.forget(&slot);
+        assert_eq!(cache.remote_keys(&slot, &point, &theirs), None);
+        assert!(cache.lock().is_empty());
     }
 
     #[test]

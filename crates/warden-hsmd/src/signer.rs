@@ -474,11 +474,19 @@ impl Signer {
         peer: &NodeId,
         dbid: u64,
     ) -> Result<ChannelContext<'_>, BadRequestError> {
+        let keys = self.channel_keys(peer, dbid)?;
+        let slot = crate::channels::slot(peer, dbid)?;
+        let cache = &self.channels.cache;
+        let (basepoints, funding) = cache.constants(&self.secp, &slot, &keys);
         Ok(ChannelContext {
             secp: &self.secp,
             policy: &self.policy,
             signer: self,
-            keys: self.channel_keys(peer, dbid)?,
+            keys,
+            slot,
+            basepoints,
+            funding,
+            cache,
         })
     }
 

@@ -18,6 +18,9 @@ use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction};
 
 use super::state::{CommitmentContent, HtlcInfo, HtlcSide, SignedCounterpartyCommitment};
 use super::ChannelSetup;
+use crate::keys::bolt3::{
+    derive_delayed_payment_pubkey, derive_htlc_pubkey, derive_revocation_pubkey, DerivationError,
+};
 use crate::keys::{Basepoints, FundingPubkey, PerCommitmentPoint};
 use crate::policy::{ensure, PolicyError, Rule};
 use crate::secp256k1::{Secp256k1, Verification};
@@ -85,8 +88,9 @@ fn structure(detail: String) -> PolicyError {
 pub struct ReadCommitment {
     /// What it pays.
     pub content: CommitmentContent,
-    /// Its keys.
-    pub keys: CommitmentKeys,
+    /// Its keys; `None` when it carries no HTLC (its HTLC keys are then not derived: nothing
+    /// of the commitment needs them).
+    pub keys: Option<CommitmentKeys>,
     /// The output index of each listed HTLC, in the list's order.
     pub htlc_vouts: Vec<u32>,
     /// The commitment format.
@@ -155,23 +159,47 @@ pub fn read_commitment<C: Verification>(
             holder.funding,
         ),
     };
-    let keys = CommitmentKeys::derive(secp, claim.point, broadcaster, countersignatory)
-        .map_err(|e| structure(alloc::format!("commitment {n}: {e}")))?;
+    // The keys `CommitmentKeys::derive` derives, the HTLC keys only if there are HTLCs (each
+    // key is a point operation; a commitment without HTLCs has no output that uses them).
+    let derivation = |e: DerivationError| structure(alloc::format!("commitment {n}: {e}"));
+    let point = claim.point;
+    let revocation =
+        derive_revocation_pubkey(secp, &countersignatory.revocation, point).map_err(derivation)?;
+    let broadcaster_delayed_payment =
+        derive_delayed_payment_pubkey(secp, &broadcaster.delayed_payment, point)
+            .map_err(derivation)?;
+    let countersignatory_payment = countersignatory.payment;
+    let keys = if claim.htlcs.is_empty() {
+        None
+    } else {
+        let keys = CommitmentKeys {
+            per_commitment_point: *point,
+            revocation,
+            broadcaster_htlc: derive_htlc_pubkey(secp, &broadcaster.htlc, point)
+                .map_err(derivation)?,
+            broadcaster_delayed_payment,
+            countersignatory_htlc: derive_htlc_pubkey(secp, &countersignatory.htlc, point)
+                .map_err(derivation)?,
+            countersignatory_payment,
+        };
+        debug_assert_eq!(
+            Ok(keys),
+            CommitmentKeys::derive(secp, point, broadcaster, countersignatory)
+        );
+        Some(keys)
+    };
     let to_local =
-        to_local_witness_script(&keys.revocation, delay, &keys.broadcaster_delayed_payment)
-            .to_p2wsh();
+        to_local_witness_script(&revocation, delay, &broadcaster_delayed_payment).to_p2wsh();
     let to_remote = match channel_type {
-        ChannelType::StaticRemoteKey => {
-            to_remote_p2wpkh_script_pubkey(&keys.countersignatory_payment)
-        }
+        ChannelType::StaticRemoteKey => to_remote_p2wpkh_script_pubkey(&countersignatory_payment),
         ChannelType::AnchorsZeroFeeHtlc => {
-            to_remote_anchors_witness_script(&keys.countersignatory_payment).to_p2wsh()
+            to_remote_anchors_witness_script(&countersignatory_payment).to_p2wsh()
         }
     };
     let anchors = channel_type.has_anchors().then(|| {
         (anchor_witness_script(b_funding).to_p2wsh(), anchor_witness_script(c_funding).to_p2wsh())
     });
-    let htlc_script = |h: &HtlcInfo| -> ScriptBuf {
+    let htlc_script = |h: &HtlcInfo, keys: &CommitmentKeys| -> ScriptBuf {
         let offered_by_broadcaster = matches!(
             (h.offered_by, claim.broadcaster),
             (HtlcSide::Holder, Broadcaster::Holder)
@@ -236,13 +264,14 @@ pub fn read_commitment<C: Verification>(
                 }
             }
             None => {
-                let Some(h) = claim.htlcs.get(next_htlc) else {
+                // `keys` is `Some` whenever an HTLC is listed.
+                let (Some(h), Some(keys)) = (claim.htlcs.get(next_htlc), keys.as_ref()) else {
                     return Err(structure(alloc::format!(
                         "commitment {n} output {i} pays a script that is no output of this commitment"
                     )));
                 };
                 ensure!(
-                    *spk == htlc_script(h),
+                    *spk == htlc_script(h, keys),
                     Rule::CommitmentStructure,
                     "commitment {n} output {i} is not the htlc the node listed there"
                 );
@@ -336,6 +365,10 @@ impl ReadCommitment {
         let expected_type = countersignatory_htlc_sighash_type(self.channel_type);
         let txid = tx.compute_txid();
         for ((h, vout), sig) in self.content.htlcs.iter().zip(&self.htlc_vouts).zip(htlc_sigs) {
+            // Derived by `read_commitment` whenever the commitment carries an HTLC.
+            let Some(keys) = self.keys.as_ref() else {
+                return Err(peer_sig(alloc::format!("commitment {n} has no htlc keys")));
+            };
             ensure!(
                 sig.sighash_type == expected_type,
                 Rule::HtlcSighash,
@@ -364,13 +397,13 @@ impl ReadCommitment {
                 &htlc,
                 self.content.feerate,
                 self.to_self_delay,
-                &self.keys,
+                keys,
             )
             .map_err(|e| peer_sig(alloc::format!("htlc transaction of output {vout}: {e}")))?;
             let digest = htlc_tx
                 .sighash(expected_type)
                 .map_err(|e| peer_sig(alloc::format!("htlc transaction of output {vout}: {e}")))?;
-            secp.verify_ecdsa(&digest, &sig.signature, &self.keys.countersignatory_htlc.0).map_err(
+            secp.verify_ecdsa(&digest, &sig.signature, &keys.countersignatory_htlc.0).map_err(
                 |_| {
                     peer_sig(alloc::format!(
                         "the peer's signature of the htlc transaction of output {vout} does not verify"
@@ -396,6 +429,50 @@ pub fn check_counterparty_htlc_tx<C: Verification>(
     witness_script: &bitcoin::Script,
 ) -> Result<HtlcTx, PolicyError> {
     let bad = |detail: String| PolicyError::new(Rule::HtlcStructure, detail);
+    // The same checks, in the same order, as the keyed variant makes before it needs the keys:
+    // a malformed request is refused before any derivation.
+    setup.channel_type()?;
+    let content = &commitment.content;
+    let [input] = tx.input.as_slice() else {
+        return Err(bad(alloc::format!("htlc transaction has {} inputs, not 1", tx.input.len())));
+    };
+    ensure!(
+        input.previous_output.txid == content.txid,
+        Rule::HtlcStructure,
+        "htlc transaction spends {}, not the peer's commitment {} ({})",
+        input.previous_output,
+        content.number,
+        content.txid
+    );
+    let vout = input.previous_output.vout;
+    let Some(i) = content.htlc_vouts.iter().position(|v| *v == vout) else {
+        return Err(bad(alloc::format!("output {vout} of the peer's commitment is no htlc")));
+    };
+    if content.htlcs.get(i).is_none() {
+        return Err(bad(alloc::format!("output {vout} of the peer's commitment is no htlc")));
+    }
+    let keys = CommitmentKeys::derive(
+        secp,
+        &commitment.point,
+        &setup.counterparty_basepoints,
+        holder_basepoints,
+    )
+    .map_err(|e| bad(alloc::format!("htlc keys: {e}")))?;
+    check_counterparty_htlc_tx_with_keys(setup, &keys, commitment, tx, witness_script)
+}
+
+/// [`check_counterparty_htlc_tx`] with the keys of the peer's commitment already derived
+/// (`CommitmentKeys::derive` with the commitment's point, the peer's basepoints as the
+/// broadcaster's and ours as the countersignatory's, as [`read_commitment`] derived them when
+/// the commitment was signed). Keys of another point are refused.
+pub fn check_counterparty_htlc_tx_with_keys(
+    setup: &ChannelSetup,
+    keys: &CommitmentKeys,
+    commitment: &SignedCounterpartyCommitment,
+    tx: &Transaction,
+    witness_script: &bitcoin::Script,
+) -> Result<HtlcTx, PolicyError> {
+    let bad = |detail: String| PolicyError::new(Rule::HtlcStructure, detail);
     let channel_type = setup.channel_type()?;
     let content = &commitment.content;
     let [input] = tx.input.as_slice() else {
@@ -416,13 +493,12 @@ pub fn check_counterparty_htlc_tx<C: Verification>(
     let Some(h) = content.htlcs.get(i) else {
         return Err(bad(alloc::format!("output {vout} of the peer's commitment is no htlc")));
     };
-    let keys = CommitmentKeys::derive(
-        secp,
-        &commitment.point,
-        &setup.counterparty_basepoints,
-        holder_basepoints,
-    )
-    .map_err(|e| bad(alloc::format!("htlc keys: {e}")))?;
+    ensure!(
+        keys.per_commitment_point == commitment.point,
+        Rule::HtlcStructure,
+        "htlc keys of another per-commitment point than commitment {}'s",
+        content.number
+    );
     let htlc = Htlc {
         direction: match h.offered_by {
             HtlcSide::Counterparty => HtlcDirection::Offered,
@@ -438,7 +514,7 @@ pub fn check_counterparty_htlc_tx<C: Verification>(
         &htlc,
         content.feerate,
         setup.holder_selected_delay,
-        &keys,
+        keys,
     )
     .map_err(|e| bad(alloc::format!("htlc transaction of output {vout}: {e}")))?;
     let mut unsigned = tx.clone();

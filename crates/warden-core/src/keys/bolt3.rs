@@ -62,7 +62,18 @@ pub fn derive_private_key<C: Signing>(
     per_commitment_point: &PerCommitmentPoint,
 ) -> Result<PrivateKey, DerivationError> {
     let basepoint = basepoint_secret.public_key(secp);
-    let tweak = scalar(sha256_of(&per_commitment_point.0, &basepoint))?;
+    derive_private_key_from_basepoint(basepoint_secret, &basepoint, per_commitment_point)
+}
+
+/// [`derive_private_key`] when the basepoint (the public key of `basepoint_secret`) is already
+/// at hand: no point multiplication. `basepoint` must be `basepoint_secret`'s public key (a
+/// channel constant the caller derived from the same secret).
+pub fn derive_private_key_from_basepoint(
+    basepoint_secret: &PrivateKey,
+    basepoint: &PublicKey,
+    per_commitment_point: &PerCommitmentPoint,
+) -> Result<PrivateKey, DerivationError> {
+    let tweak = scalar(sha256_of(&per_commitment_point.0, basepoint))?;
     basepoint_secret
         .expose_secret()
         .add_tweak(&tweak)
