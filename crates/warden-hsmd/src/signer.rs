@@ -89,7 +89,7 @@ impl fmt::Display for BadRequestError {
             BadRequestError::Malformed { reason } => write!(f, "could not parse request: {reason}"),
             BadRequestError::PermissionDenied { msg_type, needed, held } => write!(
                 f,
-                "permission denied: type {msg_type} needs permission {:#x}, client has {:#x}",
+                "permission denied (node-permission): type {msg_type} needs permission {:#x}, client has {:#x}",
                 needed.0, held.0
             ),
             BadRequestError::UnknownType { msg_type } => {
