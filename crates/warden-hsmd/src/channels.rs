@@ -29,6 +29,7 @@ use warden_core::keys::{
     Basepoints, ChannelKeys, DelayedPaymentBasepoint, FundingPubkey, HtlcBasepoint,
     NodeId as CoreNodeId, PaymentBasepoint, PerCommitmentPoint, RevocationBasepoint,
 };
+use warden_core::policy::balance::check_balance;
 use warden_core::policy::channel::check_setup;
 use warden_core::policy::close::check_mutual_close;
 use warden_core::policy::commitment::check_commitment;
@@ -482,6 +483,13 @@ impl Channels {
             )
             .map_err(refused)?;
             enforce(ctx.policy, check_commitment(&ctx.policy.limits, &setup, &read.content))?;
+            let prev = state
+                .counterparty
+                .current
+                .as_ref()
+                .map(|c| &c.content)
+                .filter(|c| c.number.get().checked_add(1) == Some(n.get()));
+            enforce(ctx.policy, check_balance(&setup, prev, &read.content))?;
             // For the `sign_remote_htlc_tx` requests of this commitment that follow.
             if let Some(keys) = &read.keys {
                 ctx.cache.remember_remote_keys(&ctx.slot, &setup.counterparty_basepoints, keys);
@@ -537,6 +545,13 @@ impl Channels {
             )
             .map_err(refused)?;
             enforce(ctx.policy, check_commitment(&ctx.policy.limits, &setup, &read.content))?;
+            let prev = state
+                .holder
+                .current
+                .as_ref()
+                .map(|c| &c.content)
+                .filter(|c| c.number.get().checked_add(1) == Some(n.get()));
+            enforce(ctx.policy, check_balance(&setup, prev, &read.content))?;
             state
                 .validate_holder_commitment(SignedHolderCommitment {
                     content: read.content,

@@ -209,6 +209,14 @@ fn commitment_attacks_are_refused() {
         // A skipped number.
         let (req, _) = n.channel.sign_remote_commitment(num + 1, &next).unwrap();
         assert_channeld_refused(&mut n, &req.request, "commitment-number");
+        // Value moved from us to the peer without an HTLC (a consistent transaction otherwise).
+        for moved in [1_000_000, 50_000_000] {
+            let mut stolen = next.clone();
+            stolen.to_us = Msat(stolen.to_us.0 - moved);
+            stolen.to_them = Msat(stolen.to_them.0 + moved);
+            let (req, _) = n.channel.sign_remote_commitment(num, &stolen).unwrap();
+            assert_channeld_refused(&mut n, &req.request, "commitment-balance");
+        }
 
         // The legitimate round still goes through after all of that.
         n.round(Who::Us, &[Change::Add(htlc)]).unwrap();

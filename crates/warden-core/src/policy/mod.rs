@@ -7,6 +7,7 @@
 use alloc::string::String;
 use core::fmt;
 
+pub mod balance;
 pub mod channel;
 pub mod close;
 pub mod commitment;

@@ -1,0 +1,138 @@
+//! The balance rule (`commitment-balance`): our value in a new commitment may drop, compared with
+//! the previous commitment of the same side, only by HTLCs we newly offered — visible ones, and
+//! trimmed ones, which show up only as growth of the value no output carries.
+//!
+//! Core Lightning sends neither balances nor preimages, so Warden reads each commitment's content
+//! from the transaction (`read_commitment`) and accounts for it:
+//! - `T(C)` = channel value − both main outputs − the visible HTLC outputs: what the fee, the
+//!   anchors and the trimmed HTLCs take;
+//! - `X(C)` = the fee BOLT-03 computes from the stated feerate and the visible HTLC count, plus
+//!   330 sat per anchor present (at commitment #0, whose stated feerate is 0 and which carries no
+//!   HTLC, `X = T`);
+//! - `I(C) = T(C) − X(C)`: the value of trimmed HTLCs (and trimmed main outputs). It may not be
+//!   negative (the stated feerate would exceed what the transaction pays) and may not exceed the
+//!   dust exposure limit;
+//! - our value `V(C)` = our main output, plus `X(C)` when we opened the channel (we pay the fee
+//!   and anchors, which come back to us as the fee changes).
+//!
+//! Then `V(N) ≥ V(P) − Σ(HTLCs offered by us in N and not in P) − I(P) − max(0, I(N) − I(P)) − ε`,
+//! with `ε` one satoshi per balance and HTLC for millisatoshi rounding. The `I(P)` term is the
+//! limit of what Warden can see: trimmed HTLCs are not in Core Lightning's HTLC list, so within
+//! one update ours may be fulfilled and new ones added at once. What can move without a visible
+//! HTLC is therefore bounded by the trimmed pool (itself bounded by the dust exposure limit) per
+//! update — dust that BOLT-03 already puts at risk; bounding it over time is the payment
+//! velocity rules' job. Everything else (value moving
+//! to the peer without an HTLC, an HTLC of ours vanishing into the peer's output while we
+//! still hold it, a fee paid out of our side when the peer opened) is refused.
+
+use alloc::vec::Vec;
+
+use super::{ensure, PolicyError, Rule};
+use crate::channel::{ChannelSetup, CommitmentContent, HtlcInfo, HtlcSide};
+use crate::tx::{ChannelType, ANCHOR_OUTPUT_VALUE};
+use crate::units::Sat;
+
+/// The most value trimmed HTLCs may hold in one commitment (Core Lightning's default
+/// `max-dust-htlc-exposure-msat`).
+pub const MAX_DUST_EXPOSURE: Sat = Sat(50_000);
+
+fn sat(v: Sat) -> i128 {
+    i128::from(v.0)
+}
+
+/// `T(C)`, `X(C)` and `I(C)` of a commitment (see the module documentation).
+fn accounts(
+    setup: &ChannelSetup,
+    channel_type: ChannelType,
+    c: &CommitmentContent,
+) -> (i128, i128) {
+    let visible: i128 = c.htlcs.iter().map(|h| sat(h.amount.to_sat_floor())).sum();
+    let t = sat(setup.channel_value) - sat(c.to_holder) - sat(c.to_counterparty) - visible;
+    let x = if c.number.get() == 0 {
+        t
+    } else {
+        let weight = channel_type.commitment_base_weight()
+            + channel_type.commitment_weight_per_htlc() * c.htlcs.len() as u64;
+        let fee = sat(c.feerate.fee_for_weight(weight));
+        let anchors = if channel_type.has_anchors() {
+            let any_htlc = !c.htlcs.is_empty();
+            let present = [c.to_holder, c.to_counterparty]
+                .iter()
+                .filter(|v| any_htlc || **v > Sat::ZERO)
+                .count();
+            sat(ANCHOR_OUTPUT_VALUE) * present as i128
+        } else {
+            0
+        };
+        fee + anchors
+    };
+    (x, t - x)
+}
+
+/// The HTLCs of `new` that we offered and that `old` does not carry (as a multiset).
+fn newly_offered<'a>(old: &[HtlcInfo], new: &'a [HtlcInfo]) -> Vec<&'a HtlcInfo> {
+    let mut remaining: Vec<&HtlcInfo> =
+        old.iter().filter(|h| h.offered_by == HtlcSide::Holder).collect();
+    let mut added = Vec::new();
+    for h in new.iter().filter(|h| h.offered_by == HtlcSide::Holder) {
+        match remaining.iter().position(|o| *o == h) {
+            Some(i) => {
+                remaining.swap_remove(i);
+            }
+            None => added.push(h),
+        }
+    }
+    added
+}
+
+/// Checks a new commitment `new` against the previous commitment `prev` of the same side
+/// (`commitment-balance`, and `commitment-fee-range` when the transaction pays less than the
+/// stated feerate).
+pub fn check_balance(
+    setup: &ChannelSetup,
+    prev: Option<&CommitmentContent>,
+    new: &CommitmentContent,
+) -> Result<(), PolicyError> {
+    let channel_type = setup.channel_type()?;
+    let n = new.number.get();
+    let (x_new, i_new) = accounts(setup, channel_type, new);
+    // Millisatoshi floors: one satoshi per main output and per HTLC.
+    let slack = |c: &CommitmentContent| 2 + c.htlcs.len() as i128;
+    ensure!(
+        i_new >= -slack(new),
+        Rule::CommitmentFeeRange,
+        "commitment {n} pays {} sat less in fees than its feerate {} requires",
+        -i_new,
+        new.feerate
+    );
+    ensure!(
+        i_new <= sat(MAX_DUST_EXPOSURE) + slack(new),
+        Rule::CommitmentBalance,
+        "commitment {n} leaves {i_new} sat in no output, above the dust exposure limit of {}",
+        MAX_DUST_EXPOSURE
+    );
+    let Some(prev) = prev else { return Ok(()) };
+    let (x_prev, i_prev) = accounts(setup, channel_type, prev);
+    let value =
+        |c: &CommitmentContent, x: i128| sat(c.to_holder) + if setup.is_outbound { x } else { 0 };
+    let offered: i128 = newly_offered(&prev.htlcs, &new.htlcs)
+        .iter()
+        .map(|h| sat(h.amount.to_sat_floor()) + 1)
+        .sum();
+    // Trimmed HTLCs are invisible: in one update some of ours may be fulfilled (leaving the
+    // pool) while others are added (entering it), so the pool's growth alone does not bound
+    // what we newly put into trimmed HTLCs; the pool before plus its growth does.
+    let trimmed = i_prev.max(0) + (i_new - i_prev).max(0);
+    let allowed = value(prev, x_prev) - offered - trimmed - slack(prev) - slack(new);
+    let ours = value(new, x_new);
+    ensure!(
+        ours >= allowed,
+        Rule::CommitmentBalance,
+        "commitment {n} gives us {ours} sat where at least {allowed} sat remain ours: value moved to the peer without an htlc we offered (ours {} -> {}, fee and anchors {x_prev} -> {x_new}, trimmed {i_prev} -> {i_new}, newly offered {offered}, htlcs {} -> {})",
+        prev.to_holder,
+        new.to_holder,
+        prev.htlcs.len(),
+        new.htlcs.len()
+    );
+    Ok(())
+}
