@@ -5,54 +5,25 @@
 //! to rebuild the peer's secrets.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
 
+mod support;
 use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, ScriptBuf, Txid};
+use support::channel_fixture::{peer_point, peer_secret, pk, setup};
 use warden_core::channel::encoding::{decode_channel, encode_channel, DecodeError, VERSION};
 use warden_core::channel::state::{HtlcInfo, SignedCounterpartyCommitment};
 use warden_core::channel::{
     ChannelSetup, ChannelSlot, ChannelState, CommitmentContent, HtlcSide, SignedHolderCommitment,
 };
 use warden_core::keys::node::NodeId;
-use warden_core::keys::{
-    Basepoints, DelayedPaymentBasepoint, FundingPubkey, HtlcBasepoint, PaymentBasepoint,
-    PerCommitmentPoint, RevocationBasepoint,
-};
-use warden_core::secp256k1::{PublicKey, Secp256k1, SecretKey};
+use warden_core::secp256k1::Secp256k1;
 use warden_core::shachain::{generate_from_seed, SecretStore, ShachainError, MAX_INDEX};
 use warden_core::tlv::TlvError;
 use warden_core::units::{CommitmentNumber, Dbid, FeeratePerKw, Msat, Sat};
 
-const PEER_SEED: [u8; 32] = [0x42; 32];
 const GOLDEN_V1: &str = include_str!("data/encoding/channel_v1.hex");
 const GOLDEN_V1_NEW: &str = include_str!("data/encoding/channel_v1_new.hex");
 
 // ---- fixtures (from tests/channel_state.rs, with HTLCs and every optional field) ----
-
-fn pk(b: u8) -> PublicKey {
-    PublicKey::from_secret_key(&Secp256k1::new(), &SecretKey::from_slice(&[b; 32]).unwrap())
-}
-
-fn setup() -> ChannelSetup {
-    ChannelSetup {
-        is_outbound: true,
-        channel_value: Sat(1_000_000),
-        push_value: Msat(0),
-        funding_outpoint: OutPoint { txid: Txid::all_zeros(), vout: 0 },
-        holder_selected_delay: 144,
-        holder_shutdown_script: None,
-        holder_shutdown_wallet_index: None,
-        counterparty_basepoints: Basepoints {
-            revocation: RevocationBasepoint(pk(1)),
-            payment: PaymentBasepoint(pk(2)),
-            htlc: HtlcBasepoint(pk(3)),
-            delayed_payment: DelayedPaymentBasepoint(pk(4)),
-        },
-        counterparty_funding_pubkey: FundingPubkey(pk(5)),
-        counterparty_selected_delay: 144,
-        counterparty_shutdown_script: None,
-        channel_type_features: vec![0x10, 0x00],
-    }
-}
 
 /// A setup with every optional field present.
 fn full_setup() -> ChannelSetup {
@@ -116,17 +87,6 @@ fn holder(n: u64) -> SignedHolderCommitment {
 }
 
 /// The peer's secret and point for its commitment `n`.
-fn peer_secret(n: u64) -> [u8; 32] {
-    generate_from_seed(&PEER_SEED, (1 << 48) - 1 - n)
-}
-
-fn peer_point(n: u64) -> PerCommitmentPoint {
-    PerCommitmentPoint(PublicKey::from_secret_key(
-        &Secp256k1::new(),
-        &SecretKey::from_slice(&peer_secret(n)).unwrap(),
-    ))
-}
-
 fn counterparty(n: u64) -> SignedCounterpartyCommitment {
     SignedCounterpartyCommitment { content: content(n, 800_000), point: peer_point(n) }
 }

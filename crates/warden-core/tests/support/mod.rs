@@ -1,0 +1,2 @@
+//! Test support shared by several test files.
+pub mod channel_fixture;
