@@ -513,24 +513,9 @@ mod tests {
         }
     }
 
+    /// lightningd's regtest `init` (the testkit's, so every test sends the same one).
     fn init_body() -> Vec<u8> {
-        Init {
-            bip32_key_version: warden_wire::Bip32KeyVersion {
-                pubkey_version: 0x043587cf,
-                privkey_version: 0x04358394,
-            },
-            chainparams: bitcoin::constants::ChainHash::REGTEST,
-            hsm_encryption_key: None,
-            dev_force_privkey: None,
-            dev_force_bip32_seed: None,
-            dev_force_channel_secrets: None,
-            dev_force_channel_secrets_shaseed: None,
-            hsm_wire_min_version: 5,
-            hsm_wire_max_version: 6,
-            tlvs: InitTlvs::default(),
-        }
-        .encode()
-        .unwrap()
+        warden_testkit::Hsmd::regtest_init().encode().unwrap()
     }
 
     fn signer() -> (tempfile::TempDir, Signer) {
