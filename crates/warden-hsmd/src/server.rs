@@ -35,7 +35,13 @@ use crate::permissions;
 use crate::signer::{BadRequestError, ClientContext, InitError, Outcome, Signer};
 
 /// Request types whose bodies carry a secret: a bad-request report carries only their type.
-const SECRET_BEARING: [u16; 3] = [Init::TYPE, CheckFutureSecret::TYPE, ValidateRevocation::TYPE];
+const SECRET_BEARING: [u16; 5] = [
+    Init::TYPE,
+    CheckFutureSecret::TYPE,
+    ValidateRevocation::TYPE,
+    SignPenaltyToUs::TYPE,
+    SignAnyPenaltyToUs::TYPE,
+];
 
 /// The status connection (fd 0), shared by every thread; each message is written whole.
 #[derive(Clone)]
