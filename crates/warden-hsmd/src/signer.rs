@@ -469,7 +469,7 @@ impl Signer {
         Ok(Outcome::Reply(reply))
     }
 
-    fn channel_context(
+    pub(crate) fn channel_context(
         &self,
         peer: &NodeId,
         dbid: u64,

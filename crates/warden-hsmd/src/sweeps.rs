@@ -141,7 +141,8 @@ pub(crate) fn sign_any_local_htlc_tx(
     m: &SignAnyLocalHtlcTx,
 ) -> Result<Vec<u8>, BadRequestError> {
     let secp = &s.secp;
-    let keys = s.channel_keys(&m.peerid, m.channel_dbid)?;
+    let ctx = s.channel_context(&m.peerid, m.channel_dbid)?;
+    let keys = &ctx.keys;
     let state = s.channels.snapshot(&slot(&m.peerid, m.channel_dbid)?)?;
     let setup = state.setup().map_err(refused)?;
     let channel_type = setup.channel_type().map_err(refused)?;
@@ -181,7 +182,7 @@ pub(crate) fn sign_any_local_htlc_tx(
             ))
         })?;
     let point = keys.per_commitment_point(secp, n).map_err(invalid)?;
-    let basepoints = keys.basepoints(secp);
+    let basepoints = ctx.basepoints;
     let ckeys = CommitmentKeys::derive(secp, &point, &basepoints, &setup.counterparty_basepoints)
         .map_err(invalid)?;
     let htlc = Htlc {
@@ -235,7 +236,8 @@ fn delayed_payment_to_us(
     input: u32,
 ) -> Result<Vec<u8>, BadRequestError> {
     let secp = &s.secp;
-    let keys = s.channel_keys(peer, dbid)?;
+    let ctx = s.channel_context(peer, dbid)?;
+    let keys = &ctx.keys;
     let state = s.channels.snapshot(&slot(peer, dbid)?)?;
     let setup = state.setup().map_err(refused)?;
     let n = number(commit_num)?;
@@ -245,7 +247,7 @@ fn delayed_payment_to_us(
     let tx = wtx.tx();
     check_single_input(tx, input)?;
     let point = keys.per_commitment_point(secp, n).map_err(invalid)?;
-    let basepoints = keys.basepoints(secp);
+    let basepoints = ctx.basepoints;
     let ckeys = CommitmentKeys::derive(secp, &point, &basepoints, &setup.counterparty_basepoints)
         .map_err(invalid)?;
     // The to_local output and our HTLC transactions' outputs share this script.
@@ -281,7 +283,8 @@ fn remote_htlc_to_us(
     req: &RemoteHtlc<'_>,
 ) -> Result<Vec<u8>, BadRequestError> {
     let secp = &s.secp;
-    let keys = s.channel_keys(peer, dbid)?;
+    let ctx = s.channel_context(peer, dbid)?;
+    let keys = &ctx.keys;
     let state = s.channels.snapshot(&slot(peer, dbid)?)?;
     let setup = state.setup().map_err(refused)?;
     let channel_type = setup.channel_type().map_err(refused)?;
@@ -295,7 +298,7 @@ fn remote_htlc_to_us(
         .ok_or_else(|| {
             sweep_structure("no commitment of the peer that Warden signed has this point")
         })?;
-    let basepoints = keys.basepoints(secp);
+    let basepoints = ctx.basepoints;
     let ckeys =
         CommitmentKeys::derive(secp, &req.point, &setup.counterparty_basepoints, &basepoints)
             .map_err(invalid)?;
@@ -328,7 +331,8 @@ fn penalty_to_us(
     input: u32,
 ) -> Result<Vec<u8>, BadRequestError> {
     let secp = &s.secp;
-    let keys = s.channel_keys(peer, dbid)?;
+    let ctx = s.channel_context(peer, dbid)?;
+    let keys = &ctx.keys;
     let state = s.channels.snapshot(&slot(peer, dbid)?)?;
     let setup = state.setup().map_err(refused)?;
     let channel_type = setup.channel_type().map_err(refused)?;
@@ -336,7 +340,7 @@ fn penalty_to_us(
     check_single_input(tx, input)?;
     let point = secret_point(secp, &secret)?;
     check_revealed(&state, &point, &secret)?;
-    let basepoints = keys.basepoints(secp);
+    let basepoints = ctx.basepoints;
     let ckeys = CommitmentKeys::derive(secp, &point, &setup.counterparty_basepoints, &basepoints)
         .map_err(invalid)?;
     if !is_revoked_output_script(&state, setup, channel_type, &ckeys, wscript) {
