@@ -267,19 +267,8 @@ mod arbitrary_sequences {
     //! order, the invariants that keep funds safe hold after every step, and every refusal
     //! leaves the state unchanged.
     use super::*;
+    use crate::support::channel_fixture::Action;
     use proptest::prelude::*;
-
-    #[derive(Clone, Debug)]
-    enum Action {
-        ValidateHolder(u64, bool),
-        RevokeHolder(u64),
-        SignCounterparty(u64, bool),
-        ValidateRevocation(u64, bool),
-        Broadcast(u64),
-        MutualClose,
-        /// The next step of an honest update round, so sequences reach deep states.
-        Progress,
-    }
 
     fn action() -> impl Strategy<Value = Action> {
         prop_oneof![
@@ -294,52 +283,7 @@ mod arbitrary_sequences {
     }
 
     fn apply(c: &mut ChannelState, a: &Action) -> Result<(), warden_core::policy::PolicyError> {
-        let secp = Secp256k1::new();
-        match *a {
-            Action::ValidateHolder(n, alt) => {
-                let mut h = holder(n);
-                if alt {
-                    h.content.to_holder = Sat(1);
-                }
-                c.validate_holder_commitment(h)
-            }
-            Action::RevokeHolder(n) => c.revoke_holder_commitment(n),
-            Action::SignCounterparty(n, alt) => {
-                let mut k = counterparty(n);
-                if alt {
-                    k.content.to_holder = Sat(2);
-                }
-                c.sign_counterparty_commitment(k).map(|_| ())
-            }
-            Action::ValidateRevocation(n, bad) => {
-                let secret = if bad { [0x55; 32] } else { peer_secret(n) };
-                c.validate_counterparty_revocation(&secp, n, secret)
-            }
-            Action::Broadcast(n) => c.sign_holder_for_broadcast(n),
-            Action::MutualClose => c.sign_mutual_close(),
-            Action::Progress => {
-                let (k, h) = (c.counterparty.clone(), c.holder.clone());
-                if k.next_number <= h.next_number {
-                    c.sign_counterparty_commitment(counterparty(k.next_number)).map(|_| ())
-                } else if h.next_number < k.next_number {
-                    c.validate_holder_commitment(holder(h.next_number))
-                        .and_then(|()| match h.next_number.checked_sub(1) {
-                            Some(prev) if prev >= h.revoked_below => {
-                                c.revoke_holder_commitment(prev)
-                            }
-                            _ => Ok(()),
-                        })
-                        .and_then(|()| match k.next_number.checked_sub(2) {
-                            Some(old) if old >= k.revoked_below => {
-                                c.validate_counterparty_revocation(&secp, old, peer_secret(old))
-                            }
-                            _ => Ok(()),
-                        })
-                } else {
-                    Ok(())
-                }
-            }
-        }
+        support::channel_fixture::apply(c, a, &holder, &counterparty)
     }
 
     fn invariants(c: &ChannelState) {

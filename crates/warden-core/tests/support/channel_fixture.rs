@@ -3,11 +3,14 @@
 
 use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, Txid};
-use warden_core::channel::ChannelSetup;
+use warden_core::channel::{
+    ChannelSetup, ChannelState, SignedCounterpartyCommitment, SignedHolderCommitment,
+};
 use warden_core::keys::{
     Basepoints, DelayedPaymentBasepoint, FundingPubkey, HtlcBasepoint, PaymentBasepoint,
     PerCommitmentPoint, RevocationBasepoint,
 };
+use warden_core::policy::PolicyError;
 use warden_core::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use warden_core::shachain::generate_from_seed;
 use warden_core::units::{Msat, Sat};
@@ -50,4 +53,70 @@ pub fn peer_point(n: u64) -> PerCommitmentPoint {
         &Secp256k1::new(),
         &SecretKey::from_slice(&peer_secret(n)).unwrap(),
     ))
+}
+
+/// One request a (possibly compromised) node sends about a channel, for property tests.
+#[derive(Clone, Debug)]
+pub enum Action {
+    ValidateHolder(u64, bool),
+    RevokeHolder(u64),
+    SignCounterparty(u64, bool),
+    ValidateRevocation(u64, bool),
+    Broadcast(u64),
+    MutualClose,
+    /// The next step of an honest update round, so sequences reach deep states.
+    Progress,
+}
+
+/// Applies `a` to `c`, building commitments with `holder` and `counterparty`.
+pub fn apply(
+    c: &mut ChannelState,
+    a: &Action,
+    holder: &dyn Fn(u64) -> SignedHolderCommitment,
+    counterparty: &dyn Fn(u64) -> SignedCounterpartyCommitment,
+) -> Result<(), PolicyError> {
+    let secp = Secp256k1::new();
+    match *a {
+        Action::ValidateHolder(n, alt) => {
+            let mut h = holder(n);
+            if alt {
+                h.content.to_holder = Sat(1);
+            }
+            c.validate_holder_commitment(h)
+        }
+        Action::RevokeHolder(n) => c.revoke_holder_commitment(n),
+        Action::SignCounterparty(n, alt) => {
+            let mut k = counterparty(n);
+            if alt {
+                k.content.to_holder = Sat(2);
+            }
+            c.sign_counterparty_commitment(k).map(|_| ())
+        }
+        Action::ValidateRevocation(n, bad) => {
+            let secret = if bad { [0x55; 32] } else { peer_secret(n) };
+            c.validate_counterparty_revocation(&secp, n, secret)
+        }
+        Action::Broadcast(n) => c.sign_holder_for_broadcast(n),
+        Action::MutualClose => c.sign_mutual_close(),
+        Action::Progress => {
+            let (k, h) = (c.counterparty.clone(), c.holder.clone());
+            if k.next_number <= h.next_number {
+                c.sign_counterparty_commitment(counterparty(k.next_number)).map(|_| ())
+            } else if h.next_number < k.next_number {
+                c.validate_holder_commitment(holder(h.next_number))
+                    .and_then(|()| match h.next_number.checked_sub(1) {
+                        Some(prev) if prev >= h.revoked_below => c.revoke_holder_commitment(prev),
+                        _ => Ok(()),
+                    })
+                    .and_then(|()| match k.next_number.checked_sub(2) {
+                        Some(old) if old >= k.revoked_below => {
+                            c.validate_counterparty_revocation(&secp, old, peer_secret(old))
+                        }
+                        _ => Ok(()),
+                    })
+            } else {
+                Ok(())
+            }
+        }
+    }
 }
