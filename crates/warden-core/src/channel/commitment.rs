@@ -415,6 +415,36 @@ impl ReadCommitment {
     }
 }
 
+/// The single input of an HTLC transaction of the peer's commitment `content`, the commitment
+/// output it spends, and that output's HTLC (`htlc-structure` otherwise).
+fn spent_htlc<'a>(
+    content: &'a CommitmentContent,
+    tx: &'a Transaction,
+) -> Result<(&'a bitcoin::TxIn, u32, &'a HtlcInfo), PolicyError> {
+    let bad = |detail: String| PolicyError::new(Rule::HtlcStructure, detail);
+    let [input] = tx.input.as_slice() else {
+        return Err(bad(alloc::format!("htlc transaction has {} inputs, not 1", tx.input.len())));
+    };
+    ensure!(
+        input.previous_output.txid == content.txid,
+        Rule::HtlcStructure,
+        "htlc transaction spends {}, not the peer's commitment {} ({})",
+        input.previous_output,
+        content.number,
+        content.txid
+    );
+    let vout = input.previous_output.vout;
+    let h = content
+        .htlc_vouts
+        .iter()
+        .position(|v| *v == vout)
+        .and_then(|i| content.htlcs.get(i))
+        .ok_or_else(|| {
+        bad(alloc::format!("output {vout} of the peer's commitment is no htlc"))
+    })?;
+    Ok((input, vout, h))
+}
+
 /// Checks an HTLC transaction of the peer's commitment (`sign_remote_htlc_tx`) against the
 /// commitment Warden signed: it must spend one of that commitment's HTLC outputs and be exactly
 /// the HTLC-success or HTLC-timeout transaction BOLT-03 builds for that HTLC (version,
@@ -432,25 +462,7 @@ pub fn check_counterparty_htlc_tx<C: Verification>(
     // The same checks, in the same order, as the keyed variant makes before it needs the keys:
     // a malformed request is refused before any derivation.
     setup.channel_type()?;
-    let content = &commitment.content;
-    let [input] = tx.input.as_slice() else {
-        return Err(bad(alloc::format!("htlc transaction has {} inputs, not 1", tx.input.len())));
-    };
-    ensure!(
-        input.previous_output.txid == content.txid,
-        Rule::HtlcStructure,
-        "htlc transaction spends {}, not the peer's commitment {} ({})",
-        input.previous_output,
-        content.number,
-        content.txid
-    );
-    let vout = input.previous_output.vout;
-    let Some(i) = content.htlc_vouts.iter().position(|v| *v == vout) else {
-        return Err(bad(alloc::format!("output {vout} of the peer's commitment is no htlc")));
-    };
-    if content.htlcs.get(i).is_none() {
-        return Err(bad(alloc::format!("output {vout} of the peer's commitment is no htlc")));
-    }
+    spent_htlc(&commitment.content, tx)?;
     let keys = CommitmentKeys::derive(
         secp,
         &commitment.point,
@@ -475,24 +487,7 @@ pub fn check_counterparty_htlc_tx_with_keys(
     let bad = |detail: String| PolicyError::new(Rule::HtlcStructure, detail);
     let channel_type = setup.channel_type()?;
     let content = &commitment.content;
-    let [input] = tx.input.as_slice() else {
-        return Err(bad(alloc::format!("htlc transaction has {} inputs, not 1", tx.input.len())));
-    };
-    ensure!(
-        input.previous_output.txid == content.txid,
-        Rule::HtlcStructure,
-        "htlc transaction spends {}, not the peer's commitment {} ({})",
-        input.previous_output,
-        content.number,
-        content.txid
-    );
-    let vout = input.previous_output.vout;
-    let Some(i) = content.htlc_vouts.iter().position(|v| *v == vout) else {
-        return Err(bad(alloc::format!("output {vout} of the peer's commitment is no htlc")));
-    };
-    let Some(h) = content.htlcs.get(i) else {
-        return Err(bad(alloc::format!("output {vout} of the peer's commitment is no htlc")));
-    };
+    let (input, vout, h) = spent_htlc(content, tx)?;
     ensure!(
         keys.per_commitment_point == commitment.point,
         Rule::HtlcStructure,
