@@ -30,10 +30,15 @@ use warden_core::keys::{
     NodeId as CoreNodeId, PaymentBasepoint, PerCommitmentPoint, RevocationBasepoint,
 };
 use warden_core::policy::balance::check_balance;
-use warden_core::policy::channel::check_setup;
+use warden_core::policy::channel::{check_setup, check_shutdown_script};
 use warden_core::policy::close::check_mutual_close;
 use warden_core::policy::commitment::check_commitment;
-use warden_core::policy::{PolicyConfig, PolicyError, Rule};
+use warden_core::policy::htlc::check_htlc_feerate;
+use warden_core::policy::node::check_new_channel;
+use warden_core::policy::payment::CommitmentSide;
+use warden_core::policy::{PolicyError, Rule};
+
+use crate::policy::Policy;
 use warden_core::secp256k1::{All, PublicKey, Secp256k1};
 use warden_core::sign;
 use warden_core::tx::funding::funding_witness_script;
@@ -42,7 +47,8 @@ use warden_core::units::{CommitmentNumber, Dbid, FeeratePerKw, Msat, Sat};
 use warden_wire::msg::*;
 use warden_wire::{HsmHtlc, Message, NodeId, Secret, Side};
 
-use crate::signer::{BadRequestError, ClientContext};
+use crate::signer::{BadRequestError, ClientContext, Signer};
+use crate::wallet::is_index_script;
 
 /// A store failure: the state could not be made durable, so no reply may leave.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +77,25 @@ pub trait ChannelStore: Send {
     fn forgotten_high_water(&self) -> u64;
     /// Raises the high-water mark of forgotten database ids to at least `dbid`, durably.
     fn raise_forgotten_high_water(&mut self, dbid: u64) -> Result<(), ChannelStoreError>;
+    /// How many channels are set up (`setup_channel` received), for `node-limits`; `None` when
+    /// the store cannot count them (the rule is then not checked).
+    fn channels_set_up(&self) -> Option<usize> {
+        None
+    }
+    /// payments: the payment ledger's persisted part (velocity, approvals), if any. A store
+    /// that keeps nothing across a restart (memory) need not keep it either.
+    fn load_payments(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// payments: makes `bytes` the durable payment ledger.
+    fn persist_payments(&mut self, bytes: &[u8]) -> Result<(), ChannelStoreError> {
+        let _ = bytes;
+        Ok(())
+    }
+    /// payments: every channel record, to rebuild the payment ledger's HTLCs at start.
+    fn states(&self) -> Vec<ChannelState> {
+        Vec::new()
+    }
 }
 
 /// Channels in memory (this increment's store: lost when the process ends).
@@ -110,6 +135,10 @@ impl ChannelStore for MemoryChannelStore {
         self.forgotten_high_water = self.forgotten_high_water.max(dbid);
         Ok(())
     }
+
+    fn channels_set_up(&self) -> Option<usize> {
+        Some(self.channels.values().filter(|c| c.setup.is_some()).count())
+    }
 }
 
 impl crate::onchain::FundingLookup for Channels {
@@ -138,11 +167,13 @@ pub(crate) fn refused(e: PolicyError) -> BadRequestError {
 
 /// Applies the operator's enforcement filter to a soft rule's outcome. A demoted refusal
 /// passes (the filter is empty until the policy configuration lands: every rule enforced).
+/// Applies the operator's filter to a check's outcome (a demoted refusal is logged as a
+/// warning and passes).
 pub(crate) fn enforce(
-    policy: &PolicyConfig,
+    policy: &Policy,
     outcome: Result<(), PolicyError>,
 ) -> Result<(), BadRequestError> {
-    policy.enforcement.apply(outcome).map(|_warning| ()).map_err(refused)
+    policy.enforce(outcome).map_err(refused)
 }
 
 fn store_failed(e: ChannelStoreError) -> BadRequestError {
@@ -341,9 +372,9 @@ pub struct ChannelContext<'a> {
     /// The secp256k1 context.
     pub secp: &'a Secp256k1<All>,
     /// The policy in force.
-    pub policy: &'a PolicyConfig,
+    pub policy: &'a Policy,
     /// The signer (its wallet keys recognise our outputs, derived only when needed).
-    pub signer: &'a crate::signer::Signer,
+    pub signer: &'a Signer,
     /// The keys of the channel the request names.
     pub keys: ChannelKeys,
     /// The channel the request names.
@@ -380,6 +411,16 @@ impl Channels {
         create: bool,
         f: impl FnOnce(&mut ChannelState) -> Result<R, BadRequestError>,
     ) -> Result<R, BadRequestError> {
+        self.update_with_store(slot, create, |state, _| f(state))
+    }
+
+    /// [`Channels::update`], with `f` also reading the rest of the store (under the same lock).
+    fn update_with_store<R>(
+        &self,
+        slot: ChannelSlot,
+        create: bool,
+        f: impl FnOnce(&mut ChannelState, &dyn ChannelStore) -> Result<R, BadRequestError>,
+    ) -> Result<R, BadRequestError> {
         // A poisoned lock only means another thread panicked between load and persist of its
         // own copy; the store itself is consistent, so go on.
         let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
@@ -407,9 +448,15 @@ impl Channels {
                 )))
             }
         };
-        let reply = f(&mut state)?;
+        let reply = f(&mut state, &**store)?;
         store.persist(&state).map_err(store_failed)?;
         Ok(reply)
+    }
+
+    /// payments: runs `f` on the store (the payment ledger's persistence and restore).
+    pub(crate) fn with_store<R>(&self, f: impl FnOnce(&mut dyn ChannelStore) -> R) -> R {
+        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        f(store.as_mut())
     }
 
     /// A copy of a channel's record, for requests that read it without changing it.
@@ -438,16 +485,33 @@ impl Channels {
         encode(&ForgetChannelReply {})
     }
 
-    /// `setup_channel` on the channel's client.
+    /// `setup_channel` on the channel's client: the channel's parameters
+    /// (`channel-delay-range`, `channel-size-max`, `channel-safe-type`), our upfront shutdown
+    /// script (`channel-shutdown-script`: the wallet key at `local_shutdown_wallet_index` is
+    /// derived and its scripts compared, or the script is allowlisted), and for a channel set
+    /// up for the first time the node's channel count (`node-limits`). A repeated setup (a
+    /// splice) is not a new channel. The push is checked when the funding is signed
+    /// (`onchain-push`, see `onchain.rs`).
     pub fn setup_channel(
         &self,
-        policy: &PolicyConfig,
+        signer: &Signer,
         client: &ClientContext,
         m: &SetupChannel,
     ) -> Result<Vec<u8>, BadRequestError> {
+        let policy = &signer.policy;
         let setup = setup_from_wire(m);
         enforce(policy, check_setup(&policy.limits, &setup))?;
-        self.update(slot(&client.id, client.dbid)?, true, |state| {
+        let is_ours = |script: &bitcoin::Script, index: Option<u32>| {
+            index.is_some_and(|i| is_index_script(&signer.secp, &signer.keys, i, script))
+                || signer.wallet_scripts().contains(&script.to_owned())
+        };
+        enforce(policy, check_shutdown_script(&setup, &policy.allowlist, is_ours))?;
+        self.update_with_store(slot(&client.id, client.dbid)?, true, |state, store| {
+            if state.setup.is_none() {
+                if let Some(existing) = store.channels_set_up() {
+                    enforce(policy, check_new_channel(&policy.limits, existing))?;
+                }
+            }
             state.apply_setup(setup).map_err(refused)?;
             encode(&SetupChannelReply {})
         })
@@ -464,7 +528,7 @@ impl Channels {
         let secp = ctx.secp;
         let n = number(m.commit_num)?;
         let list = htlcs(&m.htlcs);
-        self.update(slot(&client.id, client.dbid)?, false, |state| {
+        let reply = self.update(slot(&client.id, client.dbid)?, false, |state| {
             let setup = state.setup().map_err(refused)?.clone();
             check_remote_funding_key(&setup, &m.remote_funding_key)?;
             let point = PerCommitmentPoint(m.remote_per_commit);
@@ -500,9 +564,15 @@ impl Channels {
                     point,
                 })
                 .map_err(refused)?;
+            // payments: account this commitment's HTLCs per payment hash (payment-* rules);
+            // a refusal drops this copy of the state.
+            ctx.signer.account_htlcs(&ctx.slot, CommitmentSide::Counterparty, &list)?;
             let sig = sign_funding_input(ctx, &setup, m.tx.tx())?;
             encode(&SignTxReply { sig })
-        })
+        })?;
+        // payments: the ledger's changes are durable before the reply leaves.
+        ctx.signer.persist_payments()?;
+        Ok(reply)
     }
 
     /// `validate_commitment_tx`: reads our commitment, checks the peer's signatures, records
@@ -517,7 +587,7 @@ impl Channels {
         let n = number(m.commit_num)?;
         let next = number(m.commit_num.saturating_add(1))?;
         let list = htlcs(&m.htlcs);
-        self.update(slot(&client.id, client.dbid)?, false, |state| {
+        let reply = self.update(slot(&client.id, client.dbid)?, false, |state| {
             let setup = state.setup().map_err(refused)?.clone();
             let point = ctx.per_commitment_point(n)?;
             let tx = m.tx.tx();
@@ -563,12 +633,18 @@ impl Channels {
                         .collect(),
                 })
                 .map_err(refused)?;
+            // payments: account this commitment's HTLCs per payment hash (payment-* rules);
+            // a refusal drops this copy of the state.
+            ctx.signer.account_htlcs(&ctx.slot, CommitmentSide::Holder, &list)?;
             let next_point = ctx.per_commitment_point(next)?;
             encode(&ValidateCommitmentTxReply {
                 old_commitment_secret: None,
                 next_per_commitment_point: next_point.0,
             })
-        })
+        })?;
+        // payments: the ledger's changes are durable before the reply leaves.
+        ctx.signer.persist_payments()?;
+        Ok(reply)
     }
 
     /// `revoke_commitment_tx`: releases the secret of our commitment `n` once `n + 1` is
@@ -651,6 +727,15 @@ impl Channels {
         };
         let built = check_counterparty_htlc_tx_with_keys(setup, &keys, commitment, tx, &m.wscript)
             .map_err(refused)?;
+        enforce(
+            ctx.policy,
+            check_htlc_feerate(
+                &ctx.policy.limits,
+                built.channel_type,
+                commitment.content.feerate,
+                built.fee,
+            ),
+        )?;
         debug_assert_eq!(ctx.keys.htlc_basepoint_secret().public_key(secp), ctx.basepoints.htlc.0);
         let key = derive_private_key_from_basepoint(
             ctx.keys.htlc_basepoint_secret(),
@@ -720,12 +805,14 @@ impl Channels {
                     ),
                 )));
             }
+            let is_ours = |script: &bitcoin::ScriptBuf| {
+                let wallet = ctx.signer.wallet_scripts();
+                crate::wallet::pays_wallet(ctx.secp, &ctx.signer.keys, &wallet, script, None)
+            };
+            let policy = ctx.policy;
             enforce(
-                ctx.policy,
-                check_mutual_close(&ctx.policy.limits, state, tx, |script| {
-                    let wallet = ctx.signer.wallet_scripts();
-                    crate::wallet::pays_wallet(ctx.secp, &ctx.signer.keys, &wallet, script, None)
-                }),
+                policy,
+                check_mutual_close(&policy.limits, &policy.allowlist, state, tx, is_ours),
             )?;
             state.sign_mutual_close().map_err(refused)?;
             let sig = sign_funding_input(ctx, &setup, tx)?;
@@ -835,5 +922,148 @@ mod tests {
         // A channel that still exists below the mark is not new: it may be announced again.
         new(3).unwrap();
         new(6).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+    use super::*;
+    use crate::policy::Policy;
+    use crate::signer::{Outcome, StoreChoice};
+    use warden_core::rng::EntropySource;
+    use warden_testkit::flows::{OUR_SECRET, PEER_SECRET};
+    use warden_testkit::{Channel, ChannelParams, Funder};
+
+    struct NoEntropy;
+    impl EntropySource for NoEntropy {
+        fn fill_bytes(&mut self, _: &mut [u8]) {
+            panic!("an existing secret needs no entropy");
+        }
+    }
+
+    #[test]
+    fn node_limits_caps_new_channels_not_splices() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hsm_secret"), OUR_SECRET).unwrap();
+        let body = warden_testkit::Hsmd::regtest_init().encode().unwrap();
+        let (mut s, _) =
+            Signer::init_with(&body, dir.path(), &mut NoEntropy, StoreChoice::Memory).unwrap();
+        let mut config = warden_core::policy::PolicyConfig::test_network();
+        config.limits.max_channels = 1;
+        s.policy = Policy::new(config);
+        let channel = |dbid| {
+            let mut p =
+                ChannelParams::new(warden_core::tx::ChannelType::AnchorsZeroFeeHtlc, Funder::Us);
+            p.dbid = dbid;
+            Channel::new(p, OUR_SECRET, PEER_SECRET).unwrap()
+        };
+        let setup = |ch: &Channel| {
+            let client = ClientContext {
+                id: ch.peer_id(),
+                dbid: ch.params().dbid,
+                permissions: crate::permissions::ALL,
+            };
+            s.handle(&client, &ch.setup_channel().encode().unwrap())
+        };
+        let (one, two) = (channel(1), channel(2));
+        assert!(matches!(setup(&one), Ok(Outcome::Reply(_))));
+        // The same channel again (a splice's setup) is not a new channel.
+        assert!(matches!(setup(&one), Ok(Outcome::Reply(_))));
+        match setup(&two) {
+            Err(BadRequestError::Refused(e)) => assert_eq!(e.rule, Rule::NodeLimits),
+            other => panic!("expected node-limits, got {other:?}"),
+        }
+        // Nothing of the refused channel was kept; once a channel is forgotten there is room.
+        assert!(s.channels.snapshot(&slot(&two.peer_id(), 2).unwrap()).is_err());
+        s.channels.forget_channel(&ForgetChannel { id: one.peer_id(), dbid: 1 }).unwrap();
+        assert!(matches!(setup(&two), Ok(Outcome::Reply(_))));
+    }
+
+    /// Replaces the outputs paying `from` in a request's transaction (and its PSBT).
+    fn redirect(
+        tx: &warden_wire::BitcoinTx,
+        from: &bitcoin::Script,
+        to: &bitcoin::ScriptBuf,
+    ) -> warden_wire::BitcoinTx {
+        let mut t = tx.tx().clone();
+        let mut p = tx.psbt().psbt().clone();
+        for out in t.output.iter_mut().chain(p.unsigned_tx.output.iter_mut()) {
+            if out.script_pubkey.as_script() == from {
+                out.script_pubkey = to.clone();
+            }
+        }
+        warden_wire::BitcoinTx::new(t, p)
+    }
+
+    #[test]
+    fn allowlisted_scripts_are_close_and_sweep_destinations() {
+        use warden_core::policy::onchain::Allowlist;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hsm_secret"), OUR_SECRET).unwrap();
+        let body = warden_testkit::Hsmd::regtest_init().encode().unwrap();
+        let (mut s, _) =
+            Signer::init_with(&body, dir.path(), &mut NoEntropy, StoreChoice::Memory).unwrap();
+        let sk = secp256k1::SecretKey::from_slice(&[0x77; 32]).unwrap();
+        let cold = bitcoin::ScriptBuf::new_p2wpkh(
+            &bitcoin::CompressedPublicKey(sk.public_key(&s.secp)).wpubkey_hash(),
+        );
+        let ch = Channel::new(
+            ChannelParams::new(warden_core::tx::ChannelType::StaticRemoteKey, Funder::Us),
+            OUR_SECRET,
+            PEER_SECRET,
+        )
+        .unwrap();
+        let client = ClientContext {
+            id: ch.peer_id(),
+            dbid: ch.params().dbid,
+            permissions: crate::permissions::ALL,
+        };
+        let master =
+            ClientContext { id: s.node_id(), dbid: 0, permissions: crate::permissions::ALL };
+        let call = |s: &Signer, c: &ClientContext, body: Vec<u8>| s.handle(c, &body);
+        let refused = |r: Result<Outcome, BadRequestError>| match r {
+            Err(BadRequestError::Refused(e)) => e.rule,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        call(&s, &client, ch.setup_channel().encode().unwrap()).unwrap();
+        let (sign, _) = ch.sign_remote_commitment(0, &ch.remote).unwrap();
+        call(&s, &client, sign.request.encode().unwrap()).unwrap();
+        let (validate, _) = ch.validate_commitment(0, &ch.local).unwrap();
+        call(&s, &client, validate.encode().unwrap()).unwrap();
+
+        // The mutual close pays our share to the cold wallet: refused, then allowlisted.
+        let fee = ch.local.feerate.fee_for_weight(724);
+        let mut close = ch.sign_mutual_close(fee).unwrap().request;
+        close.tx = redirect(&close.tx, &ch.wallet_script(2).unwrap(), &cold);
+        assert_eq!(refused(call(&s, &client, close.encode().unwrap())), Rule::CloseDestination);
+        let mut config = warden_core::policy::PolicyConfig::test_network();
+        config.allowlist = Allowlist::from_scripts([cold.clone()]);
+        s.policy = Policy::new(config);
+        call(&s, &client, close.encode().unwrap()).unwrap();
+
+        // A sweep of our delayed output to the cold wallet (after a unilateral close; a new
+        // signer, as the mutual close above ends the channel's updates).
+        let (sign, built) = ch.sign_commitment().unwrap();
+        let dir2 = tempfile::tempdir().unwrap();
+        std::fs::write(dir2.path().join("hsm_secret"), OUR_SECRET).unwrap();
+        let (mut s2, _) =
+            Signer::init_with(&body, dir2.path(), &mut NoEntropy, StoreChoice::Memory).unwrap();
+        let master2 = ClientContext { id: s2.node_id(), ..master };
+        call(&s2, &client, ch.setup_channel().encode().unwrap()).unwrap();
+        let (sign0, _) = ch.sign_remote_commitment(0, &ch.remote).unwrap();
+        call(&s2, &client, sign0.request.encode().unwrap()).unwrap();
+        call(&s2, &client, validate.encode().unwrap()).unwrap();
+        call(&s2, &master2, sign.request.encode().unwrap()).unwrap();
+        let (vout, out) =
+            built.output(warden_core::tx::CommitmentOutputKind::ToBroadcaster).unwrap();
+        let mut sweep =
+            ch.sign_delayed_to_us(&built, built.outpoint(vout), out.value).unwrap().request;
+        sweep.tx = redirect(&sweep.tx, &ch.wallet_script(3).unwrap(), &cold);
+        assert_eq!(refused(call(&s2, &master2, sweep.encode().unwrap())), Rule::SweepDestination);
+        let mut config = warden_core::policy::PolicyConfig::test_network();
+        config.allowlist = Allowlist::from_scripts([cold]);
+        s2.policy = Policy::new(config);
+        call(&s2, &master2, sweep.encode().unwrap()).unwrap();
     }
 }

@@ -15,9 +15,13 @@
 //!
 //! The node record is format byte `0x01` then a TLV body: type 0 (required) the forgotten
 //! dbid high-water mark (`u64`), type 2 (required) the directory of channel slots (33-byte
-//! peer id ‖ 8-byte dbid, each). It changes only when a channel is created or forgotten or the
-//! high-water mark rises, so a channel state change writes exactly that channel's record and
-//! the head (DESIGN.md §3, invariant 4). The directory is what lets startup name (and so open)
+//! peer id ‖ 8-byte dbid, each), type 3 (optional) the payment ledger's persisted part
+//! (`PaymentLedger::encode`: velocity buckets and approvals). Type 3 is odd: a reader that
+//! does not know it starts without it (its velocity budget then starts empty). The record
+//! changes only when a channel is created or forgotten, the high-water mark rises, or the
+//! payment ledger's persisted part changes (its own batch, written after the channel record
+//! and before the reply), so a channel state change writes exactly that channel's record and
+//! the head (DESIGN.md §3, invariant 4), plus the node record when it charged velocity. The directory is what lets startup name (and so open)
 //! each obfuscated channel record.
 //!
 //! ## Persist, then reply
@@ -284,6 +288,8 @@ struct CachedChannel {
 struct NodeRecord {
     forgotten_high_water: u64,
     channels: Vec<ChannelSlot>,
+    /// The payment ledger's persisted part, opaque here.
+    payments: Option<Vec<u8>>,
 }
 
 fn encode_node(node: &NodeRecord) -> Vec<u8> {
@@ -295,6 +301,9 @@ fn encode_node(node: &NodeRecord) -> Vec<u8> {
         dir.extend_from_slice(&slot.dbid.0.to_be_bytes());
     }
     w.record(2, &dir);
+    if let Some(payments) = &node.payments {
+        w.record(3, payments);
+    }
     let mut out = vec![NODE_RECORD_FORMAT];
     out.extend_from_slice(&w.into_bytes());
     out
@@ -316,8 +325,9 @@ fn decode_node(bytes: &[u8]) -> Result<NodeRecord, String> {
         let dbid = u64::from_be_bytes(dbid.try_into().map_err(|_| "bad dbid length")?);
         channels.push(ChannelSlot { peer, dbid: Dbid(dbid) });
     }
+    let payments = r.optional(3).map_err(tlv)?.map(|v| v.value.to_vec());
     r.finish().map_err(tlv)?;
-    Ok(NodeRecord { forgotten_high_water, channels })
+    Ok(NodeRecord { forgotten_high_water, channels, payments })
 }
 
 /// A change of one batch, by record name.
@@ -631,6 +641,26 @@ impl ChannelStore for SealedRedbChannelStore {
         self.node.forgotten_high_water
     }
 
+    fn load_payments(&self) -> Option<Vec<u8>> {
+        self.node.payments.clone()
+    }
+
+    fn persist_payments(&mut self, bytes: &[u8]) -> Result<(), ChannelStoreError> {
+        if self.node.payments.as_deref() == Some(bytes) {
+            return Ok(());
+        }
+        let mut node = self.node.clone();
+        node.payments = Some(bytes.to_vec());
+        let results = self.commit(vec![self.node_change(&node)])?;
+        self.node = node;
+        self.node_element = results.first().copied().flatten();
+        Ok(())
+    }
+
+    fn states(&self) -> Vec<ChannelState> {
+        self.channels.values().map(|c| c.state.clone()).collect()
+    }
+
     fn raise_forgotten_high_water(&mut self, dbid: u64) -> Result<(), ChannelStoreError> {
         if dbid <= self.node.forgotten_high_water {
             return Ok(());
@@ -663,12 +693,15 @@ mod tests {
                 ChannelSlot { peer, dbid: Dbid(9) },
                 ChannelSlot { peer, dbid: Dbid(11) },
             ],
+            payments: None,
         };
         assert_eq!(decode_node(&encode_node(&node)).unwrap(), node);
         assert_eq!(
             decode_node(&encode_node(&NodeRecord::default())).unwrap(),
             NodeRecord::default()
         );
+        let with_payments = NodeRecord { payments: Some(vec![1, 2, 3]), ..node.clone() };
+        assert_eq!(decode_node(&encode_node(&with_payments)).unwrap(), with_payments);
         let mut bad = encode_node(&node);
         bad[0] = 2;
         assert!(decode_node(&bad).is_err());

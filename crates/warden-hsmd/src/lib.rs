@@ -3,13 +3,20 @@
 //!
 //! - [`hsm_secret`]: loading `hsm_secret` from the lightning directory, or creating a new
 //!   12-word mnemonic secret.
+//! - [`approvals`]: what an operator allowed once after a refusal (files under
+//!   `<lightning dir>/warden/approvals/`).
 //! - [`durable`]: the default channel store: sealed records and a signed head in a redb
 //!   file under `<lightning dir>/warden/`, verified at startup.
 //! - [`gossip`]: gossip signatures, signed only for messages that parse as what they claim.
-//! - [`payments`]: BOLT-12 and liquidity-ad signatures, payment pre-approval.
+//! - [`payments`]: BOLT-12 and liquidity-ad signatures, payment pre-approval, the payment
+//!   ledger (`payment-*` rules).
+//! - [`invoice`]: the BOLT-11 and BOLT-12 invoices lightningd asks to pre-approve.
 //! - [`onchain`]: on-chain wallet signing (withdrawals, anchor spends, mingled HTLC
 //!   transactions, splices), checked before it is signed.
 //! - [`permissions`]: the permission bit each request type needs.
+//! - [`proxy`]: proxy mode: the same fds, answered by a remote `warden run` over warden-link.
+//! - [`policy`]: the policy in force, and its log of refusals and demoted warnings.
+//! - [`policy_file`]: the operator's TOML policy file, read at `init`.
 //! - [`signer`]: `init` and the requests that need no channel state, answered byte for byte
 //!   as `hsmd` answers them.
 //! - [`server`]: lightningd's file descriptors, the master loop, one thread per client, status
@@ -23,13 +30,18 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod approvals;
 pub mod channels;
 pub mod durable;
 pub mod gossip;
 pub mod hsm_secret;
+pub mod invoice;
 pub mod onchain;
 pub mod payments;
 pub mod permissions;
+pub mod proxy;
+pub mod policy;
+pub mod policy_file;
 pub mod server;
 pub mod signer;
 pub mod sweeps;

@@ -5,8 +5,15 @@
 //! exits. Every other argument lightningd passes its subdaemons (`--developer`, `--log-io`,
 //! `--log-trace`, `--dev-debug-self`, ...) is accepted and ignored.
 //!
+//! `--proxy-pubkey` prints the proxy's link public key (from `warden/proxy.key` in the current
+//! directory, created if missing) for pairing with `warden pair`, and exits.
+//!
 //! File descriptors: 0 is the status connection to lightningd, 3 the master request socket;
 //! the working directory is the lightning directory holding `hsm_secret`.
+//!
+//! Mode: local (the signer in this process) unless `WARDEN_SIGNER_PUBKEY` is set in the
+//! environment, which selects proxy mode (requests answered by a remote `warden run`; see
+//! [`warden_hsmd::proxy`] for the variables).
 
 use std::io::Write;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
@@ -15,7 +22,8 @@ use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 
 use warden_hsmd::hsm_secret::OsEntropy;
-use warden_hsmd::server::{run_master, StatusSink};
+use warden_hsmd::proxy::{self, Proxy, ProxyConfig};
+use warden_hsmd::server::{run_master, run_master_with, StatusSink};
 use warden_hsmd::version::{version_string, VERSION_ENV};
 use warden_wire::msg::FailReason;
 
@@ -28,6 +36,9 @@ fn main() -> ExitCode {
         let mut out = std::io::stdout();
         let _ = writeln!(out, "{}", version_string(v.as_deref())).and_then(|()| out.flush());
         return ExitCode::SUCCESS;
+    }
+    if std::env::args().skip(1).any(|a| a == "--proxy-pubkey") {
+        return print_proxy_pubkey();
     }
 
     // Fd 3 is checked and taken before anything else opens a descriptor, so that a new
@@ -68,8 +79,47 @@ fn main() -> ExitCode {
         Ok(e) => e,
         Err(_) => return fail("cannot open /dev/urandom"),
     };
-    match run_master(master, status.clone(), &dir, &mut entropy) {
+    let result = match ProxyConfig::from_env() {
+        Err(e) => return fail(&e.to_string()),
+        Ok(None) => run_master(master, status.clone(), &dir, &mut entropy),
+        Ok(Some(config)) => {
+            let key = match proxy::load_or_create_key(&dir, &mut entropy) {
+                Ok(k) => k,
+                Err(e) => return fail(&format!("cannot load the proxy key: {e}")),
+            };
+            let mut proxy = match Proxy::start(&config, key, &dir) {
+                Ok(p) => p,
+                Err(e) => return fail(&format!("cannot start proxy mode: {e}")),
+            };
+            run_master_with(master, status.clone(), &dir, &mut proxy)
+        }
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::FAILURE,
+    }
+}
+
+/// `--proxy-pubkey`: the proxy's link public key, for `warden pair --proxy-key`.
+fn print_proxy_pubkey() -> ExitCode {
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    let key = std::env::current_dir().and_then(|dir| {
+        let mut entropy = OsEntropy::open()?;
+        proxy::load_or_create_key(&dir, &mut entropy)
+    });
+    match key {
+        Ok(k) => {
+            let _ = writeln!(out, "{}", k.public_key()).and_then(|()| out.flush());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = writeln!(
+                err,
+                "cannot read or create warden/proxy.key here ({e}); run this in the lightning \
+                 directory (for example ~/.lightning/bitcoin)"
+            );
+            ExitCode::FAILURE
+        }
     }
 }

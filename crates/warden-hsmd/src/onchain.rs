@@ -43,10 +43,14 @@
 //! What Warden adds: every input it signs is a listed UTXO whose key it derives itself and
 //! whose script and amount the PSBT confirms (`onchain-input-amount`); version 2 and a weight
 //! bound (`onchain-format`); a non-negative fee under a feerate cap (`onchain-fee-range`);
+//! outputs that pay our wallet, the allowlist or a known channel's funding output (withdrawals
+//! to anywhere else are refused unless approved, or paid by inputs Warden does not sign),
 //! change-only outputs for anchor spends and mingled HTLC transactions
 //! (`onchain-unknown-destination`); channel-funding outputs that are the real 2-of-2 of a
 //! known channel with its value, spent from segwit inputs only (`onchain-funding-script`,
-//! `onchain-funding-value`, `onchain-funding-malleable`). Unlike `hsmd`, Warden signs only
+//! `onchain-funding-value`, `onchain-funding-malleable`), signed only once that channel's
+//! commitment #0 was validated with the peer's signatures (`onchain-funding-countersigned`),
+//! pushing the peer no more than the limit (`onchain-push`). Unlike `hsmd`, Warden signs only
 //! the inputs that spend a listed UTXO (or, for an anchor spend, our anchor), never another
 //! input that merely claims one of our keys.
 //!
@@ -64,6 +68,7 @@ use bitcoin::{CompressedPublicKey, OutPoint, ScriptBuf, Transaction, TxOut};
 use secp256k1::{All, Message, PublicKey, Secp256k1};
 use warden_core::channel::ChannelState;
 use warden_core::keys::{FundingPubkey, NodeKeys, PerCommitmentPoint};
+use warden_core::policy::onchain::{check_funding_countersigned, check_push, destination_approved};
 use warden_core::policy::{PolicyError, Rule};
 use warden_core::secret::PrivateKey;
 use warden_core::tx::scripts::{anchor_witness_script, funding_witness_script};
@@ -72,6 +77,7 @@ use warden_wire::msg::*;
 use warden_wire::{CloseInfo, HsmUtxo, WirePsbt};
 
 use crate::channels::{check_remote_funding_key, encode, invalid, refused, slot};
+use crate::policy::Policy;
 use crate::signer::{BadRequestError, ClientContext, Signer};
 use crate::wallet::{pays_wallet, WalletScripts};
 
@@ -110,7 +116,8 @@ impl Default for FeeLimits {
 /// Which outputs a request may create.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Destinations {
-    /// `sign_withdrawal`: anything; channel-funding claims must be true.
+    /// `sign_withdrawal`: our wallet, the allowlist, approved outputs and known channels'
+    /// funding outputs; foreign outputs only as far as inputs we do not sign pay for them.
     Withdrawal,
     /// `sign_anchorspend`: our wallet only (change).
     WalletOnly,
@@ -350,8 +357,60 @@ impl FundingLookup for NoFundingIndex {
     }
 }
 
+/// What an output of a wallet transaction is, for the destination rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OutputKind {
+    /// Our wallet, the allowlist, or approved.
+    Ours,
+    /// The funding output of a known channel (at its funding outpoint, or the new funding
+    /// output of a channel whose funding output the transaction spends: a splice).
+    Funding,
+    /// None of these.
+    Foreign,
+}
+
+/// The channel whose funding output `vout` is: the channel set up at that outpoint, or — when
+/// the transaction spends a channel's funding outpoint (a splice) — that channel when the
+/// output is its 2-of-2. `Ok(None)` when the output funds no channel.
+fn funded_channel(
+    secp: &Secp256k1<All>,
+    keys: &NodeKeys,
+    tx: &Transaction,
+    vout: usize,
+    spliced: &[ChannelState],
+    funding: &dyn FundingLookup,
+) -> Result<Option<ChannelState>, PolicyError> {
+    let outpoint = OutPoint { txid: tx.compute_txid(), vout: vout as u32 };
+    if let Some(state) = funding.channel_funded_at(&outpoint) {
+        check_funding_output(secp, keys, &state, tx, vout)?;
+        return Ok(Some(state));
+    }
+    let Some(out) = tx.output.get(vout) else { return Ok(None) };
+    for state in spliced {
+        let Ok(setup) = state.setup() else { continue };
+        let Ok(ck) = keys.channel_keys(&state.slot.peer, state.slot.dbid) else { continue };
+        let ours = ck.funding_pubkey(secp);
+        let script = funding_witness_script(&ours, &setup.counterparty_funding_pubkey).to_p2wsh();
+        if out.script_pubkey == script {
+            return Ok(Some(state.clone()));
+        }
+    }
+    Ok(None)
+}
+
 /// The outputs a request may create (see [`Destinations`]). `ours` are the indexes of the
 /// inputs Warden signs; `prevouts` what every input spends.
+///
+/// An output is fine when it pays our wallet (script in the wallet window, or a key origin
+/// Warden re-derives), is allowlisted, is approved ([`destination_approved`], the single hook
+/// of approvals), or is the funding output of a known channel — which must then be that
+/// channel's 2-of-2 with its value (`onchain-funding-script`, `onchain-funding-value`), spent
+/// from segwit inputs only (`onchain-funding-malleable`), whose commitment #0 we validated
+/// (`onchain-funding-countersigned`) and whose push, when we opened it, is within the limit
+/// (`onchain-push`). Any other output is foreign: an anchor spend has none, a mingled HTLC
+/// transaction only the one paired with the HTLC input, and a withdrawal only as much as the
+/// inputs Warden neither signs nor holds as a channel's funding bring (the peer's change in a
+/// dual-funded open or a splice: paid by the peer's inputs, never by ours).
 #[allow(clippy::too_many_arguments, reason = "one call site per request; all are needed")]
 pub fn check_destinations(
     secp: &Secp256k1<All>,
@@ -362,64 +421,129 @@ pub fn check_destinations(
     ours: &[usize],
     mode: Destinations,
     funding: &dyn FundingLookup,
+    policy: &Policy,
 ) -> Result<(), PolicyError> {
     let tx = &psbt.unsigned_tx;
-    let claims: Vec<usize> = psbt
-        .outputs
+    // Channels whose current funding output this transaction spends (a splice).
+    let spliced: Vec<ChannelState> =
+        tx.input.iter().filter_map(|i| funding.channel_funded_at(&i.previous_output)).collect();
+    let spliced_inputs: Vec<usize> = tx
+        .input
         .iter()
         .enumerate()
-        .filter(|(i, o)| {
-            tx.output.get(*i).is_some_and(|out| out.script_pubkey.is_p2wsh())
-                && o.witness_script.as_ref().is_some_and(is_two_of_two)
+        .filter(|(_, i)| {
+            spliced
+                .iter()
+                .any(|c| c.setup.as_ref().is_some_and(|s| s.funding_outpoint == i.previous_output))
         })
-        .map(|(i, _)| i)
+        .map(|(j, _)| j)
         .collect();
-    if !claims.is_empty() {
+    let claims: Vec<bool> = tx
+        .output
+        .iter()
+        .enumerate()
+        .map(|(vout, out)| {
+            out.script_pubkey.is_p2wsh()
+                && psbt
+                    .outputs
+                    .get(vout)
+                    .and_then(|o| o.witness_script.as_ref())
+                    .is_some_and(is_two_of_two)
+        })
+        .collect();
+    if claims.contains(&true) {
         check_funding_inputs_segwit(psbt, prevouts)?;
-        let txid = tx.compute_txid();
-        for &vout in &claims {
-            let outpoint = OutPoint { txid, vout: vout as u32 };
-            let state = funding.channel_funded_at(&outpoint).ok_or_else(|| {
-                PolicyError::new(
+    }
+    let mut kinds = Vec::with_capacity(tx.output.len());
+    let mut funded = Vec::new();
+    for (vout, out) in tx.output.iter().enumerate() {
+        let claims_funding = claims.get(vout).copied().unwrap_or(false);
+        match funded_channel(secp, keys, tx, vout, &spliced, funding)? {
+            Some(state) => {
+                funded.push((state, out.script_pubkey.clone()));
+                kinds.push(OutputKind::Funding);
+                continue;
+            }
+            None if claims_funding => {
+                let outpoint = OutPoint { txid: tx.compute_txid(), vout: vout as u32 };
+                return Err(PolicyError::new(
                     Rule::OnchainFundingScript,
                     format!(
                         "output {vout} claims to fund a channel, but no channel is at {outpoint}"
                     ),
-                )
-            })?;
-            check_funding_output(secp, keys, &state, tx, vout)?;
+                ));
+            }
+            None => {}
         }
+        let spk = &out.script_pubkey;
+        let ours_out = pays_wallet(secp, keys, window, spk, psbt.outputs.get(vout))
+            || policy.allowlist.contains(spk)
+            || destination_approved(spk, Sat(out.value.to_sat()));
+        kinds.push(if ours_out { OutputKind::Ours } else { OutputKind::Foreign });
     }
-    for (vout, out) in tx.output.iter().enumerate() {
-        if claims.contains(&vout)
-            || psbt.unsigned_tx.output.get(vout).is_some_and(|o| {
-                pays_wallet(secp, keys, window, &o.script_pubkey, psbt.outputs.get(vout))
-            })
-        {
+    if !funded.is_empty() {
+        check_funding_inputs_segwit(psbt, prevouts)?;
+    }
+    // The 2-of-2 of a channel this transaction funds, spent by it: a splice whose new
+    // funding outpoint `setup_channel` already announced. Such an input is the channel's
+    // value, not the peer's, and is never ours to sign here (only `sign_splice_tx` signs it).
+    let funding_scripts: Vec<&ScriptBuf> = tx
+        .output
+        .iter()
+        .zip(&kinds)
+        .filter(|(_, k)| **k == OutputKind::Funding)
+        .map(|(o, _)| &o.script_pubkey)
+        .collect();
+    let channel_input = |j: usize, p: &TxOut| {
+        spliced_inputs.contains(&j) || funding_scripts.contains(&&p.script_pubkey)
+    };
+    // What the inputs Warden neither signs nor holds as a channel's funding bring.
+    let others_in: u64 = prevouts
+        .iter()
+        .enumerate()
+        .filter(|(j, p)| !ours.contains(j) && !channel_input(*j, p))
+        .map(|(_, p)| p.value.to_sat())
+        .fold(0, u64::saturating_add);
+    let mut foreign_total = 0u64;
+    for (vout, (out, kind)) in tx.output.iter().zip(&kinds).enumerate() {
+        if *kind != OutputKind::Foreign {
             continue;
         }
-        match mode {
-            // policy issue: allowlist/approval. A withdrawal to an address outside the
-            // wallet is the user's own action (`withdraw`, `fundpsbt`/`signpsbt`); until the
-            // policy has allowlists and approvals it is signed.
-            Destinations::Withdrawal => continue,
+        let value = out.value.to_sat();
+        let allowed = match mode {
+            Destinations::Withdrawal => {
+                foreign_total = foreign_total.saturating_add(value);
+                foreign_total <= others_in
+            }
             Destinations::WalletOrPaired => {
                 let paired = tx.input.get(vout).is_some() && !ours.contains(&vout);
                 let cap = prevouts.get(vout).map(|p| p.value.to_sat()).unwrap_or(0);
-                if paired && out.value.to_sat() <= cap {
-                    continue;
-                }
+                paired && value <= cap
             }
-            Destinations::WalletOnly => {}
+            Destinations::WalletOnly => false,
+        };
+        policy.enforce(if allowed {
+            Ok(())
+        } else {
+            Err(PolicyError::new(
+                Rule::OnchainUnknownDestination,
+                format!(
+                    "output {vout} ({value} sat to {}) pays neither our wallet, a channel's \
+                     funding output nor the allowlist, and is not approved",
+                    out.script_pubkey
+                ),
+            ))
+        })?;
+    }
+    let peer_contribution = Sat(others_in.saturating_sub(foreign_total));
+    for (state, script) in &funded {
+        policy.enforce(check_funding_countersigned(state))?;
+        // A push is a new channel's: a splice moves an existing channel's balances.
+        let splice = spliced.iter().any(|c| c.slot == state.slot)
+            || prevouts.iter().any(|p| p.script_pubkey == *script);
+        if !splice {
+            policy.enforce(check_push(&policy.limits, state, peer_contribution))?;
         }
-        return Err(PolicyError::new(
-            Rule::OnchainUnknownDestination,
-            format!(
-                "output {vout} ({} sat to {}) does not pay our wallet",
-                out.value.to_sat(),
-                out.script_pubkey
-            ),
-        ));
     }
     Ok(())
 }
@@ -640,6 +764,7 @@ fn sign_psbt(
         &indexes,
         mode,
         &signer.channels,
+        &signer.policy,
     )
     .map_err(refused)?;
     sign_inputs(secp, &mut psbt, &ours, &prevouts)?;
@@ -780,6 +905,14 @@ pub fn sign_splice_tx(
         ));
     }
     check_fee(tx, &spent, 0, FeeLimits::default()).map_err(refused)?;
+    // A known channel funded by this transaction must have its commitment #0 countersigned.
+    let txid = tx.compute_txid();
+    for vout in 0..tx.output.len() {
+        let outpoint = OutPoint { txid, vout: vout as u32 };
+        if let Some(funded) = signer.channels.channel_funded_at(&outpoint) {
+            crate::channels::enforce(&signer.policy, check_funding_countersigned(&funded))?;
+        }
+    }
     let sig = warden_core::sign::sign_p2wsh_input(
         secp,
         ck.funding_key(),
@@ -791,4 +924,98 @@ pub fn sign_splice_tx(
     )
     .map_err(invalid)?;
     encode(&SignTxReply { sig })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
+    use super::*;
+    use crate::policy::Policy;
+    use crate::signer::{Outcome, StoreChoice};
+    use bitcoin::psbt::Psbt;
+    use bitcoin::{absolute, Address, Amount, Network, Sequence, TxIn, Txid, Witness};
+    use warden_core::policy::onchain::Allowlist;
+    use warden_core::policy::PolicyConfig;
+    use warden_core::rng::EntropySource;
+    use warden_wire::Message as _;
+
+    struct NoEntropy;
+    impl EntropySource for NoEntropy {
+        fn fill_bytes(&mut self, _: &mut [u8]) {
+            panic!("an existing secret needs no entropy");
+        }
+    }
+
+    /// A regtest signer (legacy secret `0x42`) in memory.
+    pub(crate) fn signer() -> (tempfile::TempDir, Signer) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hsm_secret"), [0x42; 32]).unwrap();
+        let body = warden_testkit::Hsmd::regtest_init().encode().unwrap();
+        let (s, _) =
+            Signer::init_with(&body, dir.path(), &mut NoEntropy, StoreChoice::Memory).unwrap();
+        (dir, s)
+    }
+
+    fn p2wpkh(pk: &PublicKey) -> ScriptBuf {
+        ScriptBuf::new_p2wpkh(&CompressedPublicKey(*pk).wpubkey_hash())
+    }
+
+    /// Wallet utxo index 5 (100,000 sat) to `to` (60,000 sat) and change to index 7.
+    fn withdrawal(s: &Signer, to: ScriptBuf) -> Vec<u8> {
+        let secp = &s.secp;
+        let pk = s.keys.wallet().bitcoin_key(secp, 5).unwrap().public_key(secp);
+        let change = s.keys.wallet().bitcoin_key(secp, 7).unwrap().public_key(secp);
+        let outpoint = OutPoint { txid: Txid::from_byte_array([1; 32]), vout: 0 };
+        let spent = TxOut { value: Amount::from_sat(100_000), script_pubkey: p2wpkh(&pk) };
+        let tx = Transaction {
+            version: Version::TWO,
+            lock_time: absolute::LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: outpoint,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                witness: Witness::new(),
+            }],
+            output: vec![
+                TxOut { value: Amount::from_sat(60_000), script_pubkey: to },
+                TxOut { value: Amount::from_sat(39_000), script_pubkey: p2wpkh(&change) },
+            ],
+        };
+        let mut psbt = Psbt::from_unsigned_tx(tx).unwrap();
+        psbt.inputs[0].witness_utxo = Some(spent.clone());
+        let utxo = HsmUtxo {
+            outpoint,
+            amount: spent.value,
+            keyindex: 5,
+            legacy_is_p2sh: false,
+            script_pubkey: spent.script_pubkey,
+            close_info: None,
+            legacy_is_in_coinbase: false,
+        };
+        SignWithdrawal { inputs: vec![utxo], psbt: WirePsbt::new(psbt) }.encode().unwrap()
+    }
+
+    fn master(s: &Signer) -> ClientContext {
+        ClientContext { id: s.node_id(), dbid: 0, permissions: crate::permissions::ALL }
+    }
+
+    #[test]
+    fn a_withdrawal_to_an_allowlisted_address_is_signed() {
+        let (_dir, mut s) = signer();
+        let sk = secp256k1::SecretKey::from_slice(&[9; 32]).unwrap();
+        let external = p2wpkh(&sk.public_key(&s.secp));
+        // Without the allowlist: refused.
+        let r = s.handle(&master(&s), &withdrawal(&s, external.clone()));
+        match r {
+            Err(BadRequestError::Refused(e)) => assert_eq!(e.rule, Rule::OnchainUnknownDestination),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        // The operator allowlists the address (a regtest address for a regtest node).
+        let address = Address::from_script(&external, Network::Regtest).unwrap().to_string();
+        let mut config = PolicyConfig::test_network();
+        config.allowlist = Allowlist::from_addresses(Network::Regtest, [address.as_str()]).unwrap();
+        s.policy = Policy::new(config);
+        let r = s.handle(&master(&s), &withdrawal(&s, external)).unwrap();
+        assert!(matches!(r, Outcome::Reply(_)));
+    }
 }

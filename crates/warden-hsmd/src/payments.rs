@@ -20,7 +20,27 @@
 //!   blockheight (u32 BE) ‖ base fee (u32 BE) ‖ proportional fee (u16 BE)).
 //! - `hsmd/libhsmd.c`, `handle_preapprove_invoice` / `handle_preapprove_keysend`: the stub
 //!   approves everything, and answers **both** the plain and the `_check` request with the
-//!   plain reply (138, 139); lightningd accepts either reply type.
+//!   plain reply (138, 139); lightningd accepts either reply type. Warden answers the same
+//!   replies, but decides with its payment ledger (below).
+//!
+//! # The payment ledger (`payment-*` rules)
+//!
+//! [`Payments`] holds `warden-core`'s [`PaymentLedger`] behind a lock, its limits, and the
+//! clock it reads (unix seconds, passed into the core). Pre-approvals parse the invoice
+//! ([`crate::invoice`]) or take the keysend, and are approved by the allowlist, within the
+//! velocity budget, or refused; a refusal is an answer (`approved = false`) and is recorded in
+//! the policy log, never a bad request. Each commitment's HTLCs are accounted by
+//! `channels.rs` (`sign_remote_commitment_tx`, `validate_commitment_tx`) through
+//! [`Signer::account_htlcs`], after the channel's copy took the new commitment and before it
+//! is persisted: a refusal drops the copy. The operator's enforcement filter applies
+//! (`Policy::enforce`): a demoted refusal is logged and the plan applied anyway.
+//!
+//! Persistence: the velocity buckets and approvals ([`PaymentLedger::encode`]) live in the
+//! node record (`durable.rs`, TLV type 3), written whenever they changed, after the channel
+//! record and before the reply. The incoming and outgoing HTLCs are not persisted: at start
+//! they are rebuilt from every channel record's current commitments
+//! ([`PaymentLedger::restore_channel`]). A crash between the channel record and the node record
+//! loses at most that one commitment's velocity charge.
 //! - `hsmd/hsmd.c`, `handle_memleak`: replies whether a leak was found; Warden has no tal
 //!   allocator to leak from and answers `false`.
 //!
@@ -34,13 +54,23 @@
 //! 32-byte hash, so equality is again a SHA-256 collision. None of the keys involved (node
 //! key, tweaked node key, tweaked bolt12 key) locks coins.
 
+use std::fmt;
+use std::sync::{Mutex, MutexGuard};
+
 use bitcoin::hashes::{sha256, Hash, HashEngine};
+use bitcoin::Network;
 use secp256k1::{Keypair, Message, Scalar};
-use warden_core::policy::PolicyError;
+use warden_core::channel::{ChannelSlot, HtlcInfo};
+use warden_core::keys::NodeId as CoreNodeId;
+use warden_core::policy::payment::{self, CommitmentSide, PaymentLedger, PaymentLimits};
+use warden_core::policy::{PolicyError, Rule};
 use warden_core::secret::PrivateKey;
+use warden_core::units::Msat;
 use warden_wire::msg::*;
 
-use crate::channels::{encode, invalid};
+use crate::channels::{encode, invalid, ChannelStoreError, Channels};
+use crate::durable::{Clock, SystemClock};
+use crate::policy::Policy;
 use crate::signer::{BadRequestError, Signer};
 
 /// The BOLT-12 signature digest (`sighash_from_merkle`): the BIP-0340 tagged hash with tag
@@ -115,13 +145,187 @@ impl PaymentPolicy for ApproveAll {
 }
 
 /// Whether `policy` approves `payment`. A refusal is an answer (`approved = false`), not a bad
-/// request: a bad request from lightningd ends the whole signer.
+/// request: a bad request from lightningd ends the whole signer. [`decide`] says why.
 pub fn approved(
     policy: &dyn PaymentPolicy,
     payment: &PaymentRequest<'_>,
     check_only: bool,
 ) -> bool {
-    policy.approve(payment, check_only).is_ok()
+    decide(policy, payment, check_only).is_ok()
+}
+
+/// What `policy` decides on `payment`: approved, or the refusal with its rule.
+pub fn decide(
+    policy: &dyn PaymentPolicy,
+    payment: &PaymentRequest<'_>,
+    check_only: bool,
+) -> Result<(), PolicyError> {
+    policy.approve(payment, check_only)
+}
+
+/// The payment ledger of a signer, its limits and its clock.
+pub struct Payments {
+    ledger: Mutex<PaymentLedger>,
+    limits: Mutex<PaymentLimits>,
+    clock: Mutex<Box<dyn Clock>>,
+    /// The ledger generation last made durable; held while writing, so writes are ordered.
+    written: Mutex<u64>,
+    network: Network,
+}
+
+impl fmt::Debug for Payments {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Payments").field("network", &self.network).finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every change is planned, then applied in one step: a panic elsewhere cannot leave a
+    // half-applied ledger behind.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Why the payment ledger could not be restored at start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentsRestoreError(pub String);
+
+impl fmt::Display for PaymentsRestoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the payment ledger does not decode: {}", self.0)
+    }
+}
+
+impl std::error::Error for PaymentsRestoreError {}
+
+impl Payments {
+    /// The ledger of a node on `network` with `limits`: the persisted part from the store,
+    /// the HTLCs rebuilt from every channel record.
+    pub fn restore(
+        channels: &Channels,
+        limits: PaymentLimits,
+        network: Network,
+    ) -> Result<Payments, PaymentsRestoreError> {
+        let clock: Box<dyn Clock> = Box::new(SystemClock);
+        let now = clock.now_unix_secs();
+        let (bytes, states) = channels.with_store(|s| (s.load_payments(), s.states()));
+        let mut ledger = match &bytes {
+            Some(b) => PaymentLedger::decode(b).map_err(|e| PaymentsRestoreError(e.to_string()))?,
+            None => PaymentLedger::new(),
+        };
+        for state in &states {
+            let holder = state.holder.current.as_ref().map(|c| c.content.htlcs.as_slice());
+            let theirs = state.counterparty.current.as_ref().map(|c| c.content.htlcs.as_slice());
+            ledger.restore_channel(
+                &limits,
+                &state.slot,
+                holder.unwrap_or_default(),
+                theirs.unwrap_or_default(),
+                now,
+            );
+        }
+        let written = ledger.generation();
+        Ok(Payments {
+            ledger: Mutex::new(ledger),
+            limits: Mutex::new(limits),
+            clock: Mutex::new(clock),
+            written: Mutex::new(written),
+            network,
+        })
+    }
+
+    fn now(&self) -> u64 {
+        lock(&self.clock).now_unix_secs()
+    }
+
+    fn limits(&self) -> PaymentLimits {
+        lock(&self.limits).clone()
+    }
+
+    /// Accounts `htlcs`, the HTLCs of `slot`'s new `side` commitment, at the current time.
+    fn account(
+        &self,
+        policy: &Policy,
+        slot: &ChannelSlot,
+        side: CommitmentSide,
+        htlcs: &[HtlcInfo],
+    ) -> Result<(), PolicyError> {
+        let (now, limits) = (self.now(), self.limits());
+        let mut ledger = lock(&self.ledger);
+        let (plan, verdict) = ledger.plan_commitment(&limits, slot, side, htlcs, now);
+        policy.enforce(verdict)?;
+        ledger.apply_commitment(plan);
+        Ok(())
+    }
+
+    /// Decides a pre-approval, and records it unless `check_only`.
+    fn approve(
+        &self,
+        policy: &Policy,
+        request: &payment::PaymentRequest,
+        check_only: bool,
+    ) -> Result<(), PolicyError> {
+        let (now, limits) = (self.now(), self.limits());
+        let mut ledger = lock(&self.ledger);
+        let (plan, verdict) = ledger.plan_approval(&limits, request, now);
+        policy.enforce(verdict)?;
+        if !check_only {
+            ledger.apply_approval(plan);
+        }
+        Ok(())
+    }
+
+    /// Writes the ledger's persisted part if it changed since it was last written.
+    fn persist(&self, channels: &Channels) -> Result<(), ChannelStoreError> {
+        // Lock order: `written`, then the ledger (released before the store is taken); a
+        // channel update holds the store and then takes the ledger, never `written`.
+        let mut written = lock(&self.written);
+        let (generation, bytes) = {
+            let ledger = lock(&self.ledger);
+            if ledger.generation() == *written {
+                return Ok(());
+            }
+            (ledger.generation(), ledger.encode())
+        };
+        channels.with_store(|s| s.persist_payments(&bytes))?;
+        *written = generation;
+        Ok(())
+    }
+}
+
+/// The signer's payment policy: the ledger, the allowlist and the velocity budget.
+struct LedgerPolicy<'a> {
+    signer: &'a Signer,
+}
+
+impl PaymentPolicy for LedgerPolicy<'_> {
+    fn approve(&self, payment: &PaymentRequest<'_>, check_only: bool) -> Result<(), PolicyError> {
+        let payments = &self.signer.payments;
+        let request = match payment {
+            PaymentRequest::Invoice { invstring } => {
+                crate::invoice::parse(&self.signer.secp, invstring, payments.network)
+                    .map_err(|e| e.refusal())?
+            }
+            PaymentRequest::Keysend { destination, payment_hash, amount_msat } => {
+                payment::PaymentRequest {
+                    payment_hash: *payment_hash,
+                    amount: Some(Msat(*amount_msat)),
+                    payee: CoreNodeId::from_slice(destination.as_bytes()),
+                    created_at: payments.now(),
+                    expiry_secs: payments.limits().keysend_approval_secs,
+                }
+            }
+        };
+        payments.approve(&self.signer.policy, &request, check_only)?;
+        if !check_only {
+            payments.persist(&self.signer.channels).map_err(|e| {
+                PolicyError::new(
+                    Rule::PaymentNotApproved,
+                    format!("the approval could not be made durable: {e}"),
+                )
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// `preapprove_invoice` (38) and `preapprove_invoice_check` (51), both answered with the
@@ -158,9 +362,55 @@ pub fn dev_memleak() -> Result<Vec<u8>, BadRequestError> {
 }
 
 impl Signer {
-    /// The payment policy: hsmd's [`ApproveAll`] until the policy work gives the signer its own.
-    fn payment_policy(&self) -> &dyn PaymentPolicy {
-        &ApproveAll
+    /// The payment policy: the payment ledger (`payment-*` rules).
+    fn payment_policy(&self) -> LedgerPolicy<'_> {
+        LedgerPolicy { signer: self }
+    }
+
+    /// What the payment policy decides on `payment` (a refusal is also recorded in the policy
+    /// log): the decision behind `preapprove_*`'s `approved`.
+    pub fn payment_decision(
+        &self,
+        payment: &PaymentRequest<'_>,
+        check_only: bool,
+    ) -> Result<(), PolicyError> {
+        let decision = decide(&self.payment_policy(), payment, check_only);
+        if let Err(e) = &decision {
+            self.policy.refused(e);
+        }
+        decision
+    }
+
+    /// Replaces the payment limits in force (the policy file's `[payment]`, or a test's).
+    pub fn set_payment_limits(&self, limits: PaymentLimits) {
+        *lock(&self.payments.limits) = limits;
+    }
+
+    /// Replaces the clock the payment rules read (tests).
+    pub fn set_payment_clock(&self, clock: Box<dyn Clock>) {
+        *lock(&self.payments.clock) = clock;
+    }
+
+    /// A copy of the payment ledger (tests, status).
+    pub fn payment_ledger(&self) -> PaymentLedger {
+        lock(&self.payments.ledger).clone()
+    }
+
+    /// Accounts the HTLCs of `slot`'s new `side` commitment per payment hash (the `payment-*`
+    /// rules, through the operator's enforcement filter). Called by `channels.rs` on the
+    /// channel's copy, before it is persisted.
+    pub(crate) fn account_htlcs(
+        &self,
+        slot: &ChannelSlot,
+        side: CommitmentSide,
+        htlcs: &[HtlcInfo],
+    ) -> Result<(), BadRequestError> {
+        self.payments.account(&self.policy, slot, side, htlcs).map_err(BadRequestError::Refused)
+    }
+
+    /// Makes the payment ledger's changes durable (after the channel record, before the reply).
+    pub(crate) fn persist_payments(&self) -> Result<(), BadRequestError> {
+        self.payments.persist(&self.channels).map_err(invalid)
     }
 
     /// `preapprove_invoice` (38) and `preapprove_invoice_check` (51).
@@ -169,7 +419,9 @@ impl Signer {
         invstring: &warden_wire::WireString,
         check_only: bool,
     ) -> Result<Vec<u8>, BadRequestError> {
-        preapprove_invoice(self.payment_policy(), invstring, check_only)
+        let payment = PaymentRequest::Invoice { invstring: invstring.as_bytes() };
+        let approved = self.payment_decision(&payment, check_only).is_ok();
+        encode(&PreapproveInvoiceReply { approved })
     }
 
     /// `preapprove_keysend` (39) and `preapprove_keysend_check` (52).
@@ -180,13 +432,13 @@ impl Signer {
         amount_msat: u64,
         check_only: bool,
     ) -> Result<Vec<u8>, BadRequestError> {
-        preapprove_keysend(
-            self.payment_policy(),
+        let payment = PaymentRequest::Keysend {
             destination,
-            payment_hash,
+            payment_hash: payment_hash.to_byte_array(),
             amount_msat,
-            check_only,
-        )
+        };
+        let approved = self.payment_decision(&payment, check_only).is_ok();
+        encode(&PreapproveKeysendReply { approved })
     }
 
     fn schnorr(&self, key: &PrivateKey, digest: [u8; 32]) -> secp256k1::schnorr::Signature {

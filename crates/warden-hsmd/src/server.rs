@@ -14,6 +14,10 @@
 //!
 //! `client_hsmfd` makes a `socketpair`, replies 109 on the master, then passes one end with
 //! `SCM_RIGHTS` alongside a single zero byte of data (as `ccan/fdpass` does).
+//!
+//! What answers the requests is a [`Handler`], made by a [`Backend`] from lightningd's `init`:
+//! the in-process [`Signer`] ([`LocalBackend`], the default) or, in proxy mode, the forwarder
+//! to a remote `warden run` (`crate::proxy`). Everything else here is the same for both.
 
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
@@ -29,10 +33,60 @@ use rustix::net::{
 use warden_core::rng::EntropySource;
 use warden_wire::frame::{self, HEADER_LEN};
 use warden_wire::msg::*;
-use warden_wire::{Message, WireString};
+use warden_wire::{Message, NodeId, WireString};
 
 use crate::permissions;
 use crate::signer::{BadRequestError, ClientContext, InitError, Outcome, Signer};
+
+/// What answers requests once `init` is done: the local [`Signer`], or a forwarder to a remote
+/// one. It is shared by the master loop and every client thread.
+pub trait Handler: Send + Sync + 'static {
+    /// The node id `init` reported (the master's and the global clients' identity).
+    fn node_id(&self) -> NodeId;
+
+    /// Handles one request body from `client` (see [`Signer::handle`]).
+    fn handle(&self, client: &ClientContext, body: &[u8]) -> Result<Outcome, BadRequestError>;
+}
+
+impl Handler for Signer {
+    fn node_id(&self) -> NodeId {
+        Signer::node_id(self)
+    }
+
+    fn handle(&self, client: &ClientContext, body: &[u8]) -> Result<Outcome, BadRequestError> {
+        Signer::handle(self, client, body)
+    }
+}
+
+/// Makes the [`Handler`] from lightningd's `init` request.
+pub trait Backend {
+    /// The handler it makes.
+    type Handler: Handler;
+
+    /// Handles `init` (its raw body) in the lightning directory `dir`: the handler and the
+    /// reply body to send lightningd.
+    fn init(&mut self, body: &[u8], dir: &Path) -> Result<(Self::Handler, Vec<u8>), InitError>;
+}
+
+/// The in-process signer: [`Signer::init`] with the `hsm_secret` of the lightning directory.
+pub struct LocalBackend<'a> {
+    /// Randomness for a new `hsm_secret`, if there is none yet.
+    pub entropy: &'a mut dyn EntropySource,
+}
+
+impl fmt::Debug for LocalBackend<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LocalBackend")
+    }
+}
+
+impl Backend for LocalBackend<'_> {
+    type Handler = Signer;
+
+    fn init(&mut self, body: &[u8], dir: &Path) -> Result<(Signer, Vec<u8>), InitError> {
+        Signer::init(body, dir, self.entropy)
+    }
+}
 
 /// Request types whose bodies carry a secret: a bad-request report carries only their type.
 const SECRET_BEARING: [u16; 5] = [
@@ -158,8 +212,8 @@ fn write_frame(w: &mut impl Write, body: &[u8]) -> io::Result<()> {
 }
 
 /// Serves one client connection until it closes or misbehaves.
-pub fn serve_client(
-    signer: &Signer,
+pub fn serve_client<H: Handler + ?Sized>(
+    signer: &H,
     client: ClientContext,
     mut conn: UnixStream,
     status: &StatusSink,
@@ -196,8 +250,8 @@ pub fn serve_client(
 
 /// Makes a new client connection: a socketpair, one end served on a new thread, the other
 /// returned to be passed to lightningd.
-fn spawn_client(
-    signer: &Arc<Signer>,
+fn spawn_client<H: Handler>(
+    signer: &Arc<H>,
     client: ClientContext,
     status: &StatusSink,
 ) -> io::Result<std::os::fd::OwnedFd> {
@@ -208,7 +262,7 @@ fn spawn_client(
     let status = status.clone();
     std::thread::Builder::new()
         .name("hsmd-client".into())
-        .spawn(move || serve_client(&signer, client, conn, &status))?;
+        .spawn(move || serve_client(&*signer, client, conn, &status))?;
     Ok(theirs)
 }
 
@@ -231,12 +285,22 @@ fn send_fd(sock: &UnixStream, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()>
 /// Serves the master connection until lightningd closes it (`Ok`) or something fatal happens
 /// (`Err`, after `status_fail` was sent on `status`).
 pub fn run_master(
-    mut master: UnixStream,
+    master: UnixStream,
     status: StatusSink,
     dir: &Path,
     entropy: &mut dyn EntropySource,
 ) -> Result<(), MasterError> {
-    let result = master_loop(&mut master, &status, dir, entropy);
+    run_master_with(master, status, dir, &mut LocalBackend { entropy })
+}
+
+/// [`run_master`] with the handler made by `backend` at `init`.
+pub fn run_master_with<B: Backend>(
+    mut master: UnixStream,
+    status: StatusSink,
+    dir: &Path,
+    backend: &mut B,
+) -> Result<(), MasterError> {
+    let result = master_loop(&mut master, &status, dir, backend);
     if let Err(e) = &result {
         let reason = match e {
             MasterError::Io(_) | MasterError::Frame(_) | MasterError::BadRequest(_) => {
@@ -249,13 +313,13 @@ pub fn run_master(
     result
 }
 
-fn master_loop(
+fn master_loop<B: Backend>(
     master: &mut UnixStream,
     status: &StatusSink,
     dir: &Path,
-    entropy: &mut dyn EntropySource,
+    backend: &mut B,
 ) -> Result<(), MasterError> {
-    let mut signer: Option<Arc<Signer>> = None;
+    let mut signer: Option<Arc<B::Handler>> = None;
     loop {
         let body = match read_frame(master).map_err(MasterError::Frame)? {
             ReadFrame::Body(b) => b,
@@ -272,7 +336,7 @@ fn master_loop(
                         })
                     })?;
                 }
-                Init::TYPE => match Signer::init(&body, dir, entropy) {
+                Init::TYPE => match backend.init(&body, dir) {
                     Ok((new, reply)) => {
                         write_frame(master, &reply).map_err(MasterError::Io)?;
                         signer = Some(Arc::new(new));

@@ -18,12 +18,14 @@ use warden_core::units::{CommitmentNumber, Dbid};
 use warden_wire::msg::*;
 use warden_wire::{Basepoints, Message, NodeId, Permissions, Request, Secret};
 
-use warden_core::policy::{PolicyConfig, PolicyError};
+use warden_core::policy::PolicyError;
 
 use crate::channels::{ChannelContext, ChannelStore, Channels, MemoryChannelStore};
 use crate::durable::{Clock, OpenStoreError, SealedRedbChannelStore, SystemClock};
 use crate::hsm_secret::{self, HsmSecretError};
 use crate::permissions;
+use crate::policy::Policy;
+use crate::policy_file::{self, PolicyFileError};
 
 /// The hsmd wire version Warden speaks.
 pub const HSM_VERSION: u32 = 6;
@@ -81,6 +83,12 @@ pub enum BadRequestError {
     },
     /// Policy refused the request: the rule and what it saw.
     Refused(PolicyError),
+    /// In proxy mode: the remote signer refused the request (its description, as it reported
+    /// it), or did not answer in time.
+    Remote {
+        /// What the signer reported, or why no answer came.
+        description: String,
+    },
 }
 
 impl fmt::Display for BadRequestError {
@@ -101,6 +109,7 @@ impl fmt::Display for BadRequestError {
             BadRequestError::Unexpected { name } => write!(f, "unexpected {name}"),
             BadRequestError::Invalid { reason } => write!(f, "invalid request: {reason}"),
             BadRequestError::Refused(e) => write!(f, "{e}"),
+            BadRequestError::Remote { description } => f.write_str(description),
         }
     }
 }
@@ -117,6 +126,9 @@ pub enum InitError {
     /// The durable node state could not be opened, or does not verify (`node-state-stale`):
     /// the signer refuses to start rather than sign on it.
     NodeState(OpenStoreError),
+    /// The operator's policy file is invalid: the signer refuses to start rather than run a
+    /// policy other than the one written.
+    Policy(PolicyFileError),
 }
 
 impl fmt::Display for InitError {
@@ -125,6 +137,7 @@ impl fmt::Display for InitError {
             InitError::BadRequest(e) => write!(f, "bad init: {e}"),
             InitError::Secret(e) => write!(f, "{e}"),
             InitError::NodeState(e) => write!(f, "{e}"),
+            InitError::Policy(e) => write!(f, "{e}"),
         }
     }
 }
@@ -135,6 +148,7 @@ impl std::error::Error for InitError {
             InitError::BadRequest(e) => Some(e),
             InitError::Secret(e) => Some(e),
             InitError::NodeState(e) => Some(e),
+            InitError::Policy(e) => Some(e),
         }
     }
 }
@@ -167,7 +181,9 @@ pub struct Signer {
     pub(crate) keys: NodeKeys,
     pub(crate) node_id: NodeId,
     pub(crate) channels: Channels,
-    pub(crate) policy: PolicyConfig,
+    pub(crate) policy: Policy,
+    /// payments: the payment ledger (`payment-*` rules).
+    pub(crate) payments: crate::payments::Payments,
     wallet_scripts: std::sync::OnceLock<std::sync::Arc<crate::wallet::WalletScripts>>,
 }
 
@@ -175,6 +191,14 @@ impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Signer").field("node_id", &self.node_id).finish_non_exhaustive()
     }
+}
+
+/// Where `init` takes the node's secret from.
+enum SecretSource<'a> {
+    /// `hsm_secret` in the lightning directory, created with this entropy if missing.
+    LightningDir(&'a mut dyn EntropySource),
+    /// Already loaded by the caller.
+    Given(&'a hsm_secret::LoadedSecret),
 }
 
 /// Where a signer keeps its channel state.
@@ -222,6 +246,27 @@ impl Signer {
         entropy: &mut dyn EntropySource,
         store: StoreChoice,
     ) -> Result<(Signer, Vec<u8>), InitError> {
+        Signer::init_from(body, dir, SecretSource::LightningDir(entropy), store)
+    }
+
+    /// [`Signer::init_with`] with a secret the caller loaded (the remote signer's own seed
+    /// file) instead of `dir/hsm_secret`; init's `hsm_passphrase`, if any, is not used. `dir`
+    /// holds the durable store (`dir/warden/`) and the policy file.
+    pub fn init_with_secret(
+        body: &[u8],
+        secret: &hsm_secret::LoadedSecret,
+        dir: &Path,
+        store: StoreChoice,
+    ) -> Result<(Signer, Vec<u8>), InitError> {
+        Signer::init_from(body, dir, SecretSource::Given(secret), store)
+    }
+
+    fn init_from(
+        body: &[u8],
+        dir: &Path,
+        secret: SecretSource<'_>,
+        store: StoreChoice,
+    ) -> Result<(Signer, Vec<u8>), InitError> {
         let bad = InitError::BadRequest;
         let init = Init::decode(body)
             .map_err(|e| bad(BadRequestError::Malformed { reason: e.to_string() }))?;
@@ -243,9 +288,16 @@ impl Signer {
         }
         let network = Network::from_chain_hash(init.chainparams)
             .ok_or_else(|| bad(invalid("unknown chain")))?;
-        let passphrase = init.tlvs.hsm_passphrase.as_ref().map(|p| p.expose_secret());
-        let loaded =
-            hsm_secret::load_or_create(dir, passphrase, entropy).map_err(InitError::Secret)?;
+        let owned;
+        let loaded = match secret {
+            SecretSource::LightningDir(entropy) => {
+                let passphrase = init.tlvs.hsm_passphrase.as_ref().map(|p| p.expose_secret());
+                owned = hsm_secret::load_or_create(dir, passphrase, entropy)
+                    .map_err(InitError::Secret)?;
+                &owned
+            }
+            SecretSource::Given(loaded) => loaded,
+        };
         let secp = Secp256k1::new();
         let keys = NodeKeys::derive(&secp, &loaded.seed, NetworkKind::from(network))
             .map_err(|e| bad(invalid(e)))?;
@@ -275,12 +327,31 @@ impl Signer {
             }
         };
         let channels = Channels::new(store);
-        let policy = match network {
-            Network::Bitcoin => PolicyConfig::mainnet(),
-            _ => PolicyConfig::test_network(),
-        };
+        let policy = Policy::new(
+            policy_file::load(policy_file::locate(dir).as_deref(), network)
+                .map_err(InitError::Policy)?,
+        );
+        // payments: the ledger's velocity and approvals, and the HTLCs of every channel.
+        let payments =
+            crate::payments::Payments::restore(&channels, policy.payment.clone(), network)
+                .map_err(|e| {
+                    InitError::NodeState(OpenStoreError::Stale(
+                        crate::durable::NodeStateStaleError::Decode {
+                            name: "node".into(),
+                            reason: e.to_string(),
+                        },
+                    ))
+                })?;
         Ok((
-            Signer { secp, keys, node_id, channels, policy, wallet_scripts: Default::default() },
+            Signer {
+                secp,
+                keys,
+                node_id,
+                channels,
+                policy,
+                payments,
+                wallet_scripts: Default::default(),
+            },
             reply,
         ))
     }
@@ -297,8 +368,33 @@ impl Signer {
         self.node_id
     }
 
-    /// Handles one request body from `client`.
+    /// What Warden holds of the channel with `peer` and database id `dbid` (for `status` and
+    /// tests), if it was ever set up.
+    pub fn channel_state(
+        &self,
+        peer: &NodeId,
+        dbid: u64,
+    ) -> Option<warden_core::channel::ChannelState> {
+        let slot = crate::channels::slot(peer, dbid).ok()?;
+        self.channels.snapshot(&slot).ok()
+    }
+
+    /// Handles one request body from `client`. A policy refusal is also recorded in the
+    /// policy log (counted, kept for `status`, written to the status log).
     pub fn handle(&self, client: &ClientContext, body: &[u8]) -> Result<Outcome, BadRequestError> {
+        let outcome = self.dispatch(client, body);
+        if let Err(BadRequestError::Refused(e)) = &outcome {
+            self.policy.refused(e);
+        }
+        outcome
+    }
+
+    /// What the policy refused and warned about.
+    pub fn policy_log(&self) -> &crate::policy::PolicyLog {
+        self.policy.log()
+    }
+
+    fn dispatch(&self, client: &ClientContext, body: &[u8]) -> Result<Outcome, BadRequestError> {
         let msg_type = warden_wire::frame::peek_type(body)
             .map_err(|e| BadRequestError::Malformed { reason: e.to_string() })?;
         let needed =
@@ -386,7 +482,7 @@ impl Signer {
             }
             Request::NewChannel(m) => self.channels.new_channel(&m)?,
             Request::ForgetChannel(m) => self.channels.forget_channel(&m)?,
-            Request::SetupChannel(m) => self.channels.setup_channel(&self.policy, client, &m)?,
+            Request::SetupChannel(m) => self.channels.setup_channel(self, client, &m)?,
             Request::SignRemoteCommitmentTx(m) => {
                 let ctx = self.channel_context(&client.id, client.dbid)?;
                 self.channels.sign_remote_commitment_tx(&ctx, client, &m)?

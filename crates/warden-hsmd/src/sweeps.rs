@@ -13,10 +13,14 @@
 //!   BOLT-03 HTLC-success/timeout transaction Warden rebuilds);
 //! - the PSBT input's `witness_utxo` locks the P2WSH of that witness script (the amount signed
 //!   comes from it, as in hsmd), else `sweep-structure`;
-//! - every output of a sweep pays Warden's own wallet: `m/0/0/i` P2WPKH (or BIP-86 P2TR for
+//! - every output of a sweep pays Warden's own wallet (or the allowlist): `m/0/0/i` P2WPKH (or BIP-86 P2TR for
 //!   mnemonic secrets) within the first [`crate::wallet::WALLET_WINDOW`] indexes, or any index the PSBT
 //!   output's BIP-32 / taproot key origin claims and Warden re-derives, else
 //!   `sweep-destination`;
+//! - the fee is under a generous cap: a feerate at most `max_sweep_feerate`, and never the
+//!   whole output (`sweep-fee-range`, see `warden_core::policy::sweep` for why onchaind's
+//!   deadline feerates pass); our HTLC transaction is built at a feerate within the limits, or
+//!   at zero fee with zero-fee HTLC anchors (`htlc-fee-range`);
 //! - our HTLC transaction is never signed for a revoked commitment (`sweep-holder-revoked`);
 //! - the penalty's revocation secret is one the peer revealed (`counterparty.secrets`).
 //!
@@ -32,6 +36,8 @@ use subtle::ConstantTimeEq;
 use warden_core::channel::{ChannelSetup, ChannelState, HtlcSide};
 use warden_core::keys::bolt3::{derive_private_key, derive_revocation_privkey};
 use warden_core::keys::PerCommitmentPoint;
+use warden_core::policy::htlc::check_htlc_feerate;
+use warden_core::policy::sweep::{check_sweep_fee, SWEEP_WITNESS_OVERHEAD};
 use warden_core::policy::{PolicyError, Rule};
 use warden_core::secp256k1::{All, PublicKey, Secp256k1, SecretKey};
 use warden_core::secret::{PerCommitmentSecret, PrivateKey};
@@ -45,7 +51,7 @@ use warden_core::units::{CommitmentNumber, Sat};
 use warden_wire::msg::*;
 use warden_wire::{BitcoinTx, NodeId};
 
-use crate::channels::{encode, invalid, number, refused, slot};
+use crate::channels::{encode, enforce, invalid, number, refused, slot};
 use crate::signer::{BadRequestError, ClientContext, Signer};
 use crate::wallet::pays_wallet;
 
@@ -220,6 +226,10 @@ pub(crate) fn sign_any_local_htlc_tx(
             built.htlc_value
         )));
     }
+    enforce(
+        &s.policy,
+        check_htlc_feerate(&s.policy.limits, channel_type, content.feerate, built.fee),
+    )?;
     let key = derive_private_key(secp, keys.htlc_basepoint_secret(), &point).map_err(invalid)?;
     sign_reply(secp, &key, tx, &m.wscript, value, htlc_sighash_type(channel_type))
 }
@@ -263,6 +273,7 @@ fn delayed_payment_to_us(
     }
     let value = spent_value(wtx.psbt().psbt(), tx, 0, wscript)?;
     check_destinations(s, wtx)?;
+    check_fee(s, tx, value, wscript)?;
     let key = derive_private_key(secp, keys.delayed_payment_basepoint_secret(), &point)
         .map_err(invalid)?;
     sign_reply(secp, &key, tx, wscript, value, EcdsaSighashType::All)
@@ -316,6 +327,7 @@ fn remote_htlc_to_us(
     }
     let value = spent_value(req.tx.psbt().psbt(), tx, 0, req.wscript)?;
     check_destinations(s, req.tx)?;
+    check_fee(s, tx, value, req.wscript)?;
     let key =
         derive_private_key(secp, keys.htlc_basepoint_secret(), &req.point).map_err(invalid)?;
     sign_reply(secp, &key, tx, req.wscript, value, htlc_sighash_type(channel_type))
@@ -350,6 +362,7 @@ fn penalty_to_us(
     }
     let value = spent_value(wtx.psbt().psbt(), tx, 0, wscript)?;
     check_destinations(s, wtx)?;
+    check_fee(s, tx, value, wscript)?;
     let secret = PerCommitmentSecret::new(secret);
     let key = derive_revocation_privkey(secp, keys.revocation_basepoint_secret(), &secret)
         .map_err(invalid)?;
@@ -582,9 +595,27 @@ fn sign_reply(
     encode(&SignTxReply { sig })
 }
 
+// --- fee --------------------------------------------------------------------------------------
+
+/// `sweep-fee-range` (see `warden_core::policy::sweep`): the fee of a sweep spending `value`
+/// through `wscript`, over an upper bound of its final weight.
+fn check_fee(
+    s: &Signer,
+    tx: &Transaction,
+    value: Sat,
+    wscript: &Script,
+) -> Result<(), BadRequestError> {
+    let outputs =
+        tx.output.iter().map(|o| o.value.to_sat()).fold(0u64, |sum, v| sum.saturating_add(v));
+    // Marker and flag, the witness (signature, one element, the script) over the bare tx.
+    let witness = 2 + SWEEP_WITNESS_OVERHEAD + wscript.len() as u64;
+    let weight = without_witness(tx).weight().to_wu().saturating_add(witness);
+    enforce(&s.policy, check_sweep_fee(&s.policy.limits, value, Sat(outputs), weight))
+}
+
 // --- destinations -----------------------------------------------------------------------------
 
-/// Every output must pay our wallet (`sweep-destination`).
+/// Every output must pay our wallet or the allowlist (`sweep-destination`).
 fn check_destinations(s: &Signer, wtx: &BitcoinTx) -> Result<(), BadRequestError> {
     let tx = wtx.tx();
     let psbt = wtx.psbt().psbt();
@@ -598,10 +629,13 @@ fn check_destinations(s: &Signer, wtx: &BitcoinTx) -> Result<(), BadRequestError
             .outputs
             .get(i)
             .filter(|_| psbt.unsigned_tx.output.get(i).map(|o| &o.script_pubkey) == Some(spk));
-        if !pays_wallet(&s.secp, &s.keys, &window, spk, meta) {
+        if !pays_wallet(&s.secp, &s.keys, &window, spk, meta) && !s.policy.allowlist.contains(spk) {
             return Err(rule(
                 Rule::SweepDestination,
-                format!("sweep output {i} pays {spk}, not a wallet address Warden can derive"),
+                format!(
+                    "sweep output {i} pays {spk}, neither a wallet address Warden can derive \
+                     nor allowlisted"
+                ),
             ));
         }
     }

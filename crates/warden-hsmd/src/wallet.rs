@@ -8,8 +8,9 @@
 //! PSBT output whose BIP-32 derivation or taproot key origin names an index that Warden
 //! derives itself and finds to give exactly that script. A claimed path is never trusted.
 //!
-//! The scripts of one index: P2WPKH and P2TR (BIP-0086 tweak, no script tree) of the
-//! `m/0/0/i` key, and for mnemonic secrets also of the BIP-0086 key `m/86'/0'/0'/0/i`.
+//! The scripts of one index: P2WPKH, P2TR (BIP-0086 tweak, no script tree) and P2SH-P2WPKH
+//! (lightningd's older `p2sh-segwit` addresses) of the `m/0/0/i` key, and for mnemonic
+//! secrets also of the BIP-0086 key `m/86'/0'/0'/0/i`.
 
 use std::collections::HashSet;
 
@@ -22,13 +23,12 @@ use warden_core::secp256k1::{All, PublicKey, Secp256k1};
 /// How many wallet indexes are recognised without a key origin in the PSBT.
 pub const WALLET_WINDOW: u32 = 1_000;
 
-/// P2WPKH and P2TR of one public key.
-fn key_scripts(secp: &Secp256k1<All>, pk: &PublicKey) -> [ScriptBuf; 2] {
+/// P2WPKH, P2TR and P2SH-P2WPKH of one public key.
+fn key_scripts(secp: &Secp256k1<All>, pk: &PublicKey) -> [ScriptBuf; 3] {
     let (xonly, _) = pk.x_only_public_key();
-    [
-        ScriptBuf::new_p2wpkh(&CompressedPublicKey(*pk).wpubkey_hash()),
-        ScriptBuf::new_p2tr(secp, xonly, None),
-    ]
+    let p2wpkh = ScriptBuf::new_p2wpkh(&CompressedPublicKey(*pk).wpubkey_hash());
+    let p2sh = ScriptBuf::new_p2sh(&p2wpkh.script_hash());
+    [p2wpkh, ScriptBuf::new_p2tr(secp, xonly, None), p2sh]
 }
 
 /// The public keys of wallet index `i`: the `m/0/0/i` key, and for mnemonic secrets the
@@ -50,6 +50,16 @@ fn index_keys(secp: &Secp256k1<All>, keys: &NodeKeys, i: u32) -> Vec<PublicKey> 
 /// Every script wallet index `i` can pay to.
 pub fn index_scripts(secp: &Secp256k1<All>, keys: &NodeKeys, i: u32) -> Vec<ScriptBuf> {
     index_keys(secp, keys, i).iter().flat_map(|pk| key_scripts(secp, pk)).collect()
+}
+
+/// Whether `script` is a script of wallet index `index` (its keys derived here).
+pub fn is_index_script(
+    secp: &Secp256k1<All>,
+    keys: &NodeKeys,
+    index: u32,
+    script: &bitcoin::Script,
+) -> bool {
+    index_keys(secp, keys, index).iter().any(|pk| key_scripts(secp, pk).iter().any(|s| s == script))
 }
 
 /// The scripts of the wallet indexes `0..WALLET_WINDOW`.

@@ -178,8 +178,9 @@ fn withdrawal(utxos: Vec<HsmUtxo>, p: Psbt) -> Vec<u8> {
     SignWithdrawal { inputs: utxos, psbt: WirePsbt::new(p) }.encode().unwrap()
 }
 
-/// A legacy wallet spend: utxo index 5 (100,000 sat) to an external address and change to
-/// index 7, fee 1,000 sat.
+/// A legacy wallet spend: utxo index 5 (100,000 sat) to our own address at index 9 (a
+/// consolidation: the only destination a withdrawal may have without an allowlist or an
+/// approval) and change to index 7, fee 1,000 sat.
 struct Withdrawal {
     utxos: Vec<HsmUtxo>,
     psbt: Psbt,
@@ -190,12 +191,11 @@ fn legacy_withdrawal(f: &Fixture) -> Withdrawal {
     let key = f.keys.wallet().bitcoin_key(&f.secp, 5).unwrap();
     let pk = key.public_key(&f.secp);
     let change = f.keys.wallet().bitcoin_key(&f.secp, 7).unwrap().public_key(&f.secp);
+    let to = f.keys.wallet().bitcoin_key(&f.secp, 9).unwrap().public_key(&f.secp);
     let spent = out(100_000, p2wpkh(&pk));
     let u = utxo(outpoint(1), 100_000, 5, p2wpkh(&pk));
-    let p = psbt(
-        &[(outpoint(1), spent)],
-        &[out(60_000, p2wpkh(&foreign_key(9))), out(39_000, p2wpkh(&change))],
-    );
+    let p =
+        psbt(&[(outpoint(1), spent)], &[out(60_000, p2wpkh(&to)), out(39_000, p2wpkh(&change))]);
     Withdrawal { utxos: vec![u], psbt: p, key }
 }
 
@@ -236,11 +236,12 @@ fn withdrawal_bip86_p2tr_and_p2wpkh_inputs_verify() {
     let wpkh_key = f.keys.wallet().bip86_key(&f.secp, 3).unwrap();
     let (tr_pk, wpkh_pk) = (tr_key.public_key(&f.secp), wpkh_key.public_key(&f.secp));
     let change = f.keys.wallet().bip86_key(&f.secp, 4).unwrap().public_key(&f.secp);
+    let to = f.keys.wallet().bip86_key(&f.secp, 5).unwrap().public_key(&f.secp);
     let prev_tr = out(50_000, p2tr(&f.secp, &tr_pk));
     let prev_wpkh = out(70_000, p2wpkh(&wpkh_pk));
     let p = psbt(
         &[(outpoint(1), prev_tr.clone()), (outpoint(2), prev_wpkh.clone())],
-        &[out(100_000, p2wpkh(&foreign_key(9))), out(19_000, p2tr(&f.secp, &change))],
+        &[out(100_000, p2tr(&f.secp, &to)), out(19_000, p2tr(&f.secp, &change))],
     );
     let utxos = vec![
         utxo(outpoint(1), 50_000, 2, prev_tr.script_pubkey.clone()),
@@ -278,6 +279,11 @@ fn withdrawal_mutations_are_refused_by_rule() {
     let client = master(&f.signer);
     let run =
         |utxos: Vec<HsmUtxo>, p: Psbt| refused_rule(reply(&f, &client, &withdrawal(utxos, p)));
+
+    // The first output pays an external address that is neither allowlisted nor approved.
+    let mut w = legacy_withdrawal(&f);
+    w.psbt.unsigned_tx.output[0].script_pubkey = p2wpkh(&foreign_key(9));
+    assert_eq!(run(w.utxos, w.psbt), Rule::OnchainUnknownDestination);
 
     // The PSBT claims another amount than the UTXO.
     let mut w = legacy_withdrawal(&f);

@@ -13,7 +13,10 @@
 //!   [`Encryptor`] and [`Decryptor`]); an authentication failure poisons the receiver.
 //! - [`keys`]: the static and ephemeral secret keys, injected by the caller (no randomness
 //!   is drawn here), zeroized, with redacted `Debug`.
-//! - `stream` (feature `std`): [`LinkStream`], blocking wrappers over `Read + Write`.
+//! - [`frame`]: Warden's messages over the link (hsmd requests with their client context,
+//!   replies, refusals, heartbeat), strictly decoded, chunked to fit BOLT-08 messages.
+//! - `stream` (feature `std`): [`LinkStream`], blocking wrappers over `Read + Write`, and its
+//!   split halves [`LinkReader`] / [`LinkWriter`].
 //!
 //! The protocol code is `#![no_std]` + `alloc` and does no I/O.
 #![no_std]
@@ -28,6 +31,7 @@ pub use secp256k1;
 
 mod crypto;
 pub mod error;
+pub mod frame;
 pub mod handshake;
 pub mod keys;
 #[cfg(feature = "std")]
@@ -35,8 +39,9 @@ pub mod stream;
 pub mod transport;
 
 pub use error::{Act, FramePart, HandshakeError, RemoteKeyMismatch, TransportError};
+pub use frame::{ClientContext, ErrorReply, FrameError, LinkMessage, Reply, Request};
 pub use handshake::{InitiatorHandshake, ResponderAwaitingActThree, ResponderHandshake};
 pub use keys::{EphemeralSecretKey, InvalidSecretKeyError, StaticSecretKey};
 #[cfg(feature = "std")]
-pub use stream::{LinkError, LinkStream};
+pub use stream::{LinkError, LinkReader, LinkStream, LinkWriter};
 pub use transport::{Decryptor, Encryptor, Transport, MAX_MESSAGE_LEN};

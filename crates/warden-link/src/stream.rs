@@ -9,11 +9,12 @@ use std::vec::Vec;
 use secp256k1::PublicKey;
 
 use crate::error::{HandshakeError, TransportError};
+use crate::frame::{chunks, FrameError, LinkMessage, Reassembler};
 use crate::handshake::{
     InitiatorHandshake, ResponderHandshake, ACT_ONE_LEN, ACT_THREE_LEN, ACT_TWO_LEN,
 };
 use crate::keys::{EphemeralSecretKey, StaticSecretKey};
-use crate::transport::{Transport, LENGTH_PREFIX_LEN};
+use crate::transport::{Decryptor, Encryptor, Transport, LENGTH_PREFIX_LEN};
 
 /// A failure of a [`LinkStream`]. After any failure the stream refuses further use.
 #[derive(Debug)]
@@ -25,6 +26,8 @@ pub enum LinkError {
     Handshake(HandshakeError),
     /// Encrypting or decrypting a message failed.
     Transport(TransportError),
+    /// A link message or its chunks were malformed.
+    Frame(FrameError),
     /// An earlier failure closed this link.
     Closed,
 }
@@ -35,6 +38,7 @@ impl core::fmt::Display for LinkError {
             LinkError::Io(_) => f.write_str("link i/o failed"),
             LinkError::Handshake(_) => f.write_str("link handshake failed"),
             LinkError::Transport(_) => f.write_str("link transport failed"),
+            LinkError::Frame(_) => f.write_str("malformed link message"),
             LinkError::Closed => f.write_str("link closed after an earlier failure"),
         }
     }
@@ -46,6 +50,7 @@ impl std::error::Error for LinkError {
             LinkError::Io(e) => Some(e),
             LinkError::Handshake(e) => Some(e),
             LinkError::Transport(e) => Some(e),
+            LinkError::Frame(e) => Some(e),
             LinkError::Closed => None,
         }
     }
@@ -60,6 +65,12 @@ impl From<io::Error> for LinkError {
 impl From<HandshakeError> for LinkError {
     fn from(e: HandshakeError) -> Self {
         LinkError::Handshake(e)
+    }
+}
+
+impl From<FrameError> for LinkError {
+    fn from(e: FrameError) -> Self {
+        LinkError::Frame(e)
     }
 }
 
@@ -157,9 +168,156 @@ impl<S: Read + Write> LinkStream<S> {
         self.transport.remote_static()
     }
 
+    /// Sends one [`LinkMessage`], in as many chunks as it needs (see [`crate::frame`]).
+    pub fn send_message(&mut self, msg: &LinkMessage) -> Result<(), LinkError> {
+        let encoded = msg.encode()?;
+        for chunk in chunks(&encoded) {
+            self.send(&chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Receives one [`LinkMessage`], joining its chunks; a malformed one closes the link.
+    pub fn recv_message(&mut self) -> Result<LinkMessage, LinkError> {
+        let mut reassembler = Reassembler::default();
+        loop {
+            let chunk = self.recv()?;
+            let r = reassembler.push(&chunk).map_err(LinkError::from);
+            if let Some(encoded) = self.close_on_err(r)? {
+                let r = LinkMessage::decode(&encoded).map_err(LinkError::from);
+                return self.close_on_err(r);
+            }
+        }
+    }
+
+    /// Splits the link into a receiving and a sending half, so that one thread can read while
+    /// others write; `split_io` makes the two handles of the stream (for a `TcpStream`, the
+    /// stream and its `try_clone`).
+    pub fn split<R, W>(
+        self,
+        split_io: impl FnOnce(S) -> io::Result<(R, W)>,
+    ) -> Result<(LinkReader<R>, LinkWriter<W>), LinkError> {
+        if self.closed {
+            return Err(LinkError::Closed);
+        }
+        let remote_static = *self.transport.remote_static();
+        let (encryptor, decryptor) = self.transport.split();
+        let (r, w) = split_io(self.io)?;
+        Ok((
+            LinkReader {
+                io: r,
+                decryptor,
+                reassembler: Reassembler::default(),
+                remote_static,
+                closed: false,
+            },
+            LinkWriter { io: w, encryptor, closed: false },
+        ))
+    }
+
     /// The underlying stream.
     pub fn get_ref(&self) -> &S {
         &self.io
+    }
+}
+
+/// The receiving half of a split [`LinkStream`].
+pub struct LinkReader<R> {
+    io: R,
+    decryptor: Decryptor,
+    reassembler: Reassembler,
+    remote_static: PublicKey,
+    closed: bool,
+}
+
+impl<R: Read> LinkReader<R> {
+    /// Receives one [`LinkMessage`], joining its chunks. Any failure (including a read
+    /// timeout of the underlying stream) closes this half.
+    pub fn recv_message(&mut self) -> Result<LinkMessage, LinkError> {
+        if self.closed {
+            return Err(LinkError::Closed);
+        }
+        let r = self.recv_inner();
+        if r.is_err() {
+            self.closed = true;
+        }
+        r
+    }
+
+    fn recv_inner(&mut self) -> Result<LinkMessage, LinkError> {
+        loop {
+            let mut prefix = [0u8; LENGTH_PREFIX_LEN];
+            self.io.read_exact(&mut prefix)?;
+            let body_len = self.decryptor.decrypt_length(&prefix)?;
+            let mut body = vec![0u8; body_len];
+            self.io.read_exact(&mut body)?;
+            let chunk = zeroize::Zeroizing::new(self.decryptor.decrypt_body(&body)?);
+            if let Some(encoded) = self.reassembler.push(&chunk)? {
+                let encoded = zeroize::Zeroizing::new(encoded);
+                return Ok(LinkMessage::decode(&encoded)?);
+            }
+        }
+    }
+
+    /// The peer's authenticated static key.
+    pub fn remote_static(&self) -> &PublicKey {
+        &self.remote_static
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &R {
+        &self.io
+    }
+}
+
+impl<R> core::fmt::Debug for LinkReader<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LinkReader")
+            .field("remote_static", &self.remote_static)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sending half of a split [`LinkStream`].
+pub struct LinkWriter<W> {
+    io: W,
+    encryptor: Encryptor,
+    closed: bool,
+}
+
+impl<W: Write> LinkWriter<W> {
+    /// Sends one [`LinkMessage`], in as many chunks as it needs. Any failure closes this half.
+    pub fn send_message(&mut self, msg: &LinkMessage) -> Result<(), LinkError> {
+        if self.closed {
+            return Err(LinkError::Closed);
+        }
+        let encoded = zeroize::Zeroizing::new(msg.encode()?);
+        let r = self.send_inner(&encoded);
+        if r.is_err() {
+            self.closed = true;
+        }
+        r
+    }
+
+    fn send_inner(&mut self, encoded: &[u8]) -> Result<(), LinkError> {
+        for chunk in chunks(encoded) {
+            let chunk = zeroize::Zeroizing::new(chunk);
+            let frame = self.encryptor.encrypt(&chunk)?;
+            self.io.write_all(&frame)?;
+        }
+        Ok(self.io.flush()?)
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &W {
+        &self.io
+    }
+}
+
+impl<W> core::fmt::Debug for LinkWriter<W> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LinkWriter").field("closed", &self.closed).finish_non_exhaustive()
     }
 }
 

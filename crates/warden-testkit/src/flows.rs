@@ -94,8 +94,13 @@ fn check(
 impl Node {
     /// Starts hsmd (`bin`) with our secret, sends `init` and checks the node id.
     pub fn start(bin: &Path, params: ChannelParams) -> Result<Node, FlowError> {
+        Node::attach(Hsmd::spawn(bin, &OUR_SECRET)?, params)
+    }
+
+    /// [`Node::start`] with an hsmd the caller started (for example in proxy mode, with
+    /// [`Hsmd::spawn_with_env`]): sends `init` and checks the node id.
+    pub fn attach(mut hsmd: Hsmd, params: ChannelParams) -> Result<Node, FlowError> {
         let channel = Channel::new(params, OUR_SECRET, PEER_SECRET)?;
-        let mut hsmd = Hsmd::spawn(bin, &OUR_SECRET)?;
         let reply = hsmd.init(&Hsmd::regtest_init())?;
         check_eq(Init::NAME, "node id", &reply.node_id, &channel.our_id())?;
         Ok(Node { hsmd, channel, watchtower: true, channeld: None })

@@ -460,6 +460,17 @@ pub struct Hsmd {
 impl Hsmd {
     /// Starts `bin` in a new temporary lightning directory holding `hsm_secret`.
     pub fn spawn(bin: &Path, hsm_secret: &[u8]) -> Result<Hsmd, HsmdError> {
+        Hsmd::spawn_with_env(bin, hsm_secret, &[])
+    }
+
+    /// [`Hsmd::spawn`] with extra environment variables for the process (and its restarts),
+    /// as lightningd's environment reaches hsmd: for example `WARDEN_SIGNER_PUBKEY` for proxy
+    /// mode.
+    pub fn spawn_with_env(
+        bin: &Path,
+        hsm_secret: &[u8],
+        env: &[(&str, &str)],
+    ) -> Result<Hsmd, HsmdError> {
         if !bin.is_file() {
             return Err(HsmdError::BinaryNotFound { tried: vec![bin.to_path_buf()] });
         }
@@ -467,12 +478,15 @@ impl Hsmd {
         std::fs::write(dir.path().join("hsm_secret"), hsm_secret)
             .map_err(io_err("writing hsm_secret"))?;
         let log = StatusLog::default();
-        let (child, master) = launch(bin, dir.path(), &log)?;
+        let env: Vec<(String, String)> =
+            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let (child, master) = launch(bin, dir.path(), &env, &log)?;
         let placeholder = NodeId::from_bytes([2; 33]);
         let transcript = Transcript::default();
         let life = Arc::new(Mutex::new(Life {
             bin: bin.to_path_buf(),
             dir: dir.path().to_path_buf(),
+            env,
             child,
             master: master.try_clone().map_err(io_err("cloning the master connection"))?,
             status: log.clone(),
@@ -662,6 +676,8 @@ struct Crashes {
 struct Life {
     bin: PathBuf,
     dir: PathBuf,
+    /// Extra environment variables of every start.
+    env: Vec<(String, String)>,
     child: Child,
     /// The current process's master connection (a second handle to it).
     master: UnixStream,
@@ -694,7 +710,7 @@ impl Life {
     fn restart(&mut self) -> Result<(), HsmdError> {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, mut master) = launch(&self.bin, &self.dir, &self.status)?;
+        let (child, mut master) = launch(&self.bin, &self.dir, &self.env, &self.status)?;
         self.child = child;
         if let Some(init) = &self.init {
             send_frame(&mut master, init).map_err(io_err("sending init after a restart"))?;
@@ -712,7 +728,12 @@ impl Life {
 }
 
 /// Starts `bin` in `dir` as lightningd starts hsmd; status messages go to `log`.
-fn launch(bin: &Path, dir: &Path, log: &StatusLog) -> Result<(Child, UnixStream), HsmdError> {
+fn launch(
+    bin: &Path,
+    dir: &Path,
+    env: &[(String, String)],
+    log: &StatusLog,
+) -> Result<(Child, UnixStream), HsmdError> {
     let (master, master_child) = UnixStream::pair().map_err(io_err("socketpair"))?;
     let (status, status_child) = UnixStream::pair().map_err(io_err("socketpair"))?;
     let child = Command::new("/bin/sh")
@@ -720,6 +741,7 @@ fn launch(bin: &Path, dir: &Path, log: &StatusLog) -> Result<(Child, UnixStream)
         .arg(r#"exec "$0" "$@" 3<&0 0<&1 1>&2"#)
         .arg(bin)
         .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::from(OwnedFd::from(master_child)))
         .stdout(Stdio::from(OwnedFd::from(status_child)))
         .stderr(Stdio::inherit())

@@ -15,10 +15,11 @@
 //! - our value `V(C)` = our main output, plus `X(C)` when we opened the channel (we pay the fee
 //!   and anchors, which come back to us as the fee changes).
 //!
-//! Then `V(N) ≥ V(P) − Σ(HTLCs offered by us in N and not in P) − I(P) − max(0, I(N) − I(P)) − ε`,
-//! with `ε` one satoshi per balance and HTLC for millisatoshi rounding. The `I(P)` term is the
-//! limit of what Warden can see: trimmed HTLCs are not in Core Lightning's HTLC list, so within
-//! one update ours may be fulfilled and new ones added at once. What can move without a visible
+//! Then `V(N) ≥ V(P) − Σ(HTLCs offered by us in N and not in P) − max(0, I(N)) − ε`,
+//! with `ε` one satoshi per balance and HTLC for millisatoshi rounding: what we newly put into
+//! trimmed HTLCs is still in the new pool (`I(N) = I(P) + added − removed`, `removed ≤ I(P)`).
+//! The `I(N)` term is the limit of what Warden can see: trimmed HTLCs are not in Core
+//! Lightning's HTLC list, so within one update ours may be fulfilled and new ones added at once. What can move without a visible
 //! HTLC is therefore bounded by the trimmed pool (itself bounded by the dust exposure limit) per
 //! update — dust that BOLT-03 already puts at risk; bounding it over time is the payment
 //! velocity rules' job. Everything else (value moving
@@ -67,6 +68,17 @@ fn accounts(
         fee + anchors
     };
     (x, t - x)
+}
+
+/// Our value in commitment `c` as Warden reads it: our main output, plus the fee and anchors
+/// when we opened the channel (they come back to us as the fee changes). HTLCs are not part
+/// of it. This is the `V(C)` the balance rule compares.
+pub fn our_value(setup: &ChannelSetup, c: &CommitmentContent) -> Result<Sat, PolicyError> {
+    let channel_type = setup.channel_type()?;
+    let (x, _) = accounts(setup, channel_type, c);
+    let fee_and_anchors = if setup.is_outbound { x.max(0) } else { 0 };
+    let value = sat(c.to_holder) + fee_and_anchors;
+    Ok(Sat(u64::try_from(value).unwrap_or(u64::MAX)))
 }
 
 /// The HTLCs of `new` that we offered and that `old` does not carry (as a multiset).
@@ -121,8 +133,9 @@ pub fn check_balance(
         .sum();
     // Trimmed HTLCs are invisible: in one update some of ours may be fulfilled (leaving the
     // pool) while others are added (entering it), so the pool's growth alone does not bound
-    // what we newly put into trimmed HTLCs; the pool before plus its growth does.
-    let trimmed = i_prev.max(0) + (i_new - i_prev).max(0);
+    // what we newly put into trimmed HTLCs. What we newly put in is still in the new pool
+    // (I(N) = I(P) + added − removed, and removed ≤ I(P)), so the new pool bounds it.
+    let trimmed = i_new.max(0);
     let allowed = value(prev, x_prev) - offered - trimmed - slack(prev) - slack(new);
     let ours = value(new, x_new);
     ensure!(

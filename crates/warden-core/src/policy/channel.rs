@@ -1,5 +1,11 @@
-//! Rules on a channel's parameters, checked at `setup_channel`.
+//! Rules on a channel's parameters, checked at `setup_channel`: delays, size, type, and our
+//! upfront shutdown script.
 
+use alloc::string::String;
+
+use bitcoin::Script;
+
+use super::onchain::Allowlist;
 use super::{ensure, Limits, PolicyError, Rule};
 use crate::channel::ChannelSetup;
 
@@ -26,6 +32,34 @@ pub fn check_setup(limits: &Limits, setup: &ChannelSetup) -> Result<(), PolicyEr
         "channel value {} is above the limit of {}",
         setup.channel_value,
         limits.max_channel_value
+    );
+    Ok(())
+}
+
+/// `channel-shutdown-script`: our upfront shutdown script, when there is one, pays our wallet
+/// or the allowlist — otherwise a mutual close of the channel could only pay a stranger.
+///
+/// `is_ours(script, index)` says whether `script` is a wallet script: when lightningd names
+/// the wallet index of the script (`local_shutdown_wallet_index`, sent when `close_to` is one
+/// of our addresses) the key at that index is derived and its scripts compared; a script
+/// without an index may still be one of the wallet's first indexes.
+pub fn check_shutdown_script(
+    setup: &ChannelSetup,
+    allowlist: &Allowlist,
+    is_ours: impl Fn(&Script, Option<u32>) -> bool,
+) -> Result<(), PolicyError> {
+    let Some(script) = setup.holder_shutdown_script.as_ref() else {
+        return Ok(());
+    };
+    let index = setup.holder_shutdown_wallet_index;
+    ensure!(
+        allowlist.contains(script) || is_ours(script, index),
+        Rule::ChannelShutdownScript,
+        "our upfront shutdown script {script} is neither our wallet's{} nor allowlisted",
+        match index {
+            Some(i) => alloc::format!(" (wallet index {i})"),
+            None => String::new(),
+        }
     );
     Ok(())
 }

@@ -5,12 +5,13 @@
 //! mutual close only when no HTLC is pending on either commitment (`close-pending-htlcs`), the
 //! transaction has at most two outputs (`close-structure`), every output that is not ours goes
 //! to the peer and the peer gets no more than its balance when we pay the fee, we get no less
-//! than our balance when the peer pays it (`close-value`), our share goes to our wallet or our
-//! upfront shutdown script (`close-destination`), and the fee is within the feerate bounds
-//! (`close-fee-range`).
+//! than our balance when the peer pays it (`close-value`), our share goes to our wallet, our
+//! upfront shutdown script or the allowlist (`close-destination`), and the fee is within the
+//! feerate bounds (`close-fee-range`).
 
 use bitcoin::{ScriptBuf, Transaction};
 
+use super::onchain::Allowlist;
 use super::{ensure, Limits, PolicyError, Rule};
 use crate::channel::{ChannelState, CommitmentContent};
 use crate::units::Sat;
@@ -26,9 +27,11 @@ fn close_weight(tx: &Transaction) -> u64 {
 }
 
 /// Checks a mutual close against the channel's state. `is_ours` says whether a script pays
-/// our wallet (or another destination of ours Warden can derive).
+/// our wallet (or another destination of ours Warden can derive); an allowlisted script is
+/// ours too.
 pub fn check_mutual_close(
     limits: &Limits,
+    allowlist: &Allowlist,
     state: &ChannelState,
     tx: &Transaction,
     is_ours: impl Fn(&ScriptBuf) -> bool,
@@ -62,7 +65,8 @@ pub fn check_mutual_close(
     let our_balance = ours_now.to_holder.min(theirs_now.to_holder);
     let their_balance = ours_now.to_counterparty.max(theirs_now.to_counterparty);
     let upfront = setup.holder_shutdown_script.as_ref();
-    let pays_us = |s: &ScriptBuf| upfront.is_some_and(|u| u == s) || is_ours(s);
+    let pays_us =
+        |s: &ScriptBuf| upfront.is_some_and(|u| u == s) || allowlist.contains(s) || is_ours(s);
     let (mut to_us, mut to_them, mut foreign) = (Sat::ZERO, Sat::ZERO, 0usize);
     for out in &tx.output {
         let v = Sat(out.value.to_sat());

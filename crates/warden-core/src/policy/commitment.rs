@@ -3,6 +3,7 @@
 
 use alloc::string::String;
 
+use super::htlc::check_htlc_feerate;
 use super::{ensure, Limits, PolicyError, Rule};
 use crate::channel::{ChannelSetup, CommitmentContent};
 use crate::units::{Msat, Sat};
@@ -15,7 +16,8 @@ pub const MAX_CLTV_EXPIRY: u32 = 500_000_000;
 
 /// Checks a commitment's content against the limits: feerate (`commitment-fee-range`; Core
 /// Lightning states feerate 0 for commitment #0, which carries no HTLCs), HTLC count and value
-/// (`commitment-htlc-count`, `commitment-htlc-inflight`), HTLC expiries
+/// (`commitment-htlc-count`, `commitment-htlc-inflight`), the feerate of the HTLC
+/// transactions signed with it (`htlc-fee-range`), HTLC expiries
 /// (`commitment-htlc-cltv`), no HTLCs at #0 (`commitment-first-no-htlcs`), main outputs not
 /// dust (`commitment-trimmed`), and — when we opened the channel — the peer holding no more
 /// than we pushed at #0 (`commitment-initial-value`).
@@ -51,6 +53,11 @@ pub fn check_commitment(
             limits.min_feerate,
             limits.max_feerate
         );
+    }
+    if !content.htlcs.is_empty() {
+        // The HTLC transactions signed with this commitment are built at its feerate (with
+        // zero-fee HTLCs, at no fee: `read_commitment` rebuilt them so).
+        check_htlc_feerate(limits, setup.channel_type()?, feerate, Sat::ZERO)?;
     }
     ensure!(
         content.htlcs.len() <= limits.max_htlcs,

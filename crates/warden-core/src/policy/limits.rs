@@ -8,6 +8,8 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use super::onchain::Allowlist;
+use super::payment::PaymentLimits;
 use super::{PolicyError, Rule};
 use crate::units::{FeeratePerKw, Msat, Sat};
 
@@ -28,6 +30,15 @@ pub struct Limits {
     pub max_htlc_inflight: Msat,
     /// The largest channel.
     pub max_channel_value: Sat,
+    /// The highest feerate of a sweep (12, 13, 14, 142, 143, 144). Generous on purpose:
+    /// onchaind raises its feerates as a deadline nears, and the sweep's fee is also bounded by
+    /// its value (see `policy::sweep`).
+    pub max_sweep_feerate: FeeratePerKw,
+    /// The most we give the peer when we open a channel (`onchain-push`): `setup_channel`'s
+    /// push value, less what the peer brings to the funding transaction.
+    pub max_push: Sat,
+    /// The most channels the node may have set up (`node-limits`).
+    pub max_channels: usize,
 }
 
 impl Limits {
@@ -41,13 +52,22 @@ impl Limits {
             max_htlcs: 483,
             max_htlc_inflight: Msat((1 << 24) * 1000),
             max_channel_value: Sat(1_000_000_000),
+            max_sweep_feerate: FeeratePerKw(100_000),
+            max_push: Sat(0),
+            max_channels: 10_000,
         }
     }
 
-    /// The defaults of test networks (testnet, signet, regtest): delays from 1 block and
-    /// feerates up to 100,000 sat/kw.
+    /// The defaults of test networks (testnet, signet, regtest): delays from 1 block, feerates
+    /// up to 100,000 sat/kw (sweeps 250,000), and pushes up to the largest channel.
     pub fn test_network() -> Limits {
-        Limits { min_to_self_delay: 1, max_feerate: FeeratePerKw(100_000), ..Limits::mainnet() }
+        Limits {
+            min_to_self_delay: 1,
+            max_feerate: FeeratePerKw(100_000),
+            max_sweep_feerate: FeeratePerKw(250_000),
+            max_push: Sat(1_000_000_000),
+            ..Limits::mainnet()
+        }
     }
 }
 
@@ -141,17 +161,31 @@ pub struct PolicyConfig {
     pub limits: Limits,
     /// What is demoted to warnings.
     pub enforcement: Enforcement,
+    /// Destinations outside our wallet that are ours to pay to (withdrawals, closes, sweeps).
+    pub allowlist: Allowlist,
+    /// The payment rules' limits: payee allowlist, velocity, fee cap, CLTV delta (`payment-*`).
+    pub payment: PaymentLimits,
 }
 
 impl PolicyConfig {
     /// Mainnet defaults, every rule enforced.
     pub fn mainnet() -> PolicyConfig {
-        PolicyConfig { limits: Limits::mainnet(), enforcement: Enforcement::strict() }
+        PolicyConfig {
+            limits: Limits::mainnet(),
+            enforcement: Enforcement::strict(),
+            allowlist: Allowlist::default(),
+            payment: PaymentLimits::mainnet(),
+        }
     }
 
     /// Test-network defaults, every rule enforced.
     pub fn test_network() -> PolicyConfig {
-        PolicyConfig { limits: Limits::test_network(), enforcement: Enforcement::strict() }
+        PolicyConfig {
+            limits: Limits::test_network(),
+            enforcement: Enforcement::strict(),
+            allowlist: Allowlist::default(),
+            payment: PaymentLimits::test_network(),
+        }
     }
 }
 

@@ -11,7 +11,12 @@ pub mod balance;
 pub mod channel;
 pub mod close;
 pub mod commitment;
+pub mod htlc;
 pub mod limits;
+pub mod node;
+pub mod onchain;
+pub mod payment;
+pub mod sweep;
 
 pub use limits::{Enforcement, EnforcementError, Limits, PolicyConfig};
 

@@ -1,0 +1,241 @@
+//! The operator's policy file: TOML, every key optional (an absent key keeps the default of
+//! the network lightningd runs on: [`PolicyConfig::mainnet`] or
+//! [`PolicyConfig::test_network`]), unknown keys refused so that a typo never silently keeps
+//! a default.
+//!
+//! Where it is read from, at `init`: the file named by the environment variable
+//! [`POLICY_FILE_ENV`] if set (lightningd passes its environment to hsmd), else
+//! `<lightning dir>/warden/policy.toml` if it exists, else the defaults. A file that does not
+//! parse, names an unknown rule, demotes a hard rule or sets an impossible bound stops the
+//! signer at start with a sentence that says which key and why.
+//!
+//! ```toml
+//! [limits]
+//! min-to-self-delay = 144        # blocks
+//! max-to-self-delay = 2016
+//! min-feerate = 253              # sat/kw
+//! max-feerate = 25000
+//! max-htlcs = 483
+//! max-htlc-inflight-sat = 16777216
+//! max-channel-value-sat = 1000000000
+//!
+//! [enforcement]
+//! # Demote a tag, or every soft rule of a prefix, to a logged warning.
+//! warn = ["commitment-fee-range", "payment-*"]
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use bitcoin::Network;
+use serde::Deserialize;
+use warden_core::policy::{Limits, PolicyConfig};
+use warden_core::units::{FeeratePerKw, Msat, Sat};
+
+/// The environment variable naming the policy file.
+pub const POLICY_FILE_ENV: &str = "WARDEN_POLICY_FILE";
+
+/// The policy file's name in `<lightning dir>/warden/`.
+pub const POLICY_FILE_NAME: &str = "policy.toml";
+
+/// Why a policy file was refused.
+#[derive(Debug)]
+pub struct PolicyFileError {
+    /// The file, if the policy came from one.
+    pub path: Option<PathBuf>,
+    /// What is wrong, as a sentence.
+    pub reason: String,
+}
+
+impl fmt::Display for PolicyFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            Some(p) => write!(f, "policy file {}: {}", p.display(), self.reason),
+            None => write!(f, "policy: {}", self.reason),
+        }
+    }
+}
+
+impl std::error::Error for PolicyFileError {}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct PolicyFile {
+    #[serde(default)]
+    limits: LimitsSection,
+    #[serde(default)]
+    enforcement: EnforcementSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct LimitsSection {
+    min_to_self_delay: Option<u16>,
+    max_to_self_delay: Option<u16>,
+    min_feerate: Option<u32>,
+    max_feerate: Option<u32>,
+    max_htlcs: Option<usize>,
+    max_htlc_inflight_sat: Option<u64>,
+    max_channel_value_sat: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct EnforcementSection {
+    #[serde(default)]
+    warn: Vec<String>,
+}
+
+/// The protocol's ceiling on HTLCs per commitment (BOLT 2: `max_accepted_htlcs` <= 483).
+const PROTOCOL_MAX_HTLCS: usize = 483;
+
+/// The defaults of `network`.
+pub fn defaults(network: Network) -> PolicyConfig {
+    match network {
+        Network::Bitcoin => PolicyConfig::mainnet(),
+        _ => PolicyConfig::test_network(),
+    }
+}
+
+/// The policy of `text` (a policy file's content) over the defaults of `network`.
+pub fn parse(text: &str, network: Network) -> Result<PolicyConfig, String> {
+    let file: PolicyFile = toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
+    let mut config = defaults(network);
+    apply_limits(&mut config.limits, &file.limits)?;
+    for pattern in &file.enforcement.warn {
+        config.enforcement.demote(pattern).map_err(|e| format!("enforcement.warn: {e}"))?;
+    }
+    Ok(config)
+}
+
+fn apply_limits(limits: &mut Limits, section: &LimitsSection) -> Result<(), String> {
+    let LimitsSection {
+        min_to_self_delay,
+        max_to_self_delay,
+        min_feerate,
+        max_feerate,
+        max_htlcs,
+        max_htlc_inflight_sat,
+        max_channel_value_sat,
+    } = *section;
+    if let Some(v) = min_to_self_delay {
+        limits.min_to_self_delay = v;
+    }
+    if let Some(v) = max_to_self_delay {
+        limits.max_to_self_delay = v;
+    }
+    if let Some(v) = min_feerate {
+        limits.min_feerate = FeeratePerKw(v);
+    }
+    if let Some(v) = max_feerate {
+        limits.max_feerate = FeeratePerKw(v);
+    }
+    if let Some(v) = max_htlcs {
+        limits.max_htlcs = v;
+    }
+    if let Some(v) = max_htlc_inflight_sat {
+        limits.max_htlc_inflight =
+            Msat(v.checked_mul(1000).ok_or("limits.max-htlc-inflight-sat is too large")?);
+    }
+    if let Some(v) = max_channel_value_sat {
+        limits.max_channel_value = Sat(v);
+    }
+    if limits.min_to_self_delay > limits.max_to_self_delay {
+        return Err(format!(
+            "limits.min-to-self-delay ({}) is above limits.max-to-self-delay ({})",
+            limits.min_to_self_delay, limits.max_to_self_delay
+        ));
+    }
+    if limits.min_feerate.0 > limits.max_feerate.0 {
+        return Err(format!(
+            "limits.min-feerate ({}) is above limits.max-feerate ({})",
+            limits.min_feerate.0, limits.max_feerate.0
+        ));
+    }
+    if limits.min_feerate.0 < 253 {
+        return Err(format!(
+            "limits.min-feerate ({}) is below 253 sat/kw, the relay floor every node uses",
+            limits.min_feerate.0
+        ));
+    }
+    if limits.max_htlcs > PROTOCOL_MAX_HTLCS {
+        return Err(format!(
+            "limits.max-htlcs ({}) is above {PROTOCOL_MAX_HTLCS}, the protocol's ceiling",
+            limits.max_htlcs
+        ));
+    }
+    Ok(())
+}
+
+/// The policy file `init` reads in `dir` (the lightning directory), if any.
+pub fn locate(dir: &Path) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(POLICY_FILE_ENV) {
+        return Some(PathBuf::from(path));
+    }
+    let default = dir.join("warden").join(POLICY_FILE_NAME);
+    default.exists().then_some(default)
+}
+
+/// The policy of the file at `path` (or the defaults when `None`) for `network`.
+pub fn load(path: Option<&Path>, network: Network) -> Result<PolicyConfig, PolicyFileError> {
+    let Some(path) = path else { return Ok(defaults(network)) };
+    let fail = |reason: String| PolicyFileError { path: Some(path.to_owned()), reason };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    parse(&text, network).map_err(|reason| fail(format!("{reason}; fix the file or remove it")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warden_core::policy::Rule;
+
+    #[test]
+    fn an_empty_file_keeps_the_network_defaults() {
+        assert_eq!(parse("", Network::Bitcoin).unwrap(), PolicyConfig::mainnet());
+        assert_eq!(parse("", Network::Regtest).unwrap(), PolicyConfig::test_network());
+    }
+
+    #[test]
+    fn keys_override_defaults_and_warn_demotes() {
+        let text = "[limits]\nmax-feerate = 50000\nmax-channel-value-sat = 5000000\n\
+                    [enforcement]\nwarn = [\"commitment-fee-range\", \"payment-*\"]\n";
+        let config = parse(text, Network::Bitcoin).unwrap();
+        assert_eq!(config.limits.max_feerate, FeeratePerKw(50_000));
+        assert_eq!(config.limits.max_channel_value, Sat(5_000_000));
+        assert_eq!(config.limits.min_to_self_delay, 144, "an absent key keeps the default");
+        assert!(config.enforcement.is_demoted(Rule::CommitmentFeeRange));
+        assert!(config.enforcement.is_demoted(Rule::PaymentVelocity));
+        assert!(!config.enforcement.is_demoted(Rule::CloseValue));
+    }
+
+    #[test]
+    fn invalid_files_are_refused_with_the_key_named() {
+        let cases = [
+            ("[limits]\nmax-fee-rate = 1\n", "max-fee-rate"),
+            ("[limits]\nmin-to-self-delay = 3000\n", "min-to-self-delay"),
+            ("[limits]\nmin-feerate = 100\n", "253"),
+            ("[limits]\nmax-htlcs = 500\n", "max-htlcs"),
+            ("[limits]\nmax-feerate = -1\n", "max-feerate"),
+            ("[enforcement]\nwarn = [\"revoke-after-broadcast\"]\n", "hard rule"),
+            ("[enforcement]\nwarn = [\"no-such-rule\"]\n", "no-such-rule"),
+            ("[surprise]\n", "surprise"),
+            ("not toml at all", ""),
+        ];
+        for (text, needle) in cases {
+            let err = parse(text, Network::Bitcoin).unwrap_err();
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn load_names_the_file_and_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        std::fs::write(&path, "[limits]\nmax-htlcs = 9999\n").unwrap();
+        let err = load(Some(&path), Network::Regtest).unwrap_err().to_string();
+        assert!(err.contains("policy.toml") && err.contains("fix the file"), "{err}");
+        assert_eq!(load(None, Network::Regtest).unwrap(), PolicyConfig::test_network());
+        let missing = dir.path().join("absent.toml");
+        assert!(load(Some(&missing), Network::Regtest).is_err());
+    }
+}

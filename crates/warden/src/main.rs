@@ -1,0 +1,287 @@
+//! `warden`: the signer side of Warden's remote mode.
+//!
+//! - `warden init`: makes the seed (a new BIP-39 mnemonic, shown once, or an imported Core
+//!   Lightning `hsm_secret`).
+//! - `warden pair`: prints this signer's link key and pins the proxy's.
+//! - `warden run`: dials out to the proxy and answers its requests ([`run`]).
+//!
+//! The data directory's layout is in [`datadir`]. Errors are printed as sentences that say what
+//! to do next; the exit code is 1 on any error, 2 on bad usage (clap's).
+
+mod datadir;
+mod run;
+mod signals;
+
+use std::fmt;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use warden_core::rng::EntropySource;
+use warden_hsmd::hsm_secret::{self, OsEntropy};
+use zeroize::Zeroizing;
+
+/// Warden's signer: holds the node's keys on its own machine and signs only what policy allows.
+///
+/// The signer accepts no connections: `warden run` dials out to `warden-hsmd`, which runs in
+/// proxy mode next to lightningd. Set-up: `warden init`, then `warden pair` on this host and
+/// `warden-hsmd --proxy-pubkey` on the node host, then `warden run --connect HOST:PORT`.
+#[derive(Debug, Parser)]
+#[command(name = "warden", version)]
+struct Cli {
+    /// The signer's data directory (seed, pinned proxy key, channel state).
+    #[arg(long, global = true, env = "WARDEN_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the signer's seed: a new BIP-39 mnemonic, or an existing Core Lightning hsm_secret.
+    ///
+    /// The seed is written to `hsm_secret` in the data directory (mode 0600), in Core
+    /// Lightning's own format, so the node keeps the same node id and keys as with hsmd.
+    Init(InitArgs),
+    /// Show this signer's link key, and pin the proxy's key.
+    ///
+    /// Give the printed key to the node host (`WARDEN_SIGNER_PUBKEY` in lightningd's
+    /// environment); pass the key `warden-hsmd --proxy-pubkey` prints there as --proxy-key.
+    Pair(PairArgs),
+    /// Run the signer: dial out to the proxy, then answer its requests until SIGTERM or ctrl-c.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// Length of the new mnemonic: 12 or 24 words.
+    #[arg(long, default_value_t = 12, value_parser = parse_words, conflicts_with = "import_hsm_secret")]
+    words: usize,
+
+    /// Take over an existing Core Lightning node's secret: its hsm_secret file, in any format
+    /// (a passphrase-protected one needs WARDEN_HSM_PASSPHRASE).
+    #[arg(long, value_name = "FILE")]
+    import_hsm_secret: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct PairArgs {
+    /// The proxy's link key (66 hex digits, from `warden-hsmd --proxy-pubkey` on the node host),
+    /// to pin in the data directory.
+    #[arg(long, value_name = "HEX")]
+    proxy_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The proxy's address: the host running lightningd and the port of WARDEN_PROXY_LISTEN.
+    #[arg(long, env = "WARDEN_CONNECT", value_name = "HOST:PORT")]
+    connect: String,
+
+    /// The proxy's link key, instead of the one `warden pair --proxy-key` pinned.
+    #[arg(long, value_name = "HEX")]
+    proxy_key: Option<String>,
+
+    /// Seconds without any message from the proxy (it pings every 10 s by default) after which
+    /// the link is dropped and dialled again.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    heartbeat_timeout: u64,
+
+    /// The longest wait, in seconds, between two attempts to reach the proxy.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    max_backoff: u64,
+}
+
+fn parse_words(s: &str) -> Result<usize, String> {
+    match s {
+        "12" => Ok(12),
+        "24" => Ok(24),
+        _ => Err("a mnemonic has 12 or 24 words".to_owned()),
+    }
+}
+
+/// A failure at the edge, as a sentence that says what to do next.
+#[derive(Debug)]
+pub struct CliError(String);
+
+impl CliError {
+    /// An error with this message.
+    pub fn new(msg: impl Into<String>) -> CliError {
+        CliError(msg.into())
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One log line on stderr. Never secrets.
+pub fn log(args: fmt::Arguments<'_>) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "warden: {args}");
+}
+
+/// Writes `text` to stdout (the CLI's output).
+fn say(text: &str) -> Result<(), CliError> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| CliError::new(format!("cannot write to stdout: {e}")))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = datadir_of(&cli).and_then(|dir| match cli.command {
+        Command::Init(args) => init(&dir, &args),
+        Command::Pair(args) => pair(&dir, &args),
+        Command::Run(args) => run_daemon(dir, &args),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut err = io::stderr().lock();
+            let _ = writeln!(err, "error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn datadir_of(cli: &Cli) -> Result<PathBuf, CliError> {
+    match &cli.data_dir {
+        Some(d) => Ok(d.clone()),
+        None => datadir::default_dir(),
+    }
+}
+
+fn init(dir: &Path, args: &InitArgs) -> Result<(), CliError> {
+    let seed_path = dir.join(datadir::SEED_FILE);
+    if seed_path.exists() {
+        return Err(CliError::new(format!(
+            "{} already holds a seed: `warden init` never overwrites one. Use another \
+             --data-dir, or move that file away only if you have its backup",
+            seed_path.display()
+        )));
+    }
+    let write = |bytes: &[u8]| {
+        datadir::ensure_dir(dir)?;
+        datadir::write_private(dir, datadir::SEED_FILE, bytes)
+            .map_err(|e| CliError::new(format!("cannot write {}: {e}", seed_path.display())))
+    };
+    match &args.import_hsm_secret {
+        Some(file) => {
+            let bytes = std::fs::read(file)
+                .map(Zeroizing::new)
+                .map_err(|e| CliError::new(format!("cannot read {}: {e}", file.display())))?;
+            let loaded = datadir::parse_secret(&bytes, file)?;
+            let node_id = node_id(&loaded)?;
+            write(&bytes)?;
+            say(&format!(
+                "Imported {} into {}.\nNode id: {node_id}\nNext: `warden pair`.\n",
+                file.display(),
+                seed_path.display()
+            ))
+        }
+        None => {
+            let mut entropy = OsEntropy::open()
+                .map_err(|e| CliError::new(format!("cannot open /dev/urandom: {e}")))?;
+            let mut raw = Zeroizing::new([0u8; 32]);
+            let len = if args.words == 24 { 32 } else { 16 };
+            let raw = raw.get_mut(..len).ok_or_else(|| CliError::new("bad entropy length"))?;
+            entropy.fill_bytes(raw);
+            let mnemonic = bip39::Mnemonic::from_entropy_in(bip39::Language::English, raw)
+                .map_err(|e| CliError::new(format!("cannot make a mnemonic: {e}")))?;
+            let words = Zeroizing::new(mnemonic.to_string());
+            let file = hsm_secret::mnemonic_file(&words, None)
+                .map_err(|e| CliError::new(format!("cannot encode the seed: {e}")))?;
+            let loaded = datadir::parse_secret(&file, &seed_path)?;
+            let node_id = node_id(&loaded)?;
+            write(&file)?;
+            show_mnemonic(&words, &seed_path, &node_id)
+        }
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "the mnemonic is shown once, on purpose, at init")]
+fn show_mnemonic(words: &str, path: &Path, node_id: &str) -> Result<(), CliError> {
+    let numbered: Vec<String> =
+        words.split(' ').enumerate().map(|(i, w)| format!("{:>2}. {w}", i + 1)).collect();
+    let text = Zeroizing::new(numbered.join("\n"));
+    println!(
+        "New seed written to {}.\n\nWrite these words down, in order, and keep them offline.\n\
+         They are shown only this once and are the only backup of the node's funds:\n\n{}\n\n\
+         Node id: {node_id}\nNext: `warden pair`.",
+        path.display(),
+        *text
+    );
+    Ok(())
+}
+
+fn node_id(loaded: &hsm_secret::LoadedSecret) -> Result<String, CliError> {
+    let secp = secp256k1::Secp256k1::new();
+    let keys = warden_core::keys::NodeKeys::derive(&secp, &loaded.seed, bitcoin::NetworkKind::Main)
+        .map_err(|e| CliError::new(format!("cannot derive the node keys: {e}")))?;
+    Ok(keys.node_id().to_string())
+}
+
+fn pair(dir: &Path, args: &PairArgs) -> Result<(), CliError> {
+    let seed = datadir::load_seed(dir)?;
+    let link = datadir::link_key(&seed)?;
+    let mut text = format!(
+        "Signer link key: {}\n\nOn the node host, start lightningd with:\n  \
+         WARDEN_SIGNER_PUBKEY={}\n  WARDEN_PROXY_LISTEN=IP:PORT   (default {})\n  \
+         lightningd --subdaemon=hsmd:warden-hsmd ...\n",
+        link.public_key(),
+        link.public_key(),
+        warden_hsmd::proxy::DEFAULT_LISTEN
+    );
+    match &args.proxy_key {
+        Some(hex) => {
+            let key = datadir::parse_key(hex, "--proxy-key")?;
+            datadir::write_private(dir, datadir::PROXY_KEY_FILE, format!("{key}\n").as_bytes())
+                .map_err(|e| CliError::new(format!("cannot pin the proxy key: {e}")))?;
+            text.push_str(&format!(
+                "\nPinned proxy key {key} in {}.\nNext: `warden run --connect HOST:PORT`.\n",
+                dir.join(datadir::PROXY_KEY_FILE).display()
+            ));
+        }
+        None => match datadir::pinned_proxy_key(dir)? {
+            Some(key) => text.push_str(&format!("\nPinned proxy key: {key}\n")),
+            None => text.push_str(
+                "\nNo proxy key pinned yet: run `warden-hsmd --proxy-pubkey` in the lightning \
+                 directory on the node host, then `warden pair --proxy-key KEY` here.\n",
+            ),
+        },
+    }
+    say(&text)
+}
+
+fn run_daemon(dir: PathBuf, args: &RunArgs) -> Result<(), CliError> {
+    let seed = datadir::load_seed(&dir)?;
+    let link_key = datadir::link_key(&seed)?;
+    let proxy_key = match &args.proxy_key {
+        Some(hex) => datadir::parse_key(hex, "--proxy-key")?,
+        None => datadir::pinned_proxy_key(&dir)?.ok_or_else(|| {
+            CliError::new(
+                "no proxy key is pinned: run `warden-hsmd --proxy-pubkey` in the lightning \
+                 directory on the node host, then `warden pair --proxy-key KEY` here (or pass \
+                 --proxy-key)",
+            )
+        })?,
+    };
+    if args.heartbeat_timeout == 0 {
+        return Err(CliError::new("--heartbeat-timeout must be at least 1 second"));
+    }
+    let options = run::RunOptions {
+        connect: args.connect.clone(),
+        proxy_key,
+        silence: Duration::from_secs(args.heartbeat_timeout),
+        max_backoff: Duration::from_secs(args.max_backoff),
+        data_dir: dir,
+    };
+    run::run(options, seed, link_key)
+}

@@ -1,0 +1,381 @@
+//! `warden run`: the signer daemon. It accepts no connection: it dials out to the proxy
+//! (`warden-hsmd` in proxy mode), authenticates with the seed's `warden/link` key and the
+//! pinned proxy key (BOLT-08 Noise_XK, the signer as initiator), then answers the proxy's
+//! framed hsmd requests with a [`Signer`] built from the seed at the proxy's `init`.
+//!
+//! - `init` is handled in order on the reading thread (so every later request sees the signer
+//!   it made); the same `init` again (the proxy replays it on every new link) gets the same
+//!   reply without rebuilding anything; every other request runs on its own thread, so slow
+//!   requests of one client do not hold up the others.
+//! - A lost link is redialled with exponential backoff (100 ms doubling up to `--max-backoff`);
+//!   the signer, its durable store and every channel's state outlive the link, so a request
+//!   the proxy re-sends is answered as it was the first time.
+//! - SIGTERM or SIGINT closes the link, lets the requests in progress finish (their state is
+//!   persisted before they reply) and exits 0.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use secp256k1::PublicKey;
+use warden_core::rng::EntropySource;
+use warden_hsmd::durable::SystemClock;
+use warden_hsmd::hsm_secret::{LoadedSecret, OsEntropy};
+use warden_hsmd::signer::{ClientContext, Outcome, Signer, StoreChoice};
+use warden_link::{
+    ClientContext as LinkClient, EphemeralSecretKey, ErrorReply, LinkError, LinkMessage,
+    LinkStream, LinkWriter, Reply, StaticSecretKey,
+};
+use warden_wire::frame::peek_type;
+use warden_wire::msg::Init;
+use warden_wire::{Message, NodeId, Permissions};
+use zeroize::Zeroizing;
+
+use crate::{log, CliError};
+
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What `warden run` was asked to do.
+#[derive(Debug)]
+pub struct RunOptions {
+    /// The proxy's address (`HOST:PORT`).
+    pub connect: String,
+    /// The proxy's pinned link key.
+    pub proxy_key: PublicKey,
+    /// A link with no message for this long is dropped and redialled.
+    pub silence: Duration,
+    /// The longest wait between two dials.
+    pub max_backoff: Duration,
+    /// The data directory (durable store and policy in `warden/`).
+    pub data_dir: PathBuf,
+}
+
+/// The signer made by the proxy's `init`.
+struct Initialised {
+    body: Zeroizing<Vec<u8>>,
+    reply: Vec<u8>,
+    signer: Arc<Signer>,
+}
+
+struct Daemon {
+    options: RunOptions,
+    seed: LoadedSecret,
+    link_key: StaticSecretKey,
+    signer: Mutex<Option<Initialised>>,
+    stopping: AtomicBool,
+    /// The current connection, to shut down on a signal.
+    current: Mutex<Option<TcpStream>>,
+    entropy: Mutex<OsEntropy>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Why one link session ended.
+enum SessionEnd {
+    /// The link failed or closed.
+    Link(LinkError),
+    /// The proxy broke the protocol.
+    Protocol(&'static str),
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(
+    options: RunOptions,
+    seed: LoadedSecret,
+    link_key: StaticSecretKey,
+) -> Result<(), CliError> {
+    let entropy =
+        OsEntropy::open().map_err(|e| CliError::new(format!("cannot open /dev/urandom: {e}")))?;
+    let daemon = Arc::new(Daemon {
+        options,
+        seed,
+        link_key,
+        signer: Mutex::new(None),
+        stopping: AtomicBool::new(false),
+        current: Mutex::new(None),
+        entropy: Mutex::new(entropy),
+    });
+    let on_signal = Arc::clone(&daemon);
+    crate::signals::on_termination(move |name| {
+        log(format_args!("{name} received: finishing the requests in progress"));
+        on_signal.stopping.store(true, Ordering::SeqCst);
+        if let Some(s) = lock(&on_signal.current).as_ref() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    })
+    .map_err(|e| CliError::new(format!("cannot set up signal handling: {e}")))?;
+    log(format_args!(
+        "signer link key {}; dialling the proxy at {} (key {})",
+        daemon.link_key.public_key(),
+        daemon.options.connect,
+        daemon.options.proxy_key
+    ));
+
+    let mut workers: Vec<JoinHandle<()>> = Vec::new();
+    let mut backoff = MIN_BACKOFF;
+    while !daemon.stopping.load(Ordering::SeqCst) {
+        match daemon.dial() {
+            Ok(link) => {
+                backoff = MIN_BACKOFF;
+                let end = Arc::clone(&daemon).serve(link, &mut workers);
+                if !daemon.stopping.load(Ordering::SeqCst) {
+                    match end {
+                        SessionEnd::Link(e) => log(format_args!("link closed: {}", describe(&e))),
+                        SessionEnd::Protocol(what) => {
+                            log(format_args!("link ended: the proxy {what}"))
+                        }
+                    }
+                }
+            }
+            Err(e) => log(format_args!(
+                "cannot reach the proxy at {}: {e}; retrying in {} ms",
+                daemon.options.connect,
+                backoff.as_millis()
+            )),
+        }
+        daemon.pause(backoff);
+        backoff = backoff.saturating_mul(2).min(daemon.options.max_backoff.max(MIN_BACKOFF));
+    }
+    for w in workers {
+        let _ = w.join();
+    }
+    log(format_args!("stopped"));
+    Ok(())
+}
+
+/// A link error as an operator reads it.
+fn describe(e: &LinkError) -> String {
+    let detail = std::error::Error::source(e).map(ToString::to_string).unwrap_or_default();
+    match e {
+        LinkError::Handshake(_) => format!(
+            "{e}: {detail} (is the proxy at this address the one paired with `warden pair \
+             --proxy-key`?)"
+        ),
+        LinkError::Io(io) if closed(io) => "the proxy closed the connection".to_owned(),
+        LinkError::Io(io)
+            if matches!(io.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+        {
+            "no message from the proxy within the heartbeat timeout".to_owned()
+        }
+        _ => format!("{e}: {detail}"),
+    }
+}
+
+/// Whether the peer closed the connection.
+fn closed(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset)
+}
+
+impl Daemon {
+    /// Sleeps `d`, waking early when stopping.
+    fn pause(&self, d: Duration) {
+        let step = Duration::from_millis(50);
+        let mut left = d;
+        while !left.is_zero() && !self.stopping.load(Ordering::SeqCst) {
+            let s = left.min(step);
+            std::thread::sleep(s);
+            left = left.saturating_sub(s);
+        }
+    }
+
+    fn ephemeral(&self) -> Result<EphemeralSecretKey, String> {
+        let mut entropy = lock(&self.entropy);
+        for _ in 0..4 {
+            let mut bytes = Zeroizing::new([0u8; 32]);
+            entropy.fill_bytes(&mut *bytes);
+            if let Ok(k) = EphemeralSecretKey::from_bytes(*bytes) {
+                return Ok(k);
+            }
+        }
+        Err("no valid ephemeral key from /dev/urandom".to_owned())
+    }
+
+    /// Connects and runs the handshake.
+    fn dial(&self) -> Result<LinkStream<TcpStream>, String> {
+        let addrs: Vec<SocketAddr> = self
+            .options
+            .connect
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve it ({e})"))?
+            .collect();
+        let mut last = String::from("it resolves to no address");
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+                Ok(tcp) => {
+                    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+                    tcp.set_read_timeout(Some(CONNECT_TIMEOUT)).map_err(|e| e.to_string())?;
+                    tcp.set_write_timeout(Some(CONNECT_TIMEOUT)).map_err(|e| e.to_string())?;
+                    let shutdown = tcp.try_clone().map_err(|e| e.to_string())?;
+                    *lock(&self.current) = Some(shutdown);
+                    let link = LinkStream::connect(
+                        tcp,
+                        &self.link_key,
+                        self.options.proxy_key,
+                        self.ephemeral()?,
+                    )
+                    .map_err(|e| match &e {
+                        LinkError::Io(io) if closed(io) => format!(
+                            "the proxy closed the connection during the handshake: this signer \
+                             pins another proxy key than the proxy's at {addr} (compare `warden \
+                             pair` with `warden-hsmd --proxy-pubkey` on the node host)"
+                        ),
+                        _ => describe(&e),
+                    })?;
+                    link.get_ref()
+                        .set_read_timeout(Some(self.options.silence))
+                        .map_err(|e| e.to_string())?;
+                    return Ok(link);
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(last)
+    }
+
+    /// Answers the proxy's requests until the link ends.
+    fn serve(
+        self: Arc<Self>,
+        link: LinkStream<TcpStream>,
+        workers: &mut Vec<JoinHandle<()>>,
+    ) -> SessionEnd {
+        let (mut reader, writer) = match link.split(|t| Ok((t.try_clone()?, t))) {
+            Ok(halves) => halves,
+            Err(e) => return SessionEnd::Link(e),
+        };
+        log(format_args!("connected to the proxy"));
+        let writer = Arc::new(Mutex::new(writer));
+        let mut received = false;
+        loop {
+            workers.retain(|w| !w.is_finished());
+            let msg = match reader.recv_message() {
+                Ok(m) => m,
+                Err(LinkError::Io(io)) if closed(&io) && !received => {
+                    return SessionEnd::Protocol(
+                        "closed the link right after the handshake: it does not pin this \
+                         signer's key (set WARDEN_SIGNER_PUBKEY on the node host to the key \
+                         `warden pair` prints)",
+                    )
+                }
+                Err(e) => return SessionEnd::Link(e),
+            };
+            received = true;
+            match msg {
+                LinkMessage::Request(mut r) => {
+                    let body = Zeroizing::new(std::mem::take(&mut r.msg));
+                    let (id, client) = (r.id, r.client);
+                    if peek_type(&body).ok() == Some(Init::TYPE) {
+                        let answer = self.init(id, &body);
+                        send(&writer, &answer);
+                        continue;
+                    }
+                    let daemon = Arc::clone(&self);
+                    let w = Arc::clone(&writer);
+                    let spawned =
+                        std::thread::Builder::new().name("request".into()).spawn(move || {
+                            let answer = daemon.answer(id, client, &body);
+                            send(&w, &answer);
+                        });
+                    match spawned {
+                        Ok(h) => workers.push(h),
+                        Err(e) => {
+                            log(format_args!("cannot start a request thread: {e}"));
+                            let refusal = error(id, true, "the signer is out of threads");
+                            send(&writer, &refusal);
+                        }
+                    }
+                }
+                LinkMessage::Ping(n) => send(&writer, &LinkMessage::Pong(n)),
+                LinkMessage::Pong(_) | LinkMessage::Unknown { .. } => {}
+                LinkMessage::Reply(_) | LinkMessage::Error(_) => {
+                    return SessionEnd::Protocol("sent a reply to the signer")
+                }
+            }
+        }
+    }
+
+    /// Handles the proxy's `init`: the same `init` again gets the same reply; another one
+    /// makes a new signer.
+    fn init(&self, id: u64, body: &[u8]) -> LinkMessage {
+        let mut slot = lock(&self.signer);
+        if let Some(done) = slot.as_ref().filter(|i| i.body.as_slice() == body) {
+            return LinkMessage::Reply(Reply { id, msg: done.reply.clone() });
+        }
+        // The old signer (and its store) is closed before the new one opens the same store.
+        *slot = None;
+        let nonces = match OsEntropy::open() {
+            Ok(e) => e,
+            Err(e) => return error(id, true, &format!("cannot open /dev/urandom: {e}")),
+        };
+        let store =
+            StoreChoice::Durable { clock: Box::new(SystemClock), entropy: Box::new(nonces) };
+        match Signer::init_with_secret(body, &self.seed, &self.options.data_dir, store) {
+            Ok((signer, reply)) => {
+                log(format_args!("initialised for node {}", signer.node_id()));
+                *slot = Some(Initialised {
+                    body: Zeroizing::new(body.to_vec()),
+                    reply: reply.clone(),
+                    signer: Arc::new(signer),
+                });
+                LinkMessage::Reply(Reply { id, msg: reply })
+            }
+            Err(e) => {
+                log(format_args!("init failed: {e}"));
+                error(id, true, &e.to_string())
+            }
+        }
+    }
+
+    /// Answers one request with the current signer.
+    fn answer(&self, id: u64, client: LinkClient, body: &[u8]) -> LinkMessage {
+        let signer = lock(&self.signer).as_ref().map(|i| Arc::clone(&i.signer));
+        let Some(signer) = signer else {
+            return error(
+                id,
+                true,
+                "the signer is not initialised: the proxy must send init first",
+            );
+        };
+        let ctx = ClientContext {
+            id: NodeId::from_bytes(client.peer_id),
+            dbid: client.dbid,
+            permissions: Permissions(client.permissions),
+        };
+        match signer.handle(&ctx, body) {
+            Ok(Outcome::Reply(msg) | Outcome::NewClient { reply: msg, .. }) => {
+                LinkMessage::Reply(Reply { id, msg })
+            }
+            Err(e) => {
+                let t = peek_type(body).unwrap_or(0);
+                log(format_args!("refused request type {t} (dbid {}): {e}", client.dbid));
+                error(id, false, &e.to_string())
+            }
+        }
+    }
+}
+
+fn error(id: u64, fatal: bool, text: &str) -> LinkMessage {
+    let mut description = text.to_owned();
+    if description.len() > warden_link::frame::MAX_DESCRIPTION_LEN {
+        let mut cut = warden_link::frame::MAX_DESCRIPTION_LEN;
+        while !description.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        description.truncate(cut);
+    }
+    LinkMessage::Error(ErrorReply { id, fatal, description })
+}
+
+/// Sends on the link; a failure is left to the reading side to notice (the proxy re-sends
+/// what it did not get an answer to).
+fn send(writer: &Mutex<LinkWriter<TcpStream>>, msg: &LinkMessage) {
+    if let Err(e) = lock(writer).send_message(msg) {
+        let _ = e;
+    }
+}
