@@ -309,6 +309,77 @@ mod tests {
         secp.verify_schnorr(&sig, &Message::from_digest(digest), &key).unwrap();
     }
 
+    fn record(out: &mut Vec<u8>, ty: u64, value: &[u8]) {
+        warden_core::tlv::write_bigsize(out, ty);
+        warden_core::tlv::write_bigsize(out, value.len() as u64);
+        out.extend_from_slice(value);
+    }
+
+    fn bech32_chars(bytes: &[u8]) -> String {
+        let (mut acc, mut bits, mut out) = (0u32, 0u32, String::new());
+        for b in bytes {
+            acc = acc << 8 | u32::from(*b);
+            bits += 8;
+            while bits >= 5 {
+                bits -= 5;
+                out.push(BECH32_CHARSET[((acc >> bits) & 31) as usize] as char);
+            }
+        }
+        if bits > 0 {
+            out.push(BECH32_CHARSET[((acc << (5 - bits)) & 31) as usize] as char);
+        }
+        out
+    }
+
+    /// A regtest BOLT-12 invoice with the fields Warden reads, signed by `signer`.
+    fn bolt12(amount: u64, created: u64, signer: u8, tamper: bool) -> String {
+        let secp = Secp256k1::new();
+        let keypair = secp256k1::Keypair::from_seckey_slice(&secp, &[signer; 32]).unwrap();
+        let mut tlv = Vec::new();
+        record(&mut tlv, 80, Network::Regtest.chain_hash().as_bytes());
+        record(&mut tlv, 164, &created.to_be_bytes()[3..]);
+        record(&mut tlv, 166, &600u32.to_be_bytes()[2..]);
+        record(&mut tlv, 168, &[9; 32]);
+        record(&mut tlv, 170, &amount.to_be_bytes()[5..]);
+        record(&mut tlv, 176, &keypair.public_key().serialize());
+        let digest = bolt12_sighash(b"invoice", b"signature", &bolt12_merkle_root(&tlv).unwrap());
+        let sig = secp.sign_schnorr_no_aux_rand(&Message::from_digest(digest), &keypair);
+        if tamper {
+            // Another amount under the same signature.
+            let at = tlv.len() - 33 - 2 - 1;
+            tlv[at] ^= 1;
+        }
+        record(&mut tlv, 240, sig.as_ref());
+        format!("lni1{}", bech32_chars(&tlv))
+    }
+
+    #[test]
+    fn bolt12_invoices_are_read_and_their_signature_checked() {
+        let secp = Secp256k1::verification_only();
+        let inv = bolt12(1_234_567, 1_800_000_000, 0x51, false);
+        let r = parse(&secp, inv.as_bytes(), Network::Regtest).unwrap();
+        assert_eq!(r.payment_hash, [9; 32]);
+        assert_eq!(r.amount, Some(Msat(1_234_567)));
+        assert_eq!(r.created_at, 1_800_000_000);
+        assert_eq!(r.expiry_secs, 600);
+        let payee = secp256k1::Keypair::from_seckey_slice(&Secp256k1::new(), &[0x51; 32])
+            .unwrap()
+            .public_key();
+        assert_eq!(r.payee, Some(NodeId(payee)));
+        // Upper case, split with `+`, reads the same.
+        let split = format!("{}+ \n{}", &inv[..30], &inv[30..]).to_ascii_uppercase();
+        assert_eq!(parse(&secp, split.as_bytes(), Network::Regtest), Ok(r));
+        let tampered = bolt12(1_234_567, 1_800_000_000, 0x51, true);
+        assert_eq!(
+            parse(&secp, tampered.as_bytes(), Network::Regtest),
+            Err(InvoiceError::Signature)
+        );
+        assert!(matches!(
+            parse(&secp, inv.as_bytes(), Network::Testnet),
+            Err(InvoiceError::Network { .. })
+        ));
+    }
+
     #[test]
     fn other_strings_are_not_invoices() {
         let secp = Secp256k1::verification_only();

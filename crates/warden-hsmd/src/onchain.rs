@@ -68,7 +68,7 @@ use bitcoin::{CompressedPublicKey, OutPoint, ScriptBuf, Transaction, TxOut};
 use secp256k1::{All, Message, PublicKey, Secp256k1};
 use warden_core::channel::ChannelState;
 use warden_core::keys::{FundingPubkey, NodeKeys, PerCommitmentPoint};
-use warden_core::policy::onchain::{check_funding_countersigned, check_push, destination_approved};
+use warden_core::policy::onchain::{check_funding_countersigned, check_push};
 use warden_core::policy::{PolicyError, Rule};
 use warden_core::secret::PrivateKey;
 use warden_core::tx::scripts::{anchor_witness_script, funding_witness_script};
@@ -398,19 +398,48 @@ fn funded_channel(
     Ok(None)
 }
 
+/// Whether a spent output is one of our wallet's (its script in the wallet window, or a key
+/// origin on the PSBT input that Warden re-derives to that script).
+fn input_pays_wallet(
+    secp: &Secp256k1<All>,
+    keys: &NodeKeys,
+    window: &WalletScripts,
+    prev: &TxOut,
+    meta: &bitcoin::psbt::Input,
+) -> bool {
+    let origins = bitcoin::psbt::Output {
+        bip32_derivation: meta.bip32_derivation.clone(),
+        tap_key_origins: meta.tap_key_origins.clone(),
+        ..Default::default()
+    };
+    pays_wallet(secp, keys, window, &prev.script_pubkey, Some(&origins))
+}
+
+/// Says whether the operator approved a spend paying exactly these external outputs (script
+/// and value, in transaction order).
+pub type ApprovalHook<'a> = dyn Fn(&[(ScriptBuf, Sat)]) -> bool + 'a;
+
+/// Whether the operator approved a spend paying exactly these external outputs (script and
+/// value, in transaction order): the single place where "or approved" of
+/// `onchain-unknown-destination` hooks in (the file-based approvals of `approvals.rs` are not
+/// wired here yet, so nothing is approved).
+pub(crate) fn external_outputs_approved(_signer: &Signer, _outputs: &[(ScriptBuf, Sat)]) -> bool {
+    false
+}
+
 /// The outputs a request may create (see [`Destinations`]). `ours` are the indexes of the
 /// inputs Warden signs; `prevouts` what every input spends.
 ///
 /// An output is fine when it pays our wallet (script in the wallet window, or a key origin
-/// Warden re-derives), is allowlisted, is approved ([`destination_approved`], the single hook
-/// of approvals), or is the funding output of a known channel — which must then be that
-/// channel's 2-of-2 with its value (`onchain-funding-script`, `onchain-funding-value`), spent
-/// from segwit inputs only (`onchain-funding-malleable`), whose commitment #0 we validated
-/// (`onchain-funding-countersigned`) and whose push, when we opened it, is within the limit
-/// (`onchain-push`). Any other output is foreign: an anchor spend has none, a mingled HTLC
-/// transaction only the one paired with the HTLC input, and a withdrawal only as much as the
-/// inputs Warden neither signs nor holds as a channel's funding bring (the peer's change in a
-/// dual-funded open or a splice: paid by the peer's inputs, never by ours).
+/// Warden re-derives), is allowlisted, or is the funding output of a known channel — which
+/// must then be that channel's 2-of-2 with its value (`onchain-funding-script`,
+/// `onchain-funding-value`), spent from segwit inputs only (`onchain-funding-malleable`), of a
+/// channel whose commitment #0 we validated (`onchain-funding-countersigned`) and whose push,
+/// when we opened it, is within the limit (`onchain-push`). Any other output is foreign: an anchor spend has none, a mingled HTLC
+/// transaction only the one paired with the HTLC input, and a withdrawal none — except that a
+/// transaction funding a channel may pay foreign outputs up to what the peer's inputs bring
+/// (its change in a dual-funded open or a splice: paid by its inputs, never by ours) — unless
+/// `approved` says the operator approved exactly these external outputs.
 #[allow(clippy::too_many_arguments, reason = "one call site per request; all are needed")]
 pub fn check_destinations(
     secp: &Secp256k1<All>,
@@ -422,6 +451,7 @@ pub fn check_destinations(
     mode: Destinations,
     funding: &dyn FundingLookup,
     policy: &Policy,
+    approved: &ApprovalHook<'_>,
 ) -> Result<(), PolicyError> {
     let tx = &psbt.unsigned_tx;
     // Channels whose current funding output this transaction spends (a splice).
@@ -460,7 +490,7 @@ pub fn check_destinations(
         let claims_funding = claims.get(vout).copied().unwrap_or(false);
         match funded_channel(secp, keys, tx, vout, &spliced, funding)? {
             Some(state) => {
-                funded.push((state, out.script_pubkey.clone()));
+                funded.push(state);
                 kinds.push(OutputKind::Funding);
                 continue;
             }
@@ -477,8 +507,7 @@ pub fn check_destinations(
         }
         let spk = &out.script_pubkey;
         let ours_out = pays_wallet(secp, keys, window, spk, psbt.outputs.get(vout))
-            || policy.allowlist.contains(spk)
-            || destination_approved(spk, Sat(out.value.to_sat()));
+            || policy.allowlist.contains(spk);
         kinds.push(if ours_out { OutputKind::Ours } else { OutputKind::Foreign });
     }
     if !funded.is_empty() {
@@ -497,50 +526,85 @@ pub fn check_destinations(
     let channel_input = |j: usize, p: &TxOut| {
         spliced_inputs.contains(&j) || funding_scripts.contains(&&p.script_pubkey)
     };
-    // What the inputs Warden neither signs nor holds as a channel's funding bring.
+    // What the peer's inputs bring: in a transaction that funds a channel (a dual-funded open,
+    // a splice), the inputs Warden does not sign, that are no channel's funding and that are
+    // not recognisably ours (a wallet input left out of this request could otherwise pay a
+    // foreign output in one request and be signed in the next). Elsewhere nothing: a plain
+    // withdrawal's foreign outputs are never paid for by "someone else's" inputs.
+    let funds_a_channel = !funded.is_empty() || !spliced.is_empty();
     let others_in: u64 = prevouts
         .iter()
+        .zip(&psbt.inputs)
         .enumerate()
-        .filter(|(j, p)| !ours.contains(j) && !channel_input(*j, p))
-        .map(|(_, p)| p.value.to_sat())
+        .filter(|(j, (p, meta))| {
+            funds_a_channel
+                && !ours.contains(j)
+                && !channel_input(*j, p)
+                && !input_pays_wallet(secp, keys, window, p, meta)
+        })
+        .map(|(_, (p, _))| p.value.to_sat())
         .fold(0, u64::saturating_add);
-    let mut foreign_total = 0u64;
-    for (vout, (out, kind)) in tx.output.iter().zip(&kinds).enumerate() {
-        if *kind != OutputKind::Foreign {
-            continue;
+    let refusal = |vout: usize, out: &TxOut| {
+        PolicyError::new(
+            Rule::OnchainUnknownDestination,
+            format!(
+                "output {vout} ({} sat to {}) pays neither our wallet, a channel's funding \
+                 output nor the allowlist, and is not approved",
+                out.value.to_sat(),
+                out.script_pubkey
+            ),
+        )
+    };
+    let foreign: Vec<(usize, &TxOut)> = tx
+        .output
+        .iter()
+        .zip(&kinds)
+        .enumerate()
+        .filter(|(_, (_, k))| **k == OutputKind::Foreign)
+        .map(|(vout, (out, _))| (vout, out))
+        .collect();
+    let foreign_total =
+        foreign.iter().map(|(_, o)| o.value.to_sat()).fold(0u64, u64::saturating_add);
+    match mode {
+        Destinations::Withdrawal => {
+            let external: Vec<(ScriptBuf, Sat)> = foreign
+                .iter()
+                .map(|(_, o)| (o.script_pubkey.clone(), Sat(o.value.to_sat())))
+                .collect();
+            // The first output beyond what the other inputs bring is the one named.
+            let mut running = 0u64;
+            let first_uncovered = foreign.iter().find(|(_, o)| {
+                running = running.saturating_add(o.value.to_sat());
+                running > others_in
+            });
+            if let Some((vout, out)) = first_uncovered {
+                let lifted = approved(&external);
+                policy.enforce(if lifted { Ok(()) } else { Err(refusal(*vout, out)) })?;
+            }
         }
-        let value = out.value.to_sat();
-        let allowed = match mode {
-            Destinations::Withdrawal => {
-                foreign_total = foreign_total.saturating_add(value);
-                foreign_total <= others_in
+        Destinations::WalletOrPaired | Destinations::WalletOnly => {
+            for (vout, out) in &foreign {
+                let paired = mode == Destinations::WalletOrPaired
+                    && tx.input.get(*vout).is_some()
+                    && !ours.contains(vout)
+                    && prevouts.get(*vout).is_some_and(|p| out.value <= p.value);
+                policy.enforce(if paired { Ok(()) } else { Err(refusal(*vout, out)) })?;
             }
-            Destinations::WalletOrPaired => {
-                let paired = tx.input.get(vout).is_some() && !ours.contains(&vout);
-                let cap = prevouts.get(vout).map(|p| p.value.to_sat()).unwrap_or(0);
-                paired && value <= cap
-            }
-            Destinations::WalletOnly => false,
-        };
-        policy.enforce(if allowed {
-            Ok(())
-        } else {
-            Err(PolicyError::new(
-                Rule::OnchainUnknownDestination,
-                format!(
-                    "output {vout} ({value} sat to {}) pays neither our wallet, a channel's \
-                     funding output nor the allowlist, and is not approved",
-                    out.script_pubkey
-                ),
-            ))
-        })?;
+        }
     }
+    // The peer's inputs' values are the PSBT's claims (a segwit v0 signature does not commit to
+    // other inputs' amounts): an inflated claim shows as fee, so `onchain-fee-range` bounds
+    // what a lie could offset.
     let peer_contribution = Sat(others_in.saturating_sub(foreign_total));
-    for (state, script) in &funded {
+    for state in &funded {
         policy.enforce(check_funding_countersigned(state))?;
-        // A push is a new channel's: a splice moves an existing channel's balances.
+        // A push is a new channel's: a splice moves an existing channel's balances. A splice
+        // is known from state, never from the PSBT's claims about inputs Warden does not
+        // sign: the transaction spends the channel's funding outpoint, or the channel already
+        // moved past its first commitments (a channel whose setup a splice already moved).
         let splice = spliced.iter().any(|c| c.slot == state.slot)
-            || prevouts.iter().any(|p| p.script_pubkey == *script);
+            || state.holder.next_number > 1
+            || state.counterparty.next_number > 1;
         if !splice {
             policy.enforce(check_push(&policy.limits, state, peer_contribution))?;
         }
@@ -765,6 +829,7 @@ fn sign_psbt(
         mode,
         &signer.channels,
         &signer.policy,
+        &|outputs| external_outputs_approved(signer, outputs),
     )
     .map_err(refused)?;
     sign_inputs(secp, &mut psbt, &ours, &prevouts)?;

@@ -28,8 +28,10 @@
 //! [`Payments`] holds `warden-core`'s [`PaymentLedger`] behind a lock, its limits, and the
 //! clock it reads (unix seconds, passed into the core). Pre-approvals parse the invoice
 //! ([`crate::invoice`]) or take the keysend, and are approved by the allowlist, within the
-//! velocity budget, or refused; a refusal is an answer (`approved = false`) and is recorded in
-//! the policy log, never a bad request. Each commitment's HTLCs are accounted by
+//! velocity budget, or by the operator (`crate::approvals`: a payment refused for velocity is
+//! submitted as pending; once approved, the same hash, payee and amount go through once), or
+//! refused; a refusal is an answer (`approved = false`) and is recorded in the policy log,
+//! never a bad request. Each commitment's HTLCs are accounted by
 //! `channels.rs` (`sign_remote_commitment_tx`, `validate_commitment_tx`) through
 //! [`Signer::account_htlcs`], after the channel's copy took the new commitment and before it
 //! is persisted: a refusal drops the copy. The operator's enforcement filter applies
@@ -68,6 +70,7 @@ use warden_core::secret::PrivateKey;
 use warden_core::units::Msat;
 use warden_wire::msg::*;
 
+use crate::approvals::{ApprovalRequest, ApprovalState, Approvals};
 use crate::channels::{encode, invalid, ChannelStoreError, Channels};
 use crate::durable::{Clock, SystemClock};
 use crate::policy::Policy;
@@ -171,6 +174,9 @@ pub struct Payments {
     /// The ledger generation last made durable; held while writing, so writes are ordered.
     written: Mutex<u64>,
     network: Network,
+    /// The operator's approvals of payments refused for velocity (`approvals.rs`), if the
+    /// signer has a directory for them.
+    approvals: Option<Approvals>,
 }
 
 impl fmt::Debug for Payments {
@@ -200,10 +206,12 @@ impl std::error::Error for PaymentsRestoreError {}
 impl Payments {
     /// The ledger of a node on `network` with `limits`: the persisted part from the store,
     /// the HTLCs rebuilt from every channel record.
+    /// Operator approvals are read from `approvals`, when given.
     pub fn restore(
         channels: &Channels,
         limits: PaymentLimits,
         network: Network,
+        approvals: Option<Approvals>,
     ) -> Result<Payments, PaymentsRestoreError> {
         let clock: Box<dyn Clock> = Box::new(SystemClock);
         let now = clock.now_unix_secs();
@@ -230,6 +238,7 @@ impl Payments {
             clock: Mutex::new(clock),
             written: Mutex::new(written),
             network,
+            approvals,
         })
     }
 
@@ -257,7 +266,10 @@ impl Payments {
         Ok(())
     }
 
-    /// Decides a pre-approval, and records it unless `check_only`.
+    /// Decides a pre-approval, and records it unless `check_only`. A payment refused for
+    /// velocity or approval (`payment-velocity`, `payment-not-approved`) goes through if the
+    /// operator approved exactly it (hash, payee, amount; the approval is used once), and is
+    /// otherwise submitted for approval (`<lightning dir>/warden/approvals/pending/`).
     fn approve(
         &self,
         policy: &Policy,
@@ -267,11 +279,54 @@ impl Payments {
         let (now, limits) = (self.now(), self.limits());
         let mut ledger = lock(&self.ledger);
         let (plan, verdict) = ledger.plan_approval(&limits, request, now);
-        policy.enforce(verdict)?;
+        let plan = match verdict {
+            Err(e) if matches!(e.rule, Rule::PaymentVelocity | Rule::PaymentNotApproved) => {
+                match self.operator_approved(request, check_only, &e) {
+                    true => {
+                        let (plan, verdict) = ledger.plan_operator_approval(&limits, request, now);
+                        policy.enforce(verdict)?;
+                        plan
+                    }
+                    false => {
+                        policy.enforce(Err(e))?;
+                        plan
+                    }
+                }
+            }
+            verdict => {
+                policy.enforce(verdict)?;
+                plan
+            }
+        };
         if !check_only {
             ledger.apply_approval(plan);
         }
         Ok(())
+    }
+
+    /// Whether the operator approved `request` (consumed unless `check_only`); if not, it is
+    /// submitted as pending with the refusal `why`.
+    fn operator_approved(
+        &self,
+        request: &payment::PaymentRequest,
+        check_only: bool,
+        why: &PolicyError,
+    ) -> bool {
+        let Some(approvals) = &self.approvals else { return false };
+        let asked = ApprovalRequest::Payment {
+            payment_hash: request.payment_hash,
+            payee: request.payee.map(|p| p.0.serialize()),
+            amount: request.amount,
+        };
+        let approved = match check_only {
+            true => approvals.state(&asked.id()) == Some(ApprovalState::Approved),
+            false => approvals.take(&asked).unwrap_or(false),
+        };
+        if !approved && !check_only {
+            // A pending file that cannot be written only means the operator is not asked.
+            let _ = approvals.submit(&asked, &why.to_string());
+        }
+        approved
     }
 
     /// Writes the ledger's persisted part if it changed since it was last written.

@@ -18,6 +18,24 @@
 //! max-htlcs = 483
 //! max-htlc-inflight-sat = 16777216
 //! max-channel-value-sat = 1000000000
+//! max-sweep-feerate = 100000     # sat/kw
+//! max-push-sat = 0               # value given to the peer when we open
+//! max-channels = 10000
+//!
+//! [allowlist]
+//! # Destinations of ours outside the wallet: withdrawals, closes and sweeps may pay them.
+//! addresses = ["bc1q..."]
+//!
+//! [payment]
+//! payees = ["02..."]             # node ids paid without a velocity charge
+//! velocity-per-hour-sat = 250000 # auto-approved outgoing value; "unlimited" lifts it
+//! velocity-per-day-sat = 1000000
+//! fee-cap-base-msat = 10000      # routing fee cap: max(base, ppm of the amount)
+//! fee-cap-ppm = 10000
+//! min-cltv-delta = 34            # blocks between a forwarded HTLC's expiries
+//! invoice-clock-skew-secs = 300
+//! keysend-approval-secs = 3600
+//! max-tracked-payments = 10000
 //!
 //! [enforcement]
 //! # Demote a tag, or every soft rule of a prefix, to a logged warning.
@@ -29,6 +47,9 @@ use std::path::{Path, PathBuf};
 
 use bitcoin::Network;
 use serde::Deserialize;
+use warden_core::keys::NodeId;
+use warden_core::policy::onchain::Allowlist;
+use warden_core::policy::payment::PaymentLimits;
 use warden_core::policy::{Limits, PolicyConfig};
 use warden_core::units::{FeeratePerKw, Msat, Sat};
 
@@ -64,7 +85,41 @@ struct PolicyFile {
     #[serde(default)]
     limits: LimitsSection,
     #[serde(default)]
+    allowlist: AllowlistSection,
+    #[serde(default)]
+    payment: PaymentSection,
+    #[serde(default)]
     enforcement: EnforcementSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct AllowlistSection {
+    #[serde(default)]
+    addresses: Vec<String>,
+}
+
+/// A velocity: satoshis, or `"unlimited"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Velocity {
+    Sat(u64),
+    Word(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct PaymentSection {
+    #[serde(default)]
+    payees: Vec<String>,
+    velocity_per_hour_sat: Option<Velocity>,
+    velocity_per_day_sat: Option<Velocity>,
+    fee_cap_base_msat: Option<u64>,
+    fee_cap_ppm: Option<u32>,
+    min_cltv_delta: Option<u32>,
+    invoice_clock_skew_secs: Option<u64>,
+    keysend_approval_secs: Option<u64>,
+    max_tracked_payments: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +132,9 @@ struct LimitsSection {
     max_htlcs: Option<usize>,
     max_htlc_inflight_sat: Option<u64>,
     max_channel_value_sat: Option<u64>,
+    max_sweep_feerate: Option<u32>,
+    max_push_sat: Option<u64>,
+    max_channels: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -102,6 +160,10 @@ pub fn parse(text: &str, network: Network) -> Result<PolicyConfig, String> {
     let file: PolicyFile = toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
     let mut config = defaults(network);
     apply_limits(&mut config.limits, &file.limits)?;
+    config.allowlist =
+        Allowlist::from_addresses(network, file.allowlist.addresses.iter().map(String::as_str))
+            .map_err(|e| format!("allowlist.addresses: {e}"))?;
+    apply_payment(&mut config.payment, &file.payment)?;
     for pattern in &file.enforcement.warn {
         config.enforcement.demote(pattern).map_err(|e| format!("enforcement.warn: {e}"))?;
     }
@@ -117,6 +179,9 @@ fn apply_limits(limits: &mut Limits, section: &LimitsSection) -> Result<(), Stri
         max_htlcs,
         max_htlc_inflight_sat,
         max_channel_value_sat,
+        max_sweep_feerate,
+        max_push_sat,
+        max_channels,
     } = *section;
     if let Some(v) = min_to_self_delay {
         limits.min_to_self_delay = v;
@@ -139,6 +204,22 @@ fn apply_limits(limits: &mut Limits, section: &LimitsSection) -> Result<(), Stri
     }
     if let Some(v) = max_channel_value_sat {
         limits.max_channel_value = Sat(v);
+    }
+    if let Some(v) = max_sweep_feerate {
+        limits.max_sweep_feerate = FeeratePerKw(v);
+    }
+    if let Some(v) = max_push_sat {
+        limits.max_push = Sat(v);
+    }
+    if let Some(v) = max_channels {
+        limits.max_channels = v;
+    }
+    if limits.max_sweep_feerate.0 < limits.max_feerate.0 {
+        return Err(format!(
+            "limits.max-sweep-feerate ({}) is below limits.max-feerate ({}): a commitment \
+             signed at the cap could not be swept",
+            limits.max_sweep_feerate.0, limits.max_feerate.0
+        ));
     }
     if limits.min_to_self_delay > limits.max_to_self_delay {
         return Err(format!(
@@ -165,6 +246,65 @@ fn apply_limits(limits: &mut Limits, section: &LimitsSection) -> Result<(), Stri
         ));
     }
     Ok(())
+}
+
+fn velocity(key: &str, v: &Option<Velocity>) -> Result<Option<Option<Msat>>, String> {
+    match v {
+        None => Ok(None),
+        Some(Velocity::Sat(sat)) => {
+            let msat = sat.checked_mul(1000).ok_or(format!("payment.{key} is too large"))?;
+            Ok(Some(Some(Msat(msat))))
+        }
+        Some(Velocity::Word(w)) if w == "unlimited" => Ok(Some(None)),
+        Some(Velocity::Word(w)) => {
+            Err(format!("payment.{key}: {w:?} is neither a number of satoshis nor \"unlimited\""))
+        }
+    }
+}
+
+fn apply_payment(payment: &mut PaymentLimits, section: &PaymentSection) -> Result<(), String> {
+    for payee in &section.payees {
+        let node = hex_bytes(payee)
+            .as_deref()
+            .and_then(NodeId::from_slice)
+            .ok_or_else(|| format!("payment.payees: {payee:?} is not a node id (66 hex digits)"))?;
+        payment.allowlist.push(node);
+    }
+    if let Some(v) = velocity("velocity-per-hour-sat", &section.velocity_per_hour_sat)? {
+        payment.velocity_per_hour = v;
+    }
+    if let Some(v) = velocity("velocity-per-day-sat", &section.velocity_per_day_sat)? {
+        payment.velocity_per_day = v;
+    }
+    if let Some(v) = section.fee_cap_base_msat {
+        payment.fee_cap_base = Msat(v);
+    }
+    if let Some(v) = section.fee_cap_ppm {
+        payment.fee_cap_ppm = v;
+    }
+    if let Some(v) = section.min_cltv_delta {
+        payment.min_cltv_delta = v;
+    }
+    if let Some(v) = section.invoice_clock_skew_secs {
+        payment.invoice_clock_skew_secs = v;
+    }
+    if let Some(v) = section.keysend_approval_secs {
+        payment.keysend_approval_secs = v;
+    }
+    if let Some(v) = section.max_tracked_payments {
+        payment.max_tracked_payments = v;
+    }
+    Ok(())
+}
+
+fn hex_bytes(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
 }
 
 /// The policy file `init` reads in `dir` (the lightning directory), if any.
@@ -209,6 +349,23 @@ mod tests {
     }
 
     #[test]
+    fn allowlist_and_payment_sections() {
+        // The generator point: a valid node id.
+        let payee = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+        let text = format!(
+            "[allowlist]\naddresses = [\"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080\"]\n\
+             [payment]\npayees = [\"{payee}\"]\nvelocity-per-day-sat = \"unlimited\"\n\
+             velocity-per-hour-sat = 5000\nmin-cltv-delta = 40\n"
+        );
+        let config = parse(&text, Network::Regtest).unwrap();
+        assert_eq!(config.allowlist.len(), 1);
+        assert_eq!(config.payment.allowlist.len(), 1);
+        assert_eq!(config.payment.velocity_per_day, None);
+        assert_eq!(config.payment.velocity_per_hour, Some(Msat(5_000_000)));
+        assert_eq!(config.payment.min_cltv_delta, 40);
+    }
+
+    #[test]
     fn invalid_files_are_refused_with_the_key_named() {
         let cases = [
             ("[limits]\nmax-fee-rate = 1\n", "max-fee-rate"),
@@ -219,6 +376,13 @@ mod tests {
             ("[enforcement]\nwarn = [\"revoke-after-broadcast\"]\n", "hard rule"),
             ("[enforcement]\nwarn = [\"no-such-rule\"]\n", "no-such-rule"),
             ("[surprise]\n", "surprise"),
+            (
+                "[allowlist]\naddresses = [\"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080\"]\n",
+                "not an address of bitcoin",
+            ),
+            ("[payment]\npayees = [\"02ab\"]\n", "payment.payees"),
+            ("[payment]\nvelocity-per-day-sat = \"lots\"\n", "velocity-per-day-sat"),
+            ("[limits]\nmax-sweep-feerate = 1000\n", "max-sweep-feerate"),
             ("not toml at all", ""),
         ];
         for (text, needle) in cases {

@@ -24,7 +24,10 @@
 //! BOLT-08 initiator and names the proxy's key; the proxy accepts only the pinned signer key.
 //! One link carries every client's requests at once, each with its own id ([`warden_link::frame`]).
 //! While no signer is connected, requests wait (up to the configured time): lightningd sees a
-//! slow hsmd, not a dead one. When a signer (re)connects, the `init` request is replayed first,
+//! slow hsmd, not a dead one. Only one signer is served at a time: while a link is up, another
+//! signer that connects is told so (an error with id 0) and closed, so two signers never keep
+//! two diverging channel states; a dead link is dropped when its socket closes or after three
+//! silent heartbeats. When a signer (re)connects, the `init` request is replayed first,
 //! then every request still waiting for its answer is re-sent; the signer answers a repeated
 //! request as it answered the first time (its channel state makes retries idempotent), and a
 //! second answer to a request already answered is dropped.
@@ -351,12 +354,12 @@ impl Shared {
         }
     }
 
-    /// Makes `writer` the current link: the old one is closed, `init` is replayed, then every
-    /// unanswered request is re-sent in order.
-    fn install(&self, writer: LinkWriter<TcpStream>) -> u64 {
+    /// Makes `writer` the current link, unless one is already up (then the writer is given
+    /// back): `init` is replayed, then every unanswered request is re-sent in order.
+    fn install(&self, writer: LinkWriter<TcpStream>) -> Result<u64, LinkWriter<TcpStream>> {
         let mut st = self.lock();
-        if let Some(old) = st.link.take() {
-            old.shutdown();
+        if st.link.is_some() {
+            return Err(writer);
         }
         st.generation += 1;
         let generation = st.generation;
@@ -378,7 +381,7 @@ impl Shared {
         for r in resend {
             st.send(&LinkMessage::Request(r));
         }
-        generation
+        Ok(generation)
     }
 
     /// Drops link `generation` if it is still the current one.
@@ -533,8 +536,22 @@ impl Accept {
                 return;
             }
         };
+        let generation = match self.shared.install(writer) {
+            Ok(g) => g,
+            Err(mut writer) => {
+                // The first signer keeps the link: two signers answering one node would keep
+                // two channel states. A dead link is noticed within three heartbeats.
+                log(format_args!("refused a second signer connection from {peer}"));
+                let _ = writer.send_message(&LinkMessage::Error(ErrorReply {
+                    id: 0,
+                    fatal: true,
+                    description: "another signer is already connected to this proxy".to_owned(),
+                }));
+                let _ = writer.get_ref().shutdown(Shutdown::Both);
+                return;
+            }
+        };
         log(format_args!("signer connected from {peer}"));
-        let generation = self.shared.install(writer);
         self.read_answers(reader, generation);
         self.shared.drop_link(generation);
         log(format_args!("signer link from {peer} closed"));

@@ -332,16 +332,20 @@ impl Signer {
                 .map_err(InitError::Policy)?,
         );
         // payments: the ledger's velocity and approvals, and the HTLCs of every channel.
-        let payments =
-            crate::payments::Payments::restore(&channels, policy.payment.clone(), network)
-                .map_err(|e| {
-                    InitError::NodeState(OpenStoreError::Stale(
-                        crate::durable::NodeStateStaleError::Decode {
-                            name: "node".into(),
-                            reason: e.to_string(),
-                        },
-                    ))
-                })?;
+        let payments = crate::payments::Payments::restore(
+            &channels,
+            policy.payment.clone(),
+            network,
+            Some(crate::approvals::Approvals::new(&dir.join(crate::durable::STORE_DIR))),
+        )
+        .map_err(|e| {
+            InitError::NodeState(OpenStoreError::Stale(
+                crate::durable::NodeStateStaleError::Decode {
+                    name: "node".into(),
+                    reason: e.to_string(),
+                },
+            ))
+        })?;
         Ok((
             Signer {
                 secp,

@@ -13,10 +13,10 @@
 //!   BOLT-03 HTLC-success/timeout transaction Warden rebuilds);
 //! - the PSBT input's `witness_utxo` locks the P2WSH of that witness script (the amount signed
 //!   comes from it, as in hsmd), else `sweep-structure`;
-//! - every output of a sweep pays Warden's own wallet (or the allowlist): `m/0/0/i` P2WPKH (or BIP-86 P2TR for
-//!   mnemonic secrets) within the first [`crate::wallet::WALLET_WINDOW`] indexes, or any index the PSBT
-//!   output's BIP-32 / taproot key origin claims and Warden re-derives, else
-//!   `sweep-destination`;
+//! - every output of a sweep pays Warden's own wallet — a script of the `m/0/0/i` key (or the
+//!   BIP-86 key for mnemonic secrets) within the first [`crate::wallet::WALLET_WINDOW`]
+//!   indexes, or of any index the PSBT output's BIP-32 / taproot key origin claims and Warden
+//!   re-derives — or the allowlist, else `sweep-destination`;
 //! - the fee is under a generous cap: a feerate at most `max_sweep_feerate`, and never the
 //!   whole output (`sweep-fee-range`, see `warden_core::policy::sweep` for why onchaind's
 //!   deadline feerates pass); our HTLC transaction is built at a feerate within the limits, or

@@ -436,3 +436,42 @@ fn velocity_survives_a_restart() {
     flow.round(&s, Who::Them, &[incoming]).unwrap();
     assert_eq!(s.payment_ledger().velocity_spent(NOW, DAY), Msat(9_000_000));
 }
+
+#[test]
+fn a_payment_beyond_the_budget_waits_for_the_operator() {
+    use warden_hsmd::approvals::{ApprovalRequest, ApprovalState, Approvals};
+    let dir = new_dir();
+    let s = start(dir.path(), 1, small_budget());
+    let destination = warden_wire::NodeId::from(pubkey(0x31));
+    let ask = |msat: u64| {
+        s.payment_decision(
+            &PaymentRequest::Keysend {
+                destination: &destination,
+                payment_hash: hash_of([20; 32]),
+                amount_msat: msat,
+            },
+            false,
+        )
+    };
+    assert_eq!(ask(50_000_000).unwrap_err().rule, Rule::PaymentNotApproved);
+    // The refusal is pending for the operator, who approves it.
+    let approvals = Approvals::new(&dir.path().join(warden_hsmd::durable::STORE_DIR));
+    let request = ApprovalRequest::Payment {
+        payment_hash: hash_of([20; 32]),
+        payee: Some(pubkey(0x31).serialize()),
+        amount: Some(Msat(50_000_000)),
+    };
+    assert_eq!(approvals.state(&request.id()), Some(ApprovalState::Pending));
+    approvals.decide(&request.id(), true).unwrap();
+    // Another amount is another request; the approved one goes through, without velocity.
+    assert_eq!(ask(60_000_000).unwrap_err().rule, Rule::PaymentNotApproved);
+    ask(50_000_000).unwrap();
+    assert_eq!(approvals.state(&request.id()), Some(ApprovalState::Used));
+    assert_eq!(s.payment_ledger().velocity_spent(NOW, DAY), Msat::ZERO);
+    // And its HTLCs are covered.
+    let mut flow = Flow::new();
+    flow.open(&s);
+    let pay = flow.add(Who::Us, 50_100_000, [20; 32], 600);
+    flow.round(&s, Who::Us, &[pay]).unwrap();
+    assert_eq!(s.payment_ledger().velocity_spent(NOW, DAY), Msat::ZERO);
+}

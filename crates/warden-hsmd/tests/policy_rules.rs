@@ -431,6 +431,12 @@ fn a_funding_transaction_pays_nobody_else() {
     let last = f.psbt.unsigned_tx.output.len() - 1;
     f.psbt.unsigned_tx.output[last].script_pubkey = foreign_script(9);
     assert_eq!(rule(sign_funding(&k, &f)), Rule::OnchainUnknownDestination);
+    // The "peer's" input is one of our own wallet outputs, left out of the request (it would
+    // be signed by the next one): it pays for no foreign output.
+    let (k, mut f) = funded_kit(ChainHash::REGTEST, Msat(0), true);
+    k.open();
+    f.psbt.inputs[1].witness_utxo.as_mut().unwrap().script_pubkey = k.ch.wallet_script(6).unwrap();
+    assert_eq!(rule(sign_funding(&k, &f)), Rule::OnchainUnknownDestination);
     // The funding output carries less than the channel's value.
     let (k, mut f) = funded_kit(ChainHash::REGTEST, Msat(0), false);
     k.open();
@@ -438,5 +444,65 @@ fn a_funding_transaction_pays_nobody_else() {
     f.psbt.unsigned_tx.output[1].value += Amount::from_sat(1_000);
     // (the txid changed with the value: no channel is at the new outpoint any more, so the
     // output is a foreign P2WSH)
+    assert_eq!(rule(sign_funding(&k, &f)), Rule::OnchainUnknownDestination);
+}
+
+/// A splice-in signed with `sign_withdrawal`: the channel's current funding output and our
+/// wallet UTXO (index 3, 100,000 sat) into the channel's new 2-of-2 (not yet at a known
+/// outpoint) and our change (index 4), fee 1,000 sat.
+fn splice_in(k: &Kit) -> Funding {
+    let p = k.ch.params();
+    let script =
+        funding_witness_script(&k.ch.our_funding(), &k.ch.peer().funding_pubkey()).to_p2wsh();
+    let (utxo, spent, _) = k.ch.wallet_utxo(3, Sat(100_000), b"splice input").unwrap();
+    let inputs = [
+        (p.funding_outpoint, TxOut { value: p.funding.to_amount(), script_pubkey: script.clone() }),
+        (utxo.outpoint, spent.txout),
+    ];
+    let outputs = vec![
+        TxOut { value: p.funding.to_amount() + Amount::from_sat(90_000), script_pubkey: script },
+        TxOut { value: Amount::from_sat(9_000), script_pubkey: k.ch.wallet_script(4).unwrap() },
+    ];
+    let tx = Transaction {
+        version: Version::TWO,
+        lock_time: absolute::LockTime::ZERO,
+        input: inputs
+            .iter()
+            .map(|(op, _)| TxIn {
+                previous_output: *op,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                witness: Witness::new(),
+            })
+            .collect(),
+        output: outputs,
+    };
+    let mut psbt = Psbt::from_unsigned_tx(tx).unwrap();
+    for (meta, (_, prev)) in psbt.inputs.iter_mut().zip(&inputs) {
+        meta.witness_utxo = Some(prev.clone());
+    }
+    Funding { psbt, utxo }
+}
+
+#[test]
+fn a_splice_pays_the_channel_or_us() {
+    // Mainnet (no push allowed): a splice is not a push, and its new 2-of-2 is the channel's.
+    let k = kit_on(
+        ChainHash::BITCOIN,
+        None,
+        ChannelParams::new(ChannelType::AnchorsZeroFeeHtlc, Funder::Us),
+    );
+    k.open();
+    let f = splice_in(&k);
+    sign_funding(&k, &f).unwrap();
+    // One change: 50,000 sat of our contribution go to a foreign address instead of the
+    // channel (the channel's own input pays for no foreign output).
+    let mut f = splice_in(&k);
+    f.psbt.unsigned_tx.output[0].value -= Amount::from_sat(50_000);
+    f.psbt
+        .unsigned_tx
+        .output
+        .push(TxOut { value: Amount::from_sat(50_000), script_pubkey: foreign_script(9) });
+    f.psbt.outputs.push(Default::default());
     assert_eq!(rule(sign_funding(&k, &f)), Rule::OnchainUnknownDestination);
 }

@@ -227,6 +227,7 @@ impl Node {
     /// One update round: `initiator` sends `changes` and the first `commitment_signed`; both
     /// commitments move on by one.
     pub fn round(&mut self, initiator: Who, changes: &[Change]) -> Result<(), FlowError> {
+        self.preapprove_our_payments(changes)?;
         let remote_next = self.channel.remote.apply(changes)?;
         let local_next = self.channel.local.apply(changes)?;
         match initiator {
@@ -239,6 +240,27 @@ impl Node {
                 self.receive_commitment_signed(local_next)?;
                 self.send_commitment_signed(&remote_next)?;
                 self.receive_revoke_and_ack(remote_next)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// payments: lightningd pre-approves each payment it sends (`preapprove_keysend`, on the
+    /// master connection) before channeld offers its HTLC; every one must be approved.
+    fn preapprove_our_payments(&mut self, changes: &[Change]) -> Result<(), FlowError> {
+        let destination = self.channel.peer_id();
+        for change in changes {
+            if let Change::Add(h) = change {
+                if h.offerer != Who::Us {
+                    continue;
+                }
+                let m = PreapproveKeysend {
+                    destination,
+                    payment_hash: bitcoin::hashes::Hash::from_byte_array(h.payment_hash().0),
+                    amount_msat: warden_wire::AmountMsat(h.amount.0),
+                };
+                let reply: PreapproveKeysendReply = self.hsmd.master().call(&m)?;
+                check_eq(PreapproveKeysend::NAME, "approved", &reply.approved, &true)?;
             }
         }
         Ok(())

@@ -285,3 +285,34 @@ fn broadcast_of_a_revoked_commitment_is_refused() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+/// onchaind's sweep of our delayed output, with all but 1,000 sat of it given to fees: refused
+/// by `sweep-fee-range` (on the master connection, so warden-hsmd stops rather than sign); the
+/// same sweep as built was signed just before.
+#[test]
+fn a_sweep_that_burns_the_output_is_refused() {
+    use warden_core::tx::CommitmentOutputKind;
+    use warden_testkit::verify::SpentOutput;
+    let mut n = node(ChannelType::AnchorsZeroFeeHtlc, Funder::Us);
+    let (sign, built) = n.channel.sign_commitment().unwrap();
+    let (vout, out) = built.output(CommitmentOutputKind::ToBroadcaster).unwrap();
+    let legit = n.channel.sign_delayed_to_us(&built, built.outpoint(vout), out.value).unwrap();
+    let master = n.hsmd.master();
+    let _: warden_wire::msg::SignCommitmentTxReply = master.call(&sign.request).unwrap();
+    let _: warden_wire::msg::SignTxReply = master.call(&legit.request).unwrap();
+    let input = &legit.request.tx.psbt().psbt().inputs[0];
+    let spent = SpentOutput {
+        txout: input.witness_utxo.clone().unwrap(),
+        witness_script: input.witness_script.clone(),
+    };
+    let mut tx = legit.request.tx.tx().clone();
+    tx.output[0].value = Amount::from_sat(1_000);
+    let mut burn = legit.request.clone();
+    burn.tx = bitcoin_tx(&tx, &[spent]).unwrap();
+    match master.request(&burn) {
+        Err(e @ HsmdError::Refused { .. }) => {
+            assert!(e.to_string().contains("sweep-fee-range"), "{e}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

@@ -63,9 +63,10 @@ fn round_order() {
         let htlc = n.channel.new_htlc(Who::Us, Msat(50_000_000), [7; 32], 900);
         n.round(Who::Us, &[Change::Add(htlc)]).unwrap_or_else(|e| panic!("{t:?} {f:?}: {e}"));
         let types: Vec<u16> = n.hsmd.transcript().entries().iter().map(|e| e.1).collect();
-        // sign_remote_commitment_tx #1, one sign_remote_htlc_tx, validate_revocation #0,
-        // sign_penalty_to_us, validate_commitment_tx #1, revoke_commitment_tx #0.
-        let mut expected = vec![19, 20, 36];
+        // preapprove_keysend (lightningd, before the payment), sign_remote_commitment_tx #1,
+        // one sign_remote_htlc_tx, validate_revocation #0, sign_penalty_to_us,
+        // validate_commitment_tx #1, revoke_commitment_tx #0.
+        let mut expected = vec![39, 19, 20, 36];
         if penalty {
             expected.push(14);
         }

@@ -8,7 +8,7 @@
 //!
 //! Needs both binaries: `cargo build -p warden-hsmd -p warden` first.
 #![cfg(feature = "flows")]
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::print_stderr, reason = "test code")]
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -147,6 +147,16 @@ fn probes(node: &mut Node) -> Vec<Vec<u8>> {
     for p in points {
         out.push(client.request_raw("point", &p.encode().unwrap()).unwrap());
     }
+    // A refusal (connectd may not ask for a signed message): the same report in both modes.
+    let mut connectd = node.hsmd.global_client("connectd", perms::CONNECTD).unwrap();
+    let refused = SignMessage { msg: b"no".to_vec() }.encode().unwrap();
+    match connectd.request_raw(SignMessage::NAME, &refused) {
+        Err(HsmdError::Refused { report: Some(r), .. }) => {
+            out.push(r.description.as_str().unwrap().as_bytes().to_vec());
+            out.push(r.msg.clone());
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
     out
 }
 
@@ -157,7 +167,9 @@ fn compared_flow(node: &mut Node) -> Vec<Vec<u8>> {
     node.update_rounds(6, 7).unwrap_or_else(|e| panic!("rounds: {e}"));
     node.cooperative_close().unwrap_or_else(|e| panic!("close: {e}"));
     replies.extend(probes(node));
-    node.assert_clean().unwrap_or_else(|e| panic!("{e}"));
+    // Only the probes' two deliberate refusals were reported, and nothing failed.
+    assert_eq!(node.hsmd.status().bad_requests().len(), 2);
+    assert!(node.hsmd.status().failures().is_empty());
     replies
 }
 
@@ -248,4 +260,33 @@ fn unpaired_signers_are_refused() {
         assert!(log.contains(expect), "{expect:?} not in {log}");
         assert!(!log.contains("initialised"), "{log}");
     }
+}
+
+/// While one `warden run` is connected a second is refused (two signers would keep two channel
+/// states); SIGTERM stops the first cleanly (exit 0), and a new one carries the flow on.
+#[test]
+fn one_signer_at_a_time_and_a_clean_stop() {
+    let params = ChannelParams::new(ChannelType::AnchorsZeroFeeHtlc, Funder::Them);
+    let (mut node, signer, dir, addr) = remote_node(params);
+    node.open().unwrap_or_else(|e| panic!("open: {e}"));
+    let mut second = run_signer(&data(&dir), &addr, Stdio::piped());
+    std::thread::sleep(Duration::from_millis(1500));
+    node.update_rounds(2, 9).unwrap_or_else(|e| panic!("rounds: {e}"));
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let mut log = String::new();
+    second.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(log.contains("another signer is already connected"), "{log}");
+
+    let status = {
+        let mut first = signer.0.lock().unwrap();
+        let term = Command::new("kill").arg("-TERM").arg(first.id().to_string()).status();
+        assert!(term.unwrap().success());
+        first.wait().unwrap()
+    };
+    assert!(status.success(), "warden run exited with {status}");
+    *signer.0.lock().unwrap() = run_signer(&data(&dir), &addr, Stdio::inherit());
+    node.update_rounds(2, 10).unwrap_or_else(|e| panic!("rounds after restart: {e}"));
+    node.cooperative_close().unwrap_or_else(|e| panic!("close: {e}"));
+    node.assert_clean().unwrap_or_else(|e| panic!("{e}"));
 }

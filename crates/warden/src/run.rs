@@ -293,6 +293,10 @@ impl Daemon {
                 }
                 LinkMessage::Ping(n) => send(&writer, &LinkMessage::Pong(n)),
                 LinkMessage::Pong(_) | LinkMessage::Unknown { .. } => {}
+                LinkMessage::Error(e) if e.id == 0 => {
+                    log(format_args!("the proxy refused this signer: {}", e.description));
+                    return SessionEnd::Protocol("ended the link");
+                }
                 LinkMessage::Reply(_) | LinkMessage::Error(_) => {
                     return SessionEnd::Protocol("sent a reply to the signer")
                 }

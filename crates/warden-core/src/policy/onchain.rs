@@ -1,9 +1,9 @@
 //! Rules on the node's on-chain transactions that the channel state decides: the allowlist of
-//! destinations outside our wallet, the approval hook, `onchain-push` and
-//! `onchain-funding-countersigned`.
+//! destinations outside our wallet, `onchain-push` and `onchain-funding-countersigned`.
 //!
-//! The transaction-level checks (inputs, fee, format, which output is ours) live with the
-//! requests in warden-hsmd (`onchain.rs`), which call these.
+//! The transaction-level checks (inputs, fee, format, which output is ours, and the hook where
+//! approvals lift `onchain-unknown-destination`) live with the requests in warden-hsmd
+//! (`onchain.rs`), which call these.
 
 use alloc::collections::BTreeSet;
 use alloc::string::String;
@@ -82,15 +82,6 @@ impl Allowlist {
     pub fn is_empty(&self) -> bool {
         self.scripts.is_empty()
     }
-}
-
-/// Whether an output to `script` of `value` that is neither ours, a known channel's funding
-/// output nor allowlisted is approved by the operator.
-///
-/// The single place where "or approved" of `onchain-unknown-destination` hooks in: today no
-/// approval mechanism exists, so nothing is approved.
-pub fn destination_approved(_script: &Script, _value: Sat) -> bool {
-    false
 }
 
 /// `onchain-push`: when we opened `state`'s channel, what we give the peer at the start —

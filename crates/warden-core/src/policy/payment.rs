@@ -243,7 +243,8 @@ pub struct Approval {
     pub amount: Msat,
     /// When the approval lapses (unix seconds): the invoice's expiry plus the clock skew.
     pub expires_at: u64,
-    /// Whether the payee was allowlisted (no velocity was charged).
+    /// Whether the payee was allowlisted, or the operator approved the payment (no velocity
+    /// was charged).
     pub allowlisted: bool,
 }
 
@@ -616,9 +617,32 @@ impl PaymentLedger {
         request: &PaymentRequest,
         now: u64,
     ) -> (ApprovalPlan, Result<(), PolicyError>) {
+        self.plan_approval_by(limits, request, now, false)
+    }
+
+    /// [`PaymentLedger::plan_approval`] of a payment the operator approved (one that was
+    /// refused for velocity or approval): like an allowlisted payee's, no velocity is charged;
+    /// the invoice must still be current.
+    pub fn plan_operator_approval(
+        &self,
+        limits: &PaymentLimits,
+        request: &PaymentRequest,
+        now: u64,
+    ) -> (ApprovalPlan, Result<(), PolicyError>) {
+        self.plan_approval_by(limits, request, now, true)
+    }
+
+    fn plan_approval_by(
+        &self,
+        limits: &PaymentLimits,
+        request: &PaymentRequest,
+        now: u64,
+        by_operator: bool,
+    ) -> (ApprovalPlan, Result<(), PolicyError>) {
         let skew = limits.invoice_clock_skew_secs;
         let expires = request.created_at.saturating_add(request.expiry_secs);
-        let allowlisted = request.payee.as_ref().is_some_and(|p| limits.is_allowlisted(p));
+        let allowlisted =
+            by_operator || request.payee.as_ref().is_some_and(|p| limits.is_allowlisted(p));
         let amount = request.amount.unwrap_or(Msat::ZERO);
         let existing = self.entries.get(&request.payment_hash);
         let previous = existing.and_then(|e| e.approval).map_or(Msat::ZERO, |a| a.amount);
@@ -1021,6 +1045,22 @@ mod tests {
         assert_eq!(rule(l.approve(&limits, &old, NOW)), Rule::PaymentInvoiceExpired);
         old.created_at = NOW + limits.invoice_clock_skew_secs;
         l.approve(&limits, &old, NOW).unwrap();
+    }
+
+    #[test]
+    fn an_operator_approval_passes_the_budget_but_not_the_expiry() {
+        let mut l = PaymentLedger::new();
+        let limits = limits();
+        let big = request(1, Some(5_000_000), 3);
+        let (_, verdict) = l.plan_approval(&limits, &big, NOW);
+        assert_eq!(rule(verdict), Rule::PaymentNotApproved);
+        let (plan, verdict) = l.plan_operator_approval(&limits, &big, NOW);
+        verdict.unwrap();
+        l.apply_approval(plan);
+        assert_eq!(l.velocity_spent(NOW, DAY), Msat::ZERO);
+        assert!(l.approval(&[1; 32]).unwrap().allowlisted);
+        let (_, verdict) = l.plan_operator_approval(&limits, &big, NOW + DAY);
+        assert_eq!(rule(verdict), Rule::PaymentInvoiceExpired);
     }
 
     #[test]

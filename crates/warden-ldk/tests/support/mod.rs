@@ -1,0 +1,485 @@
+//! Two (or more) LDK nodes in one process, Warden their only signer: `ChannelManager` +
+//! `ChainMonitor`, an in-memory monitor persister, a simulated chain driven by connecting
+//! blocks, a message pump standing in for the network, and a router that pays direct peers.
+#![allow(dead_code, reason = "each test binary uses part of the harness")]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use bitcoin::block::{Header, Version as BlockVersion};
+use bitcoin::hash_types::TxMerkleNode;
+use bitcoin::hashes::Hash;
+use bitcoin::secp256k1::{PublicKey, Secp256k1};
+use bitcoin::transaction::Version;
+use bitcoin::{
+    absolute::LockTime, Amount, Block, BlockHash, CompactTarget, Network, OutPoint, ScriptBuf,
+    Sequence, Transaction, TxIn, TxOut, Txid, Witness,
+};
+use lightning::blinded_path::payment::{BlindedPaymentPath, ReceiveTlvs};
+use lightning::chain::chaininterface::{BroadcasterInterface, ConfirmationTarget, FeeEstimator};
+use lightning::chain::chainmonitor::{ChainMonitor, Persist};
+use lightning::chain::channelmonitor::{ChannelMonitor, ChannelMonitorUpdate};
+use lightning::chain::transaction::OutPoint as LdkOutPoint;
+use lightning::chain::{BestBlock, ChannelMonitorUpdateStatus, Filter, Listen, WatchedOutput};
+use lightning::events::{Event, EventsProvider};
+use lightning::ln::channel_state::ChannelDetails;
+use lightning::ln::channelmanager::{
+    ChainParameters, ChannelManager, PaymentId, RecipientOnionFields, Retry,
+};
+use lightning::ln::msgs::{BaseMessageHandler, ChannelMessageHandler, Init, MessageSendEvent};
+use lightning::onion_message::messenger::NullMessageRouter;
+use lightning::routing::router::{
+    InFlightHtlcs, Path, PaymentParameters, Route, RouteHop, RouteParameters, Router,
+};
+use lightning::sign::{NodeSigner, Recipient};
+use lightning::types::payment::PaymentHash;
+use lightning::util::config::UserConfig;
+use lightning::util::logger::{Logger, Record};
+use lightning::util::persist::MonitorName;
+use warden_ldk::{KeyScheme, WardenChannelSigner, WardenConfig, WardenKeysManager};
+
+pub const NETWORK: Network = Network::Testnet;
+
+#[derive(Debug, Default)]
+pub struct Broadcaster {
+    pub txs: Mutex<Vec<Transaction>>,
+}
+
+impl BroadcasterInterface for Broadcaster {
+    fn broadcast_transactions(&self, txs: &[&Transaction]) {
+        self.txs.lock().unwrap().extend(txs.iter().map(|t| (*t).clone()));
+    }
+}
+
+#[derive(Debug)]
+pub struct FeeEst(pub Mutex<u32>);
+
+impl FeeEstimator for FeeEst {
+    fn get_est_sat_per_1000_weight(&self, _: ConfirmationTarget) -> u32 {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[derive(Debug)]
+pub struct Log(pub &'static str);
+
+impl Logger for Log {
+    fn log(&self, record: Record) {
+        if std::env::var_os("WARDEN_LDK_LOG").is_some() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "[{}] {} {}:{} {}",
+                self.0,
+                record.level,
+                record.module_path,
+                record.line,
+                record.args
+            );
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct NoFilter;
+
+impl Filter for NoFilter {
+    fn register_tx(&self, _: &Txid, _: &bitcoin::Script) {}
+    fn register_output(&self, _: WatchedOutput) {}
+}
+
+/// Keeps nothing: the nodes never restart in these tests.
+#[derive(Debug, Default)]
+pub struct MemoryPersister;
+
+impl Persist<WardenChannelSigner> for MemoryPersister {
+    fn persist_new_channel(
+        &self,
+        _: MonitorName,
+        _: &ChannelMonitor<WardenChannelSigner>,
+    ) -> ChannelMonitorUpdateStatus {
+        ChannelMonitorUpdateStatus::Completed
+    }
+
+    fn update_persisted_channel(
+        &self,
+        _: MonitorName,
+        _: Option<&ChannelMonitorUpdate>,
+        _: &ChannelMonitor<WardenChannelSigner>,
+    ) -> ChannelMonitorUpdateStatus {
+        ChannelMonitorUpdateStatus::Completed
+    }
+
+    fn archive_persisted_channel(&self, _: MonitorName) {}
+}
+
+/// Pays a direct peer over the first usable channel with it.
+#[derive(Debug)]
+pub struct DirectRouter;
+
+impl Router for DirectRouter {
+    fn find_route(
+        &self,
+        _payer: &PublicKey,
+        route_params: &RouteParameters,
+        first_hops: Option<&[&ChannelDetails]>,
+        _inflight: InFlightHtlcs,
+    ) -> Result<Route, &'static str> {
+        let payee = route_params.payment_params.payee.node_id().ok_or("no payee node id")?;
+        let amount = route_params.final_value_msat;
+        let hop = first_hops
+            .unwrap_or_default()
+            .iter()
+            .find(|c| {
+                c.counterparty.node_id == payee
+                    && c.is_usable
+                    && c.next_outbound_htlc_limit_msat >= amount
+            })
+            .ok_or("no usable channel to the payee")?;
+        let cltv = route_params.payment_params.payee.final_cltv_expiry_delta().unwrap_or(40);
+        Ok(Route {
+            paths: vec![Path {
+                hops: vec![RouteHop {
+                    pubkey: payee,
+                    node_features: hop.counterparty.features.to_context(),
+                    short_channel_id: hop.get_outbound_payment_scid().ok_or("no scid")?,
+                    channel_features: hop.counterparty.features.to_context(),
+                    fee_msat: amount,
+                    cltv_expiry_delta: cltv,
+                    maybe_announced_channel: false,
+                }],
+                blinded_tail: None,
+            }],
+            route_params: Some(route_params.clone()),
+        })
+    }
+
+    fn create_blinded_payment_paths<T: bitcoin::secp256k1::Signing + bitcoin::secp256k1::Verification>(
+        &self,
+        _: PublicKey,
+        _: Vec<ChannelDetails>,
+        _: ReceiveTlvs,
+        _: Option<u64>,
+        _: &Secp256k1<T>,
+    ) -> Result<Vec<BlindedPaymentPath>, ()> {
+        Err(())
+    }
+}
+
+pub type Monitor = ChainMonitor<
+    WardenChannelSigner,
+    Arc<NoFilter>,
+    Arc<Broadcaster>,
+    Arc<FeeEst>,
+    Arc<Log>,
+    Arc<MemoryPersister>,
+    Arc<WardenKeysManager>,
+>;
+
+pub type Manager = ChannelManager<
+    Arc<Monitor>,
+    Arc<Broadcaster>,
+    Arc<WardenKeysManager>,
+    Arc<WardenKeysManager>,
+    Arc<WardenKeysManager>,
+    Arc<FeeEst>,
+    Arc<DirectRouter>,
+    Arc<NullMessageRouter>,
+    Arc<Log>,
+>;
+
+pub struct Node {
+    pub name: &'static str,
+    pub keys: Arc<WardenKeysManager>,
+    pub monitor: Arc<Monitor>,
+    pub manager: Manager,
+    pub broadcaster: Arc<Broadcaster>,
+    pub fees: Arc<FeeEst>,
+    pub events: Vec<Event>,
+}
+
+impl Node {
+    pub fn new(name: &'static str, seed: u8, config: UserConfig) -> Node {
+        let keys = Arc::new(
+            WardenKeysManager::new(
+                &[seed; 32],
+                KeyScheme::Ldk { v2_remote_key: true },
+                WardenConfig::test_network(),
+                1_700_000_000,
+                u32::from(seed),
+            )
+            .unwrap(),
+        );
+        let broadcaster = Arc::new(Broadcaster::default());
+        let fees = Arc::new(FeeEst(Mutex::new(253)));
+        let log = Arc::new(Log(name));
+        let monitor = Arc::new(ChainMonitor::new(
+            None,
+            Arc::clone(&broadcaster),
+            Arc::clone(&log),
+            Arc::clone(&fees),
+            Arc::new(MemoryPersister),
+            Arc::clone(&keys),
+            keys.get_peer_storage_key(),
+        ));
+        let manager = ChannelManager::new(
+            Arc::clone(&fees),
+            Arc::clone(&monitor),
+            Arc::clone(&broadcaster),
+            Arc::new(DirectRouter),
+            Arc::new(NullMessageRouter {}),
+            log,
+            Arc::clone(&keys),
+            Arc::clone(&keys),
+            Arc::clone(&keys),
+            config,
+            ChainParameters { network: NETWORK, best_block: BestBlock::from_network(NETWORK) },
+            1_700_000_000,
+        );
+        Node { name, keys, monitor, manager, broadcaster, fees, events: Vec::new() }
+    }
+
+    pub fn node_id(&self) -> PublicKey {
+        self.keys.get_node_id(Recipient::Node).unwrap()
+    }
+
+    /// Moves the manager's and the monitor's pending events into `self.events`.
+    pub fn collect_events(&mut self) {
+        let collected = Mutex::new(Vec::new());
+        let handler = |e: Event| {
+            collected.lock().unwrap().push(e);
+            Ok(())
+        };
+        self.manager.process_pending_events(&handler);
+        self.monitor.process_pending_events(&handler);
+        self.events.extend(collected.into_inner().unwrap());
+    }
+
+    pub fn take_broadcasts(&self) -> Vec<Transaction> {
+        std::mem::take(&mut *self.broadcaster.txs.lock().unwrap())
+    }
+}
+
+/// A simulated chain: blocks are built on demand and connected to every node.
+pub struct Chain {
+    pub tip: BlockHash,
+    pub height: u32,
+    pub time: u32,
+}
+
+impl Default for Chain {
+    fn default() -> Self {
+        let best = BestBlock::from_network(NETWORK);
+        Chain { tip: best.block_hash, height: best.height, time: 1_700_000_000 }
+    }
+}
+
+impl Chain {
+    pub fn mine(&mut self, nodes: &[&Node], txdata: Vec<Transaction>) {
+        self.time += 600;
+        let block = Block {
+            header: Header {
+                version: BlockVersion::TWO,
+                prev_blockhash: self.tip,
+                merkle_root: TxMerkleNode::all_zeros(),
+                time: self.time,
+                bits: CompactTarget::from_consensus(0x207f_ffff),
+                nonce: self.height,
+            },
+            txdata,
+        };
+        self.height += 1;
+        self.tip = block.block_hash();
+        for node in nodes {
+            node.monitor.block_connected(&block, self.height);
+            node.manager.block_connected(&block, self.height);
+        }
+    }
+}
+
+/// Connects two nodes as peers.
+pub fn connect(a: &Node, b: &Node) {
+    let init_a = Init { features: a.manager.init_features(), networks: None, remote_network_address: None };
+    let init_b = Init { features: b.manager.init_features(), networks: None, remote_network_address: None };
+    a.manager.peer_connected(b.node_id(), &init_b, true).unwrap();
+    b.manager.peer_connected(a.node_id(), &init_a, false).unwrap();
+}
+
+fn deliver(to: &Node, from: PublicKey, event: MessageSendEvent) {
+    use MessageSendEvent as E;
+    let m = &to.manager;
+    match event {
+        E::SendOpenChannel { msg, .. } => m.handle_open_channel(from, &msg),
+        E::SendAcceptChannel { msg, .. } => m.handle_accept_channel(from, &msg),
+        E::SendFundingCreated { msg, .. } => m.handle_funding_created(from, &msg),
+        E::SendFundingSigned { msg, .. } => m.handle_funding_signed(from, &msg),
+        E::SendChannelReady { msg, .. } => m.handle_channel_ready(from, &msg),
+        E::SendAnnouncementSignatures { msg, .. } => m.handle_announcement_signatures(from, &msg),
+        E::UpdateHTLCs { updates, .. } => {
+            for u in &updates.update_add_htlcs {
+                m.handle_update_add_htlc(from, u);
+            }
+            for u in updates.update_fulfill_htlcs {
+                m.handle_update_fulfill_htlc(from, u);
+            }
+            for u in &updates.update_fail_htlcs {
+                m.handle_update_fail_htlc(from, u);
+            }
+            for u in &updates.update_fail_malformed_htlcs {
+                m.handle_update_fail_malformed_htlc(from, u);
+            }
+            if let Some(u) = &updates.update_fee {
+                m.handle_update_fee(from, u);
+            }
+            match updates.commitment_signed.as_slice() {
+                [one] => m.handle_commitment_signed(from, one),
+                [] => {}
+                many => m.handle_commitment_signed_batch(from, many[0].channel_id, many.to_vec()),
+            }
+        }
+        E::SendRevokeAndACK { msg, .. } => m.handle_revoke_and_ack(from, &msg),
+        E::SendShutdown { msg, .. } => m.handle_shutdown(from, &msg),
+        E::SendClosingSigned { msg, .. } => m.handle_closing_signed(from, &msg),
+        E::SendChannelReestablish { msg, .. } => m.handle_channel_reestablish(from, &msg),
+        E::SendChannelUpdate { msg, .. } => m.handle_channel_update(from, &msg),
+        E::HandleError { action, .. } => panic!("{} was sent an error: {action:?}", to.name),
+        // Gossip and peer storage: no network graph here.
+        _ => {}
+    }
+}
+
+/// Delivers messages between the nodes (a full mesh) until none is pending, processing HTLC
+/// forwards as they become ready. Returns how many messages went through.
+pub fn pump(nodes: &mut [&mut Node]) -> usize {
+    let mut delivered = 0;
+    loop {
+        let mut moved = 0;
+        for i in 0..nodes.len() {
+            nodes[i].manager.process_pending_htlc_forwards();
+            let from = nodes[i].node_id();
+            let events = nodes[i].manager.get_and_clear_pending_msg_events();
+            for event in events {
+                let target = destination(&event);
+                if let Some(to) = nodes.iter().find(|n| Some(n.node_id()) == target) {
+                    deliver(to, from, event);
+                    moved += 1;
+                }
+            }
+        }
+        for n in nodes.iter_mut() {
+            n.collect_events();
+        }
+        if moved == 0 {
+            return delivered;
+        }
+        delivered += moved;
+    }
+}
+
+fn destination(event: &MessageSendEvent) -> Option<PublicKey> {
+    use MessageSendEvent as E;
+    match event {
+        E::SendOpenChannel { node_id, .. }
+        | E::SendAcceptChannel { node_id, .. }
+        | E::SendFundingCreated { node_id, .. }
+        | E::SendFundingSigned { node_id, .. }
+        | E::SendChannelReady { node_id, .. }
+        | E::SendAnnouncementSignatures { node_id, .. }
+        | E::UpdateHTLCs { node_id, .. }
+        | E::SendRevokeAndACK { node_id, .. }
+        | E::SendShutdown { node_id, .. }
+        | E::SendClosingSigned { node_id, .. }
+        | E::SendChannelReestablish { node_id, .. }
+        | E::SendChannelUpdate { node_id, .. }
+        | E::HandleError { node_id, .. } => Some(*node_id),
+        _ => None,
+    }
+}
+
+/// A funding transaction paying `value` to `script`, from an outpoint no one else spends.
+pub fn funding_tx(script: ScriptBuf, value: u64, salt: u8) -> Transaction {
+    Transaction {
+        version: Version::TWO,
+        lock_time: LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: OutPoint { txid: Txid::from_byte_array([salt; 32]), vout: 0 },
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::MAX,
+            // A segwit spend (LDK refuses a funding transaction with a non-segwit input).
+            witness: Witness::from_slice(&[[1u8; 72].as_slice(), [2u8; 33].as_slice()]),
+        }],
+        output: vec![TxOut { value: Amount::from_sat(value), script_pubkey: script }],
+    }
+}
+
+/// Opens a channel from `a` to `b` and confirms it; returns the channel id.
+pub fn open_channel(
+    chain: &mut Chain,
+    a: &mut Node,
+    b: &mut Node,
+    value: u64,
+    push_msat: u64,
+) -> lightning::ln::types::ChannelId {
+    a.manager.create_channel(b.node_id(), value, push_msat, 42, None, None).unwrap();
+    pump(&mut [a, b]);
+    let (temporary, script) = a
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::FundingGenerationReady { temporary_channel_id, output_script, .. } => {
+                Some((*temporary_channel_id, output_script.clone()))
+            }
+            _ => None,
+        })
+        .expect("funding generation ready");
+    let tx = funding_tx(script, value, chain.height as u8);
+    a.manager.funding_transaction_generated(temporary, b.node_id(), tx.clone()).unwrap();
+    pump(&mut [a, b]);
+    let broadcast = a.take_broadcasts();
+    assert!(broadcast.iter().any(|t| t.compute_txid() == tx.compute_txid()), "funding broadcast");
+    chain.mine(&[a, b], vec![tx.clone()]);
+    for _ in 0..6 {
+        chain.mine(&[a, b], vec![]);
+    }
+    pump(&mut [a, b]);
+    let channel = a
+        .manager
+        .list_usable_channels()
+        .into_iter()
+        .find(|c| c.counterparty.node_id == b.node_id() && c.funding_txo == Some(LdkOutPoint { txid: tx.compute_txid(), index: 0 }))
+        .expect("usable channel");
+    channel.channel_id
+}
+
+/// Pays `amount_msat` from `from` to `to` over a direct channel; returns the payment hash.
+pub fn pay(from: &mut Node, to: &mut Node, amount_msat: u64, id: u8) -> PaymentHash {
+    let (hash, secret) = to.manager.create_inbound_payment(Some(amount_msat), 3600, None).unwrap();
+    let params = RouteParameters::from_payment_params_and_value(
+        PaymentParameters::from_node_id(to.node_id(), 40),
+        amount_msat,
+    );
+    let mut pid = [0u8; 32];
+    pid[0] = id;
+    pid[1] = from.name.as_bytes()[0];
+    from.manager
+        .send_payment(hash, RecipientOnionFields::secret_only(secret), PaymentId(pid), params, Retry::Attempts(0))
+        .unwrap();
+    pump(&mut [from, to]);
+    let preimage = to
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::PaymentClaimable { payment_hash, purpose, .. } if *payment_hash == hash => {
+                purpose.preimage()
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{} never saw payment {id} as claimable", to.name));
+    to.manager.claim_funds(preimage);
+    pump(&mut [from, to]);
+    assert!(
+        from.events.iter().any(|e| matches!(e, Event::PaymentSent { payment_hash, .. } if *payment_hash == hash)),
+        "{} never saw payment {id} sent",
+        from.name
+    );
+    hash
+}
