@@ -184,6 +184,11 @@ impl WardenKeysManager {
         self.shared.shutdown_script().clone()
     }
 
+    /// The `channel_keys_id` of every channel Warden holds a record of.
+    pub fn channel_keys_ids(&self) -> Vec<[u8; 32]> {
+        self.shared.channels.lock().map(|c| c.keys().copied().collect()).unwrap_or_default()
+    }
+
     /// The warden-core state of a channel, if any call named it.
     pub fn channel_state(&self, channel_keys_id: &[u8; 32]) -> Option<ChannelState> {
         let channels = self.shared.channels.lock().ok()?;

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use warden_core::rng::EntropySource;
 use warden_hsmd::hsm_secret::{self, OsEntropy};
 use zeroize::Zeroizing;
@@ -93,6 +93,14 @@ struct RunArgs {
     /// The longest wait, in seconds, between two attempts to reach the proxy.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     max_backoff: u64,
+
+    /// How the log on stderr is written.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "WARDEN_LOG_FORMAT")]
+    log_format: LogFormat,
+
+    /// The least severe events logged.
+    #[arg(long, value_enum, default_value_t = LogLevel::Info, env = "WARDEN_LOG_LEVEL")]
+    log_level: LogLevel,
 }
 
 fn parse_words(s: &str) -> Result<usize, String> {
@@ -120,10 +128,45 @@ impl fmt::Display for CliError {
     }
 }
 
-/// One log line on stderr. Never secrets.
-pub fn log(args: fmt::Arguments<'_>) {
-    let mut err = io::stderr().lock();
-    let _ = writeln!(err, "warden: {args}");
+/// How `warden run` writes its log (on stderr).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per event (for log collectors).
+    Json,
+}
+
+/// The least severe events `warden run` logs.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogLevel {
+    /// Failures only.
+    Error,
+    /// Failures, refusals and lost links.
+    Warn,
+    /// Also connections, initialisation and shutdown.
+    Info,
+    /// Also every request answered.
+    Debug,
+}
+
+/// Starts the log on stderr. Events never carry secrets.
+fn start_log(format: LogFormat, level: LogLevel) {
+    let level = match level {
+        LogLevel::Error => tracing::Level::ERROR,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Debug => tracing::Level::DEBUG,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }
 
 /// Writes `text` to stdout (the CLI's output).
@@ -276,6 +319,7 @@ fn run_daemon(dir: PathBuf, args: &RunArgs) -> Result<(), CliError> {
     if args.heartbeat_timeout == 0 {
         return Err(CliError::new("--heartbeat-timeout must be at least 1 second"));
     }
+    start_log(args.log_format, args.log_level);
     let options = run::RunOptions {
         connect: args.connect.clone(),
         proxy_key,

@@ -35,7 +35,9 @@ use warden_wire::msg::Init;
 use warden_wire::{Message, NodeId, Permissions};
 use zeroize::Zeroizing;
 
-use crate::{log, CliError};
+use tracing::{debug, error, info, warn};
+
+use crate::CliError;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -104,19 +106,19 @@ pub fn run(
     });
     let on_signal = Arc::clone(&daemon);
     crate::signals::on_termination(move |name| {
-        log(format_args!("{name} received: finishing the requests in progress"));
+        info!(signal = name, "stopping: finishing the requests in progress");
         on_signal.stopping.store(true, Ordering::SeqCst);
         if let Some(s) = lock(&on_signal.current).as_ref() {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
     })
     .map_err(|e| CliError::new(format!("cannot set up signal handling: {e}")))?;
-    log(format_args!(
-        "signer link key {}; dialling the proxy at {} (key {})",
-        daemon.link_key.public_key(),
-        daemon.options.connect,
-        daemon.options.proxy_key
-    ));
+    info!(
+        link_key = %daemon.link_key.public_key(),
+        proxy = %daemon.options.connect,
+        proxy_key = %daemon.options.proxy_key,
+        "signer starting: dialling the proxy"
+    );
 
     let mut workers: Vec<JoinHandle<()>> = Vec::new();
     let mut backoff = MIN_BACKOFF;
@@ -127,18 +129,19 @@ pub fn run(
                 let end = Arc::clone(&daemon).serve(link, &mut workers);
                 if !daemon.stopping.load(Ordering::SeqCst) {
                     match end {
-                        SessionEnd::Link(e) => log(format_args!("link closed: {}", describe(&e))),
+                        SessionEnd::Link(e) => warn!(reason = %describe(&e), "link closed"),
                         SessionEnd::Protocol(what) => {
-                            log(format_args!("link ended: the proxy {what}"))
+                            warn!(reason = %format_args!("the proxy {what}"), "link closed")
                         }
                     }
                 }
             }
-            Err(e) => log(format_args!(
-                "cannot reach the proxy at {}: {e}; retrying in {} ms",
-                daemon.options.connect,
-                backoff.as_millis()
-            )),
+            Err(e) => warn!(
+                proxy = %daemon.options.connect,
+                reason = %e,
+                retry_ms = backoff.as_millis() as u64,
+                "cannot reach the proxy"
+            ),
         }
         daemon.pause(backoff);
         backoff = backoff.saturating_mul(2).min(daemon.options.max_backoff.max(MIN_BACKOFF));
@@ -146,7 +149,7 @@ pub fn run(
     for w in workers {
         let _ = w.join();
     }
-    log(format_args!("stopped"));
+    info!("stopped");
     Ok(())
 }
 
@@ -249,7 +252,7 @@ impl Daemon {
             Ok(halves) => halves,
             Err(e) => return SessionEnd::Link(e),
         };
-        log(format_args!("connected to the proxy"));
+        info!(proxy = %self.options.connect, "connected to the proxy");
         let writer = Arc::new(Mutex::new(writer));
         let mut received = false;
         loop {
@@ -285,7 +288,7 @@ impl Daemon {
                     match spawned {
                         Ok(h) => workers.push(h),
                         Err(e) => {
-                            log(format_args!("cannot start a request thread: {e}"));
+                            error!(reason = %e, "cannot start a request thread");
                             let refusal = error(id, true, "the signer is out of threads");
                             send(&writer, &refusal);
                         }
@@ -294,7 +297,7 @@ impl Daemon {
                 LinkMessage::Ping(n) => send(&writer, &LinkMessage::Pong(n)),
                 LinkMessage::Pong(_) | LinkMessage::Unknown { .. } => {}
                 LinkMessage::Error(e) if e.id == 0 => {
-                    log(format_args!("the proxy refused this signer: {}", e.description));
+                    warn!(reason = %e.description, "the proxy refused this signer");
                     return SessionEnd::Protocol("ended the link");
                 }
                 LinkMessage::Reply(_) | LinkMessage::Error(_) => {
@@ -321,7 +324,7 @@ impl Daemon {
             StoreChoice::Durable { clock: Box::new(SystemClock), entropy: Box::new(nonces) };
         match Signer::init_with_secret(body, &self.seed, &self.options.data_dir, store) {
             Ok((signer, reply)) => {
-                log(format_args!("initialised for node {}", signer.node_id()));
+                info!(node_id = %signer.node_id(), "initialised");
                 *slot = Some(Initialised {
                     body: Zeroizing::new(body.to_vec()),
                     reply: reply.clone(),
@@ -330,7 +333,7 @@ impl Daemon {
                 LinkMessage::Reply(Reply { id, msg: reply })
             }
             Err(e) => {
-                log(format_args!("init failed: {e}"));
+                error!(reason = %e, "init failed");
                 error(id, true, &e.to_string())
             }
         }
@@ -353,11 +356,12 @@ impl Daemon {
         };
         match signer.handle(&ctx, body) {
             Ok(Outcome::Reply(msg) | Outcome::NewClient { reply: msg, .. }) => {
+                debug!(id, msg_type = peek_type(body).unwrap_or(0), dbid = client.dbid, "answered");
                 LinkMessage::Reply(Reply { id, msg })
             }
             Err(e) => {
                 let t = peek_type(body).unwrap_or(0);
-                log(format_args!("refused request type {t} (dbid {}): {e}", client.dbid));
+                warn!(msg_type = t, dbid = client.dbid, reason = %e, "refused a request");
                 error(id, false, &e.to_string())
             }
         }

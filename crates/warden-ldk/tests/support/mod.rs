@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use bitcoin::block::{Header, Version as BlockVersion};
 use bitcoin::hash_types::TxMerkleNode;
 use bitcoin::hashes::Hash;
-use bitcoin::secp256k1::{PublicKey, Secp256k1};
+use bitcoin::secp256k1::{PublicKey, Secp256k1, Signing, Verification};
 use bitcoin::transaction::Version;
 use bitcoin::{
     absolute::LockTime, Amount, Block, BlockHash, CompactTarget, Network, OutPoint, ScriptBuf,
@@ -29,7 +29,7 @@ use lightning::ln::channelmanager::{
 use lightning::ln::msgs::{BaseMessageHandler, ChannelMessageHandler, Init, MessageSendEvent};
 use lightning::onion_message::messenger::NullMessageRouter;
 use lightning::routing::router::{
-    InFlightHtlcs, Path, PaymentParameters, Route, RouteHop, RouteParameters, Router,
+    InFlightHtlcs, Path, Payee, PaymentParameters, Route, RouteHop, RouteParameters, Router,
 };
 use lightning::sign::{NodeSigner, Recipient};
 use lightning::types::payment::PaymentHash;
@@ -124,7 +124,10 @@ impl Router for DirectRouter {
         first_hops: Option<&[&ChannelDetails]>,
         _inflight: InFlightHtlcs,
     ) -> Result<Route, &'static str> {
-        let payee = route_params.payment_params.payee.node_id().ok_or("no payee node id")?;
+        let (payee, cltv) = match &route_params.payment_params.payee {
+            Payee::Clear { node_id, final_cltv_expiry_delta, .. } => (*node_id, *final_cltv_expiry_delta),
+            Payee::Blinded { .. } => return Err("blinded payees are not routed here"),
+        };
         let amount = route_params.final_value_msat;
         let hop = first_hops
             .unwrap_or_default()
@@ -135,7 +138,6 @@ impl Router for DirectRouter {
                     && c.next_outbound_htlc_limit_msat >= amount
             })
             .ok_or("no usable channel to the payee")?;
-        let cltv = route_params.payment_params.payee.final_cltv_expiry_delta().unwrap_or(40);
         Ok(Route {
             paths: vec![Path {
                 hops: vec![RouteHop {
@@ -153,7 +155,7 @@ impl Router for DirectRouter {
         })
     }
 
-    fn create_blinded_payment_paths<T: bitcoin::secp256k1::Signing + bitcoin::secp256k1::Verification>(
+    fn create_blinded_payment_paths<T: Signing + Verification>(
         &self,
         _: PublicKey,
         _: Vec<ChannelDetails>,
