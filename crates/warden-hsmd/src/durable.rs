@@ -641,6 +641,10 @@ impl ChannelStore for SealedRedbChannelStore {
         self.node.forgotten_high_water
     }
 
+    fn channels_set_up(&self) -> Option<usize> {
+        Some(self.channels.values().filter(|c| c.state.setup.is_some()).count())
+    }
+
     fn load_payments(&self) -> Option<Vec<u8>> {
         self.node.payments.clone()
     }

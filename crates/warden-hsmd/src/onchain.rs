@@ -76,6 +76,7 @@ use warden_core::units::Sat;
 use warden_wire::msg::*;
 use warden_wire::{CloseInfo, HsmUtxo, WirePsbt};
 
+use crate::approvals::ApprovalRequest;
 use crate::channels::{check_remote_funding_key, encode, invalid, refused, slot};
 use crate::policy::Policy;
 use crate::signer::{BadRequestError, ClientContext, Signer};
@@ -421,10 +422,22 @@ pub type ApprovalHook<'a> = dyn Fn(&[(ScriptBuf, Sat)]) -> bool + 'a;
 
 /// Whether the operator approved a spend paying exactly these external outputs (script and
 /// value, in transaction order): the single place where "or approved" of
-/// `onchain-unknown-destination` hooks in (the file-based approvals of `approvals.rs` are not
-/// wired here yet, so nothing is approved).
-pub(crate) fn external_outputs_approved(_signer: &Signer, _outputs: &[(ScriptBuf, Sat)]) -> bool {
-    false
+/// `onchain-unknown-destination` hooks in. An approval (`approvals.rs`) is used up by the
+/// first request it lets through; a spend not approved is written as pending, so that the
+/// operator can approve it and the node retry (`withdraw` again builds another transaction
+/// with other inputs and change, but pays the same external outputs: the same approval).
+pub(crate) fn external_outputs_approved(signer: &Signer, outputs: &[(ScriptBuf, Sat)]) -> bool {
+    let request = ApprovalRequest::Onchain { outputs: outputs.to_vec() };
+    match signer.approvals.take(&request) {
+        Ok(true) => true,
+        Ok(false) | Err(_) => {
+            let reason = "refused by onchain-unknown-destination: pays outputs that are \
+                          neither our wallet's, allowlisted, nor a channel's funding";
+            // Best effort: without a writable approvals directory the refusal still stands.
+            let _ = signer.approvals.submit(&request, reason);
+            false
+        }
+    }
 }
 
 /// The outputs a request may create (see [`Destinations`]). `ours` are the indexes of the

@@ -184,6 +184,8 @@ pub struct Signer {
     pub(crate) policy: Policy,
     /// payments: the payment ledger (`payment-*` rules).
     pub(crate) payments: crate::payments::Payments,
+    /// What the operator approved once after a refusal (`approvals.rs`).
+    pub(crate) approvals: crate::approvals::Approvals,
     wallet_scripts: std::sync::OnceLock<std::sync::Arc<crate::wallet::WalletScripts>>,
 }
 
@@ -331,12 +333,13 @@ impl Signer {
             policy_file::load(policy_file::locate(dir).as_deref(), network)
                 .map_err(InitError::Policy)?,
         );
+        let approvals = crate::approvals::Approvals::new(&dir.join(crate::durable::STORE_DIR));
         // payments: the ledger's velocity and approvals, and the HTLCs of every channel.
         let payments = crate::payments::Payments::restore(
             &channels,
             policy.payment.clone(),
             network,
-            Some(crate::approvals::Approvals::new(&dir.join(crate::durable::STORE_DIR))),
+            Some(approvals.clone()),
         )
         .map_err(|e| {
             InitError::NodeState(OpenStoreError::Stale(
@@ -354,6 +357,7 @@ impl Signer {
                 channels,
                 policy,
                 payments,
+                approvals,
                 wallet_scripts: Default::default(),
             },
             reply,

@@ -671,3 +671,37 @@ fn permissions_still_apply() {
         Err(BadRequestError::PermissionDenied { msg_type: 7, .. })
     ));
 }
+
+#[test]
+fn a_withdrawal_to_an_external_address_waits_for_the_operators_approval() {
+    use warden_hsmd::approvals::{ApprovalRequest, ApprovalState, Approvals};
+    let f = legacy();
+    let client = master(&f.signer);
+    let external = p2wpkh(&foreign_key(9));
+    let build = |change_index: u32| {
+        let mut w = legacy_withdrawal(&f);
+        w.psbt.unsigned_tx.output[0].script_pubkey = external.clone();
+        // A retried `withdraw` builds another transaction (other change), same external output.
+        let change =
+            f.keys.wallet().bitcoin_key(&f.secp, change_index).unwrap().public_key(&f.secp);
+        w.psbt.unsigned_tx.output[1].script_pubkey = p2wpkh(&change);
+        withdrawal(w.utxos, w.psbt)
+    };
+    assert_eq!(refused_rule(reply(&f, &client, &build(7))), Rule::OnchainUnknownDestination);
+
+    // The refusal left a pending request naming exactly the external output.
+    let approvals = Approvals::new(&f._dir.path().join("warden"));
+    let request = ApprovalRequest::Onchain { outputs: vec![(external.clone(), Sat(60_000))] };
+    let id = request.id();
+    assert_eq!(approvals.state(&id), Some(ApprovalState::Pending));
+    let pending = approvals.list(ApprovalState::Pending).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(pending[0].1.contains("60000"), "{}", pending[0].1);
+
+    // The operator approves; the node's retry (other change) is signed, once.
+    approvals.decide(&id, true).unwrap();
+    let signed = decode_psbt(&reply(&f, &client, &build(8)).unwrap());
+    assert_eq!(signed.inputs[0].partial_sigs.len(), 1);
+    assert_eq!(approvals.state(&id), Some(ApprovalState::Used));
+    assert_eq!(refused_rule(reply(&f, &client, &build(8))), Rule::OnchainUnknownDestination);
+}
