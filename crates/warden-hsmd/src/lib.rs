@@ -14,9 +14,9 @@
 //! - [`onchain`]: on-chain wallet signing (withdrawals, anchor spends, mingled HTLC
 //!   transactions, splices), checked before it is signed.
 //! - [`permissions`]: the permission bit each request type needs.
-//! - [`proxy`]: proxy mode: the same fds, answered by a remote `warden run` over warden-link.
 //! - [`policy`]: the policy in force, and its log of refusals and demoted warnings.
 //! - [`policy_file`]: the operator's TOML policy file, read at `init`.
+//! - [`proxy`]: proxy mode: the same fds, answered by a remote `warden run` over warden-link.
 //! - [`signer`]: `init` and the requests that need no channel state, answered byte for byte
 //!   as `hsmd` answers them.
 //! - [`server`]: lightningd's file descriptors, the master loop, one thread per client, status
@@ -39,9 +39,9 @@ pub mod invoice;
 pub mod onchain;
 pub mod payments;
 pub mod permissions;
-pub mod proxy;
 pub mod policy;
 pub mod policy_file;
+pub mod proxy;
 pub mod server;
 pub mod signer;
 pub mod sweeps;

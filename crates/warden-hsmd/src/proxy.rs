@@ -248,7 +248,7 @@ pub fn load_or_create_key(
     })
 }
 
-/// One line on stderr (lightningd logs its subdaemons' stderr). Never secrets.
+/// One line on stderr (subdaemons share lightningd's stderr). Never secrets.
 fn log(args: fmt::Arguments<'_>) {
     let mut err = io::stderr().lock();
     let _ = writeln!(err, "warden-hsmd proxy: {args}");
@@ -709,6 +709,149 @@ mod tests {
             ProxyConfig::from_vars(vars(&[(SIGNER_KEY_ENV, KEY), (LISTEN_ENV, "here")])),
             Err(ProxyConfigError::BadAddress { .. })
         ));
+    }
+
+    /// A signer over a real link: answers with a real `Signer` (in-memory store) until the
+    /// link closes (shut the returned stream down to make it go away); returns the types of
+    /// the requests it saw, in order.
+    fn fake_signer(
+        addr: SocketAddr,
+        key: [u8; 32],
+        proxy: PublicKey,
+        secret: &Path,
+    ) -> (std::thread::JoinHandle<Vec<u16>>, TcpStream) {
+        use crate::signer::{Signer, StoreChoice};
+        let secret = secret.to_path_buf();
+        let tcp = TcpStream::connect(addr).unwrap();
+        let handle = tcp.try_clone().unwrap();
+        let thread = std::thread::spawn(move || {
+            let key = StaticSecretKey::from_bytes(key).unwrap();
+            let eph = EphemeralSecretKey::from_bytes([9; 32]).unwrap();
+            let mut link = LinkStream::connect(tcp, &key, proxy, eph).unwrap();
+            let mut seen = Vec::new();
+            let mut signer: Option<Signer> = None;
+            loop {
+                let Ok(msg) = link.recv_message() else { break };
+                let LinkMessage::Request(r) = msg else {
+                    seen.push(msg.msg_type() | 0x8000);
+                    if let LinkMessage::Error(_) = msg {
+                        break;
+                    }
+                    continue;
+                };
+                let t = peek_type(&r.msg).unwrap();
+                seen.push(t);
+                let reply = if t == warden_wire::msg::Init::TYPE {
+                    let mut none = OsEntropy::open().unwrap();
+                    let (s, reply) =
+                        Signer::init_with(&r.msg, &secret, &mut none, StoreChoice::Memory).unwrap();
+                    signer = Some(s);
+                    reply
+                } else {
+                    let ctx = ClientContext {
+                        id: NodeId::from_bytes(r.client.peer_id),
+                        dbid: r.client.dbid,
+                        permissions: warden_wire::Permissions(r.client.permissions),
+                    };
+                    match signer.as_ref().unwrap().handle(&ctx, &r.msg).unwrap() {
+                        Outcome::Reply(m) | Outcome::NewClient { reply: m, .. } => m,
+                    }
+                };
+                link.send_message(&LinkMessage::Reply(warden_link::Reply { id: r.id, msg: reply }))
+                    .unwrap();
+            }
+            seen
+        });
+        (thread, handle)
+    }
+
+    /// Requests wait for a signer; a new signer gets `init` first, then what is in flight;
+    /// a second signer is refused while one is connected; nobody answering is a bounded wait.
+    #[test]
+    fn requests_wait_are_replayed_and_one_signer_is_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = tempfile::tempdir().unwrap();
+        fs::write(secret.path().join("hsm_secret"), [0x42; 32]).unwrap();
+        let mut entropy = OsEntropy::open().unwrap();
+        let proxy_key = load_or_create_key(dir.path(), &mut entropy).unwrap();
+        let proxy_pub = proxy_key.public_key();
+        let signer_key = [7u8; 32];
+        let config = ProxyConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            signer_key: StaticSecretKey::from_bytes(signer_key).unwrap().public_key(),
+            wait: Duration::from_secs(20),
+            heartbeat: Duration::from_secs(5),
+        };
+        let mut proxy = Proxy::start(&config, proxy_key, dir.path()).unwrap();
+        let addr = proxy.local_addr();
+        let written = fs::read_to_string(dir.path().join(STORE_DIR).join(ADDR_FILE)).unwrap();
+        assert_eq!(written, addr.to_string());
+
+        // init waits for the first signer.
+        let init = warden_testkit::Hsmd::regtest_init().encode().unwrap();
+        let init_path = dir.path().to_path_buf();
+        let waiting = std::thread::spawn(move || {
+            let (fwd, reply) = proxy.init(&init, &init_path).unwrap();
+            (fwd, reply)
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!waiting.is_finished());
+        let (a, a_conn) = fake_signer(addr, signer_key, proxy_pub, secret.path());
+        let (fwd, _) = waiting.join().unwrap();
+        let fwd = Arc::new(fwd);
+        let master = ClientContext { id: fwd.node_id(), dbid: 0, permissions: permissions::ALL };
+        let ecdh = warden_wire::msg::Ecdh { point: fwd.node_id().to_public_key().unwrap() }
+            .encode()
+            .unwrap();
+        let Outcome::Reply(first) = fwd.handle(&master, &ecdh).unwrap() else { panic!() };
+
+        // A second signer is refused while the first is connected.
+        let (c, _c_conn) = fake_signer(addr, signer_key, proxy_pub, secret.path());
+        assert_eq!(c.join().unwrap(), vec![TYPE_ERROR_SEEN]);
+
+        // The first signer goes away; a request waits, then the next signer answers it after
+        // the replayed init, the same as before.
+        a_conn.shutdown(Shutdown::Both).unwrap();
+        assert_eq!(a.join().unwrap(), vec![11, 1]);
+        let asking = {
+            let (fwd, ecdh) = (Arc::clone(&fwd), ecdh.clone());
+            std::thread::spawn(move || fwd.handle(&master, &ecdh).unwrap())
+        };
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(!asking.is_finished());
+        let (b, b_conn) = fake_signer(addr, signer_key, proxy_pub, secret.path());
+        let Outcome::Reply(again) = asking.join().unwrap() else { panic!() };
+        assert_eq!(again, first);
+        b_conn.shutdown(Shutdown::Both).unwrap();
+        assert_eq!(b.join().unwrap(), vec![11, 1]);
+    }
+
+    /// What [`fake_signer`] records for the proxy's id-0 refusal.
+    const TYPE_ERROR_SEEN: u16 = TYPE_ERROR | 0x8000;
+    use warden_link::frame::TYPE_ERROR;
+
+    #[test]
+    fn no_signer_is_a_bounded_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut entropy = OsEntropy::open().unwrap();
+        let key = load_or_create_key(dir.path(), &mut entropy).unwrap();
+        let config = ProxyConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            signer_key: key.public_key(),
+            wait: Duration::from_secs(1),
+            heartbeat: Duration::from_secs(5),
+        };
+        let mut proxy = Proxy::start(&config, key, dir.path()).unwrap();
+        let init = warden_testkit::Hsmd::regtest_init().encode().unwrap();
+        let start = Instant::now();
+        match proxy.init(&init, dir.path()) {
+            Err(InitError::BadRequest(BadRequestError::Remote { description })) => {
+                assert!(description.contains("no answer from the remote signer within 1 s"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(start.elapsed() >= Duration::from_secs(1));
+        assert!(start.elapsed() < Duration::from_secs(5));
     }
 
     #[test]

@@ -17,6 +17,9 @@
 //! | 12, 14 | reserved: node-backup unseal request / reply | |
 //! | 16, 18 | reserved: status request / reply | |
 //!
+//! Request ids are the proxy's, from 1 up; id 0 is never a request's: an [`ErrorReply`] with id
+//! 0 refuses the link itself (for example a second signer while one is connected).
+//!
 //! The hsmd message is the rest of the body: at least its own 2-byte type (its body is checked
 //! by the hsmd decoder on the far side, not here); the whole message is at most
 //! [`MAX_FRAME_LEN`] bytes.

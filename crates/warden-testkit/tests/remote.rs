@@ -85,7 +85,7 @@ fn proxy(signer_key: &str, wait_secs: &str) -> (Hsmd, String, String) {
     let addr = loop {
         match std::fs::read_to_string(&addr_file) {
             Ok(a) if !a.is_empty() => break a,
-            _ if start.elapsed() > Duration::from_secs(10) => panic!("the proxy did not start"),
+            _ if start.elapsed() > Duration::from_secs(30) => panic!("the proxy did not start"),
             _ => std::thread::sleep(Duration::from_millis(20)),
         }
     };
@@ -105,6 +105,32 @@ fn run_signer(data: &Path, addr: &str, stderr: Stdio) -> Child {
         .stderr(stderr)
         .spawn()
         .unwrap()
+}
+
+/// Collects a child's stderr as it comes.
+fn collect(child: &mut Child) -> Arc<Mutex<String>> {
+    let log = Arc::new(Mutex::new(String::new()));
+    let (mut err, sink) = (child.stderr.take().unwrap(), Arc::clone(&log));
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        while let Ok(n @ 1..) = err.read(&mut buf) {
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    log
+}
+
+/// Waits (up to 30 s) until `log` contains `phrase`.
+fn wait_for(log: &Mutex<String>, phrase: &str) {
+    let start = Instant::now();
+    while !log.lock().unwrap().contains(phrase) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{phrase:?} not in {}",
+            log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A running `warden run`, killed on drop.
@@ -238,7 +264,7 @@ fn unpaired_signers_are_refused() {
     let (_right, right_key) = signer_dir(&OUR_SECRET);
     let (wrong, _) = signer_dir(&[0x44; 32]);
     let (misled, _) = signer_dir(&OUR_SECRET);
-    let (mut hsmd, addr, proxy_key) = proxy(&right_key, "3");
+    let (mut hsmd, addr, proxy_key) = proxy(&right_key, "5");
     warden(&data(&wrong), &["pair", "--proxy-key", &proxy_key]);
     let other_proxy = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
     warden(&data(&misled), &["pair", "--proxy-key", other_proxy]);
@@ -270,13 +296,11 @@ fn one_signer_at_a_time_and_a_clean_stop() {
     let (mut node, signer, dir, addr) = remote_node(params);
     node.open().unwrap_or_else(|e| panic!("open: {e}"));
     let mut second = run_signer(&data(&dir), &addr, Stdio::piped());
-    std::thread::sleep(Duration::from_millis(1500));
+    let log = collect(&mut second);
+    wait_for(&log, "another signer is already connected");
     node.update_rounds(2, 9).unwrap_or_else(|e| panic!("rounds: {e}"));
     second.kill().unwrap();
     second.wait().unwrap();
-    let mut log = String::new();
-    second.stderr.take().unwrap().read_to_string(&mut log).unwrap();
-    assert!(log.contains("another signer is already connected"), "{log}");
 
     let status = {
         let mut first = signer.0.lock().unwrap();
@@ -289,4 +313,74 @@ fn one_signer_at_a_time_and_a_clean_stop() {
     node.update_rounds(2, 10).unwrap_or_else(|e| panic!("rounds after restart: {e}"));
     node.cooperative_close().unwrap_or_else(|e| panic!("close: {e}"));
     node.assert_clean().unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A relay between the signer and the proxy that alters one byte of the first connection in
+/// one direction, of the second in the other, then passes the rest through unchanged.
+fn tampering_relay(proxy: String) -> (String, Arc<AtomicU64>) {
+    use std::io::Write;
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let count = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&count);
+    std::thread::spawn(move || {
+        for signer in listener.incoming() {
+            let Ok(signer) = signer else { continue };
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            let Ok(node) = TcpStream::connect(&proxy) else { continue };
+            // After the handshake: act two is 50 bytes; acts one and three 116.
+            let (to_signer, to_node) = match n {
+                0 => (Some(60), None),
+                1 => (None, Some(121)),
+                _ => (None, None),
+            };
+            let pump = move |mut from: TcpStream, mut to: TcpStream, flip: Option<usize>| {
+                let mut at = 0usize;
+                let mut buf = [0u8; 4096];
+                loop {
+                    let len = match from.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(len) => len,
+                    };
+                    if let Some(f) = flip.filter(|f| (at..at + len).contains(f)) {
+                        buf[f - at] ^= 0x01;
+                    }
+                    at += len;
+                    if to.write_all(&buf[..len]).is_err() {
+                        break;
+                    }
+                }
+                let _ = to.shutdown(Shutdown::Both);
+                let _ = from.shutdown(Shutdown::Both);
+            };
+            let (s2, n2) = (signer.try_clone().unwrap(), node.try_clone().unwrap());
+            std::thread::spawn(move || pump(node, signer, to_signer));
+            std::thread::spawn(move || pump(s2, n2, to_node));
+        }
+    });
+    (addr, count)
+}
+
+/// One altered byte in either direction ends that link (the signer logs the failed
+/// authentication); the signer dials again and the requests are answered.
+#[test]
+fn an_altered_byte_ends_the_link_and_the_flow_survives() {
+    let (dir, signer_key) = signer_dir(&OUR_SECRET);
+    let (hsmd, addr, proxy_key) = proxy(&signer_key, "60");
+    warden(&data(&dir), &["pair", "--proxy-key", &proxy_key]);
+    let (relay, connections) = tampering_relay(addr);
+    let signer = Signer(Arc::new(Mutex::new(run_signer(&data(&dir), &relay, Stdio::piped()))));
+    let params = ChannelParams::new(ChannelType::AnchorsZeroFeeHtlc, Funder::Us);
+    let mut node = Node::attach(hsmd, params).unwrap_or_else(|e| panic!("attach: {e}"));
+    node.open().unwrap_or_else(|e| panic!("open: {e}"));
+    node.update_rounds(2, 3).unwrap_or_else(|e| panic!("rounds: {e}"));
+    node.assert_clean().unwrap_or_else(|e| panic!("{e}"));
+    assert!(connections.load(Ordering::SeqCst) >= 3);
+    let mut child = signer.0.lock().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut log = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(log.contains("failed authentication"), "{log}");
 }

@@ -5,9 +5,10 @@
 //! - `warden pair`: prints this signer's link key and pins the proxy's.
 //! - `warden run`: dials out to the proxy and answers its requests ([`run`]).
 //!
-//! The data directory's layout is in [`datadir`]. Errors are printed as sentences that say what
+//! The data directory's layout is in [`datadir`]; `run`'s config file in [`config`]. Errors are printed as sentences that say what
 //! to do next; the exit code is 1 on any error, 2 on bad usage (clap's).
 
+mod config;
 mod datadir;
 mod run;
 mod signals;
@@ -77,30 +78,36 @@ struct PairArgs {
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// The proxy's address: the host running lightningd and the port of WARDEN_PROXY_LISTEN.
+    /// The proxy's address: the host running lightningd and the port of WARDEN_PROXY_LISTEN
+    /// (required here or in the config file).
     #[arg(long, env = "WARDEN_CONNECT", value_name = "HOST:PORT")]
-    connect: String,
+    connect: Option<String>,
+
+    /// A TOML config file (default: warden.toml in the data directory, if it exists); flags
+    /// and environment variables override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 
     /// The proxy's link key, instead of the one `warden pair --proxy-key` pinned.
     #[arg(long, value_name = "HEX")]
     proxy_key: Option<String>,
 
     /// Seconds without any message from the proxy (it pings every 10 s by default) after which
-    /// the link is dropped and dialled again.
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
-    heartbeat_timeout: u64,
+    /// the link is dropped and dialled again [default: 60].
+    #[arg(long, value_name = "SECS")]
+    heartbeat_timeout: Option<u64>,
 
-    /// The longest wait, in seconds, between two attempts to reach the proxy.
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
-    max_backoff: u64,
+    /// The longest wait, in seconds, between two attempts to reach the proxy [default: 30].
+    #[arg(long, value_name = "SECS")]
+    max_backoff: Option<u64>,
 
-    /// How the log on stderr is written.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "WARDEN_LOG_FORMAT")]
-    log_format: LogFormat,
+    /// How the log on stderr is written [default: text].
+    #[arg(long, value_enum, env = "WARDEN_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
 
-    /// The least severe events logged.
-    #[arg(long, value_enum, default_value_t = LogLevel::Info, env = "WARDEN_LOG_LEVEL")]
-    log_level: LogLevel,
+    /// The least severe events logged [default: info].
+    #[arg(long, value_enum, env = "WARDEN_LOG_LEVEL")]
+    log_level: Option<LogLevel>,
 }
 
 fn parse_words(s: &str) -> Result<usize, String> {
@@ -129,8 +136,9 @@ impl fmt::Display for CliError {
 }
 
 /// How `warden run` writes its log (on stderr).
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum LogFormat {
+#[derive(Clone, Copy, Debug, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
     /// One readable line per event.
     Text,
     /// One JSON object per event (for log collectors).
@@ -138,8 +146,9 @@ enum LogFormat {
 }
 
 /// The least severe events `warden run` logs.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum LogLevel {
+#[derive(Clone, Copy, Debug, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
     /// Failures only.
     Error,
     /// Failures, refusals and lost links.
@@ -304,10 +313,17 @@ fn pair(dir: &Path, args: &PairArgs) -> Result<(), CliError> {
 }
 
 fn run_daemon(dir: PathBuf, args: &RunArgs) -> Result<(), CliError> {
+    let file = config::load(args.config.as_deref(), &dir)?;
     let seed = datadir::load_seed(&dir)?;
     let link_key = datadir::link_key(&seed)?;
-    let proxy_key = match &args.proxy_key {
-        Some(hex) => datadir::parse_key(hex, "--proxy-key")?,
+    let connect = args.connect.clone().or(file.connect).ok_or_else(|| {
+        CliError::new(
+            "no proxy address: pass --connect HOST:PORT (the node host and the port of its \
+             WARDEN_PROXY_LISTEN), or set connect in the config file",
+        )
+    })?;
+    let proxy_key = match args.proxy_key.as_ref().or(file.proxy_key.as_ref()) {
+        Some(hex) => datadir::parse_key(hex, "the proxy key")?,
         None => datadir::pinned_proxy_key(&dir)?.ok_or_else(|| {
             CliError::new(
                 "no proxy key is pinned: run `warden-hsmd --proxy-pubkey` in the lightning \
@@ -316,15 +332,20 @@ fn run_daemon(dir: PathBuf, args: &RunArgs) -> Result<(), CliError> {
             )
         })?,
     };
-    if args.heartbeat_timeout == 0 {
-        return Err(CliError::new("--heartbeat-timeout must be at least 1 second"));
+    let heartbeat_timeout = args.heartbeat_timeout.or(file.heartbeat_timeout).unwrap_or(60);
+    if heartbeat_timeout == 0 {
+        return Err(CliError::new("the heartbeat timeout must be at least 1 second"));
     }
-    start_log(args.log_format, args.log_level);
+    let max_backoff = args.max_backoff.or(file.max_backoff).unwrap_or(30);
+    start_log(
+        args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+        args.log_level.or(file.log_level).unwrap_or(LogLevel::Info),
+    );
     let options = run::RunOptions {
-        connect: args.connect.clone(),
+        connect,
         proxy_key,
-        silence: Duration::from_secs(args.heartbeat_timeout),
-        max_backoff: Duration::from_secs(args.max_backoff),
+        silence: Duration::from_secs(heartbeat_timeout),
+        max_backoff: Duration::from_secs(max_backoff),
         data_dir: dir,
     };
     run::run(options, seed, link_key)

@@ -314,8 +314,14 @@ impl Daemon {
         if let Some(done) = slot.as_ref().filter(|i| i.body.as_slice() == body) {
             return LinkMessage::Reply(Reply { id, msg: done.reply.clone() });
         }
-        // The old signer (and its store) is closed before the new one opens the same store.
-        *slot = None;
+        // The old signer (and its store) is closed before the new one opens the same store:
+        // requests still running on it (they hold a reference) finish first (bounded).
+        if let Some(old) = slot.take() {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while Arc::strong_count(&old.signer) > 1 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let nonces = match OsEntropy::open() {
             Ok(e) => e,
             Err(e) => return error(id, true, &format!("cannot open /dev/urandom: {e}")),

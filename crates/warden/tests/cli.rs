@@ -129,6 +129,23 @@ fn pair_pins_the_proxy_key_and_run_needs_it() {
 }
 
 #[test]
+fn run_reads_its_config_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("w");
+    assert!(warden(&dir, &["init"], &[]).status.success());
+    let out = warden(&dir, &["run"], &[]);
+    assert!(text(&out.stderr).contains("no proxy address"), "{}", text(&out.stderr));
+    std::fs::write(dir.join("warden.toml"), "conect = \"h:1\"\n").unwrap();
+    let out = warden(&dir, &["run"], &[]);
+    assert!(text(&out.stderr).contains("is not a valid warden config"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("conect"));
+    // The file's address is used (and the proxy key is still missing).
+    std::fs::write(dir.join("warden.toml"), "connect = \"127.0.0.1:1\"\n").unwrap();
+    let out = warden(&dir, &["run"], &[]);
+    assert!(text(&out.stderr).contains("no proxy key is pinned"), "{}", text(&out.stderr));
+}
+
+#[test]
 fn every_command_has_help() {
     let tmp = tempfile::tempdir().unwrap();
     for cmd in [&["--help"][..], &["init", "--help"], &["pair", "--help"], &["run", "--help"]] {
