@@ -36,6 +36,7 @@ use warden_wire::msg::*;
 use warden_wire::{Message, NodeId, WireString};
 
 use crate::permissions;
+use crate::policy::PolicyEvent;
 use crate::signer::{BadRequestError, ClientContext, InitError, Outcome, Signer};
 
 /// What answers requests once `init` is done: the local [`Signer`], or a forwarder to a remote
@@ -46,6 +47,11 @@ pub trait Handler: Send + Sync + 'static {
 
     /// Handles one request body from `client` (see [`Signer::handle`]).
     fn handle(&self, client: &ClientContext, body: &[u8]) -> Result<Outcome, BadRequestError>;
+
+    /// Called once after `init` with the status connection, for what the handler logs there.
+    fn attach_status(&self, status: &StatusSink) {
+        let _ = status;
+    }
 }
 
 impl Handler for Signer {
@@ -55,6 +61,15 @@ impl Handler for Signer {
 
     fn handle(&self, client: &ClientContext, body: &[u8]) -> Result<Outcome, BadRequestError> {
         Signer::handle(self, client, body)
+    }
+
+    /// Policy refusals and demoted warnings go to lightningd's log as `status_log` at level
+    /// UNUSUAL (a refusal also reaches it as `hsmstatus_client_bad_request`, logged BROKEN).
+    fn attach_status(&self, status: &StatusSink) {
+        let status = status.clone();
+        self.policy_log().set_sink(Arc::new(move |event: &PolicyEvent| {
+            status.log(LogLevel::UNUSUAL, &event.to_string());
+        }));
     }
 }
 
@@ -123,6 +138,11 @@ impl StatusSink {
     /// Sends `status_fail` with `desc` (which must hold no secret).
     pub fn fail(&self, reason: FailReason, desc: &str) {
         self.send(&StatusFail { failreason: reason, desc: wire_string(desc) });
+    }
+
+    /// Sends `status_log` at `level` with `text` (which must hold no secret).
+    pub fn log(&self, level: LogLevel, text: &str) {
+        self.send(&StatusLog { level, peer: None, entry: wire_string(text) });
     }
 
     /// Reports a client's bad request.
@@ -338,6 +358,7 @@ fn master_loop<B: Backend>(
                 }
                 Init::TYPE => match backend.init(&body, dir) {
                     Ok((new, reply)) => {
+                        new.attach_status(status);
                         write_frame(master, &reply).map_err(MasterError::Io)?;
                         signer = Some(Arc::new(new));
                     }

@@ -201,6 +201,24 @@ impl StatusLog {
             .collect()
     }
 
+    /// The text of every `status_log` received so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.entries()
+            .into_iter()
+            .filter_map(|e| match e {
+                StatusEntry::Decoded(Status::StatusLog(l)) => {
+                    Some(l.entry.as_str().unwrap_or("(unprintable)").to_owned())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The policy's refusals and warnings logged so far (`status_log` lines from the policy).
+    pub fn policy_events(&self) -> Vec<String> {
+        self.logs().into_iter().filter(|l| l.starts_with("policy")).collect()
+    }
+
     /// Whether hsmd reported a failure (`status_fail`) or anything undecodable.
     pub fn failures(&self) -> Vec<StatusEntry> {
         self.entries()

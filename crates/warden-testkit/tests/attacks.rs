@@ -34,6 +34,12 @@ fn assert_close_refused(n: &mut Node, req: &SignMutualCloseTx, tag: &str) {
         }
         other => panic!("expected a refusal by {tag}, got {other:?}"),
     }
+    // The refusal is also in lightningd's log, as a policy line naming the rule.
+    let events = n.hsmd.status().policy_events();
+    assert!(
+        events.last().is_some_and(|l| l.contains(tag)),
+        "no policy log line for {tag}: {events:?}"
+    );
 }
 
 /// A legitimate close request after every HTLC settled, and its fee.
@@ -137,6 +143,12 @@ fn assert_channeld_refused<M: warden_wire::Message>(n: &mut Node, req: &M, tag: 
         }
         other => panic!("expected a refusal by {tag}, got {other:?}"),
     }
+    // The refusal is also in lightningd's log, as a policy line naming the rule.
+    let events = n.hsmd.status().policy_events();
+    assert!(
+        events.last().is_some_and(|l| l.contains(tag)),
+        "no policy log line for {tag}: {events:?}"
+    );
 }
 
 fn with_tx<F: FnOnce(&mut bitcoin::Transaction)>(
