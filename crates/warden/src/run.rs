@@ -25,6 +25,7 @@ use secp256k1::PublicKey;
 use warden_core::rng::EntropySource;
 use warden_hsmd::durable::SystemClock;
 use warden_hsmd::hsm_secret::{LoadedSecret, OsEntropy};
+use warden_hsmd::policy::PolicyEvent;
 use warden_hsmd::signer::{ClientContext, Outcome, Signer, StoreChoice};
 use warden_link::{
     ClientContext as LinkClient, EphemeralSecretKey, ErrorReply, LinkError, LinkMessage,
@@ -331,6 +332,10 @@ impl Daemon {
         match Signer::init_with_secret(body, &self.seed, &self.options.data_dir, store) {
             Ok((signer, reply)) => {
                 info!(node_id = %signer.node_id(), "initialised");
+                // Every policy refusal and demoted warning, in the signer's own log.
+                signer.policy_log().set_sink(Arc::new(|event: &PolicyEvent| {
+                    warn!(rule = event.error.rule.tag(), kind = ?event.kind, "{event}");
+                }));
                 *slot = Some(Initialised {
                     body: Zeroizing::new(body.to_vec()),
                     reply: reply.clone(),
