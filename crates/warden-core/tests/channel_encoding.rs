@@ -13,8 +13,10 @@ use warden_core::channel::encoding::{decode_channel, encode_channel, DecodeError
 use warden_core::channel::state::{HtlcInfo, SignedCounterpartyCommitment};
 use warden_core::channel::{
     ChannelSetup, ChannelSlot, ChannelState, CommitmentContent, HtlcSide, SignedHolderCommitment,
+    SpliceCandidate,
 };
 use warden_core::keys::node::NodeId;
+use warden_core::keys::FundingPubkey;
 use warden_core::secp256k1::Secp256k1;
 use warden_core::shachain::{generate_from_seed, SecretStore, ShachainError, MAX_INDEX};
 use warden_core::tlv::TlvError;
@@ -22,6 +24,7 @@ use warden_core::units::{CommitmentNumber, Dbid, FeeratePerKw, Msat, Sat};
 
 const GOLDEN_V1: &str = include_str!("data/encoding/channel_v1.hex");
 const GOLDEN_V1_NEW: &str = include_str!("data/encoding/channel_v1_new.hex");
+const GOLDEN_V1_SPLICE: &str = include_str!("data/encoding/channel_v1_splice.hex");
 
 // ---- fixtures (from tests/channel_state.rs, with HTLCs and every optional field) ----
 
@@ -281,6 +284,52 @@ fn golden_v1_full_state() {
 #[test]
 fn golden_v1_new_channel() {
     check_golden("channel_v1_new.hex", GOLDEN_V1_NEW, &new_state());
+}
+
+/// A channel with two splice candidates in flight (record 12): one with commitments on it and
+/// our balance moving out (a negative relative amount), one (an RBF) without.
+fn splice_state() -> ChannelState {
+    let mut c = ChannelState::new(ChannelSlot { peer: NodeId(pk(9)), dbid: Dbid(3) });
+    c.apply_setup(setup()).unwrap();
+    run(&mut c, 4);
+    let mut theirs = counterparty(4);
+    theirs.content.txid = Txid::from_byte_array([0x44; 32]);
+    let mut ours = holder(4);
+    ours.content.txid = Txid::from_byte_array([0x45; 32]);
+    c.splices = vec![
+        SpliceCandidate {
+            funding_outpoint: OutPoint { txid: Txid::from_byte_array([0xaa; 32]), vout: 1 },
+            channel_value: Sat(950_000),
+            counterparty_funding_pubkey: FundingPubkey(pk(5)),
+            holder_relative: -60_000,
+            counterparty_relative: 10_000,
+            holder: Some(ours),
+            counterparty: Some(theirs),
+        },
+        SpliceCandidate {
+            funding_outpoint: OutPoint { txid: Txid::from_byte_array([0xbb; 32]), vout: 0 },
+            channel_value: Sat(949_000),
+            counterparty_funding_pubkey: FundingPubkey(pk(6)),
+            holder_relative: -61_000,
+            counterparty_relative: 10_000,
+            holder: None,
+            counterparty: None,
+        },
+    ];
+    c
+}
+
+#[test]
+fn golden_v1_splice_candidates() {
+    check_golden("channel_v1_splice.hex", GOLDEN_V1_SPLICE, &splice_state());
+}
+
+#[test]
+fn splice_candidates_round_trip_and_an_empty_list_is_refused() {
+    round_trip(&splice_state());
+    // The list is absent when empty: a present empty list is not canonical.
+    let forged = forged(&channel(), |records| records.push((12, Vec::new())));
+    assert!(decode_channel(&forged).is_err());
 }
 
 // ---- rejections ----

@@ -137,3 +137,27 @@ fn commitment_rules() {
     c.to_holder = Sat(0);
     check_commitment(&m, &s, &c).unwrap();
 }
+
+/// Each rule of a check runs whatever the others found: an operator who demotes one rule
+/// never switches off the rules checked after it.
+#[test]
+fn every_rule_of_a_check_reports_independently() {
+    use warden_core::policy::channel::setup_refusals;
+    use warden_core::policy::commitment::commitment_refusals;
+    let m = Limits::mainnet();
+    let mut c = content(5);
+    c.feerate = FeeratePerKw(25_001);
+    c.htlcs = vec![htlc(1_000, 800); 484];
+    c.htlcs[0].cltv_expiry = 500_000_000;
+    let rules: Vec<Rule> = commitment_refusals(&m, &setup(), &c).iter().map(|e| e.rule).collect();
+    for expected in [Rule::CommitmentFeeRange, Rule::CommitmentHtlcCount, Rule::CommitmentHtlcCltv]
+    {
+        assert!(rules.contains(&expected), "{expected:?} missing from {rules:?}");
+    }
+    assert_eq!(rules[0], refused(&m, &setup(), &c), "check_commitment gives the first");
+    let mut s = setup();
+    s.holder_selected_delay = 6;
+    s.channel_value = Sat(1_000_000_001);
+    let rules: Vec<Rule> = setup_refusals(&m, &s).iter().map(|e| e.rule).collect();
+    assert_eq!(rules, [Rule::ChannelDelayRange, Rule::ChannelSizeMax]);
+}

@@ -29,10 +29,10 @@ use warden_core::keys::{
     Basepoints, ChannelKeys, DelayedPaymentBasepoint, FundingPubkey, HtlcBasepoint,
     NodeId as CoreNodeId, PaymentBasepoint, PerCommitmentPoint, RevocationBasepoint,
 };
-use warden_core::policy::balance::check_balance;
-use warden_core::policy::channel::{check_setup, check_shutdown_script};
+use warden_core::policy::balance::{check_balance, check_splice_balance};
+use warden_core::policy::channel::{check_shutdown_script, setup_refusals};
 use warden_core::policy::close::check_mutual_close;
-use warden_core::policy::commitment::check_commitment;
+use warden_core::policy::commitment::commitment_refusals;
 use warden_core::policy::htlc::check_htlc_feerate;
 use warden_core::policy::node::check_new_channel;
 use warden_core::policy::payment::CommitmentSide;
@@ -165,8 +165,15 @@ pub(crate) fn refused(e: PolicyError) -> BadRequestError {
     BadRequestError::Refused(e)
 }
 
-/// Applies the operator's enforcement filter to a soft rule's outcome. A demoted refusal
-/// passes (the filter is empty until the policy configuration lands: every rule enforced).
+/// Applies the operator's filter to independent checks' refusals: each demoted one is logged
+/// as a warning, the first other one refuses the request.
+pub(crate) fn enforce_all(
+    policy: &Policy,
+    refusals: Vec<PolicyError>,
+) -> Result<(), BadRequestError> {
+    refusals.into_iter().try_for_each(|e| enforce(policy, Err(e)))
+}
+
 /// Applies the operator's filter to a check's outcome (a demoted refusal is logged as a
 /// warning and passes).
 pub(crate) fn enforce(
@@ -500,7 +507,7 @@ impl Channels {
     ) -> Result<Vec<u8>, BadRequestError> {
         let policy = &signer.policy;
         let setup = setup_from_wire(m);
-        enforce(policy, check_setup(&policy.limits, &setup))?;
+        enforce_all(policy, setup_refusals(&policy.limits, &setup))?;
         let is_ours = |script: &bitcoin::Script, index: Option<u32>| {
             index.is_some_and(|i| is_index_script(&signer.secp, &signer.keys, i, script))
                 || signer.wallet_scripts().contains(&script.to_owned())
@@ -529,7 +536,10 @@ impl Channels {
         let n = number(m.commit_num)?;
         let list = htlcs(&m.htlcs);
         let reply = self.update(slot(&client.id, client.dbid)?, false, |state| {
+            // splices: the funding the transaction spends (the current one or a candidate's).
+            let candidate = splice_of(state, m.tx.tx(), n, state.counterparty.next_number)?;
             let setup = state.setup().map_err(refused)?.clone();
+            let setup = candidate_setup(state, candidate).unwrap_or(setup);
             check_remote_funding_key(&setup, &m.remote_funding_key)?;
             let point = PerCommitmentPoint(m.remote_per_commit);
             let read = read_commitment(
@@ -546,24 +556,22 @@ impl Channels {
                 },
             )
             .map_err(refused)?;
-            enforce(ctx.policy, check_commitment(&ctx.policy.limits, &setup, &read.content))?;
-            let prev = state
-                .counterparty
-                .current
-                .as_ref()
-                .map(|c| &c.content)
-                .filter(|c| c.number.get().checked_add(1) == Some(n.get()));
-            enforce(ctx.policy, check_balance(&setup, prev, &read.content))?;
+            enforce_all(
+                ctx.policy,
+                commitment_refusals(&ctx.policy.limits, &setup, &read.content),
+            )?;
+            let main = state.counterparty.current.as_ref().map(|c| &c.content);
+            enforce(ctx.policy, check_balances(state, &setup, candidate, main, n, &read.content))?;
             // For the `sign_remote_htlc_tx` requests of this commitment that follow.
             if let Some(keys) = &read.keys {
                 ctx.cache.remember_remote_keys(&ctx.slot, &setup.counterparty_basepoints, keys);
             }
-            state
-                .sign_counterparty_commitment(SignedCounterpartyCommitment {
-                    content: read.content,
-                    point,
-                })
-                .map_err(refused)?;
+            let signed = SignedCounterpartyCommitment { content: read.content, point };
+            match candidate {
+                None => state.sign_counterparty_commitment(signed).map(|_| ()),
+                Some(i) => state.sign_candidate_counterparty_commitment(i, signed).map(|_| ()),
+            }
+            .map_err(refused)?;
             // payments: account this commitment's HTLCs per payment hash (payment-* rules);
             // a refusal drops this copy of the state.
             ctx.signer.account_htlcs(&ctx.slot, CommitmentSide::Counterparty, &list)?;
@@ -588,7 +596,10 @@ impl Channels {
         let next = number(m.commit_num.saturating_add(1))?;
         let list = htlcs(&m.htlcs);
         let reply = self.update(slot(&client.id, client.dbid)?, false, |state| {
+            // splices: the funding the transaction spends (the current one or a candidate's).
+            let candidate = splice_of(state, m.tx.tx(), n, state.holder.next_number)?;
             let setup = state.setup().map_err(refused)?.clone();
+            let setup = candidate_setup(state, candidate).unwrap_or(setup);
             let point = ctx.per_commitment_point(n)?;
             let tx = m.tx.tx();
             let read = read_commitment(
@@ -614,25 +625,22 @@ impl Channels {
                 &m.htlc_sigs,
             )
             .map_err(refused)?;
-            enforce(ctx.policy, check_commitment(&ctx.policy.limits, &setup, &read.content))?;
-            let prev = state
-                .holder
-                .current
-                .as_ref()
-                .map(|c| &c.content)
-                .filter(|c| c.number.get().checked_add(1) == Some(n.get()));
-            enforce(ctx.policy, check_balance(&setup, prev, &read.content))?;
-            state
-                .validate_holder_commitment(SignedHolderCommitment {
-                    content: read.content,
-                    counterparty_sig: m.sig.signature.serialize_compact(),
-                    htlc_sigs: m
-                        .htlc_sigs
-                        .iter()
-                        .map(|s| s.signature.serialize_compact())
-                        .collect(),
-                })
-                .map_err(refused)?;
+            enforce_all(
+                ctx.policy,
+                commitment_refusals(&ctx.policy.limits, &setup, &read.content),
+            )?;
+            let main = state.holder.current.as_ref().map(|c| &c.content);
+            enforce(ctx.policy, check_balances(state, &setup, candidate, main, n, &read.content))?;
+            let validated = SignedHolderCommitment {
+                content: read.content,
+                counterparty_sig: m.sig.signature.serialize_compact(),
+                htlc_sigs: m.htlc_sigs.iter().map(|s| s.signature.serialize_compact()).collect(),
+            };
+            match candidate {
+                None => state.validate_holder_commitment(validated),
+                Some(i) => state.validate_candidate_holder_commitment(i, validated),
+            }
+            .map_err(refused)?;
             // payments: account this commitment's HTLCs per payment hash (payment-* rules);
             // a refusal drops this copy of the state.
             ctx.signer.account_htlcs(&ctx.slot, CommitmentSide::Holder, &list)?;
@@ -700,8 +708,10 @@ impl Channels {
         let setup = state.setup().map_err(refused)?;
         let tx = m.tx.tx();
         let spent = tx.input.first().map(|i| i.previous_output.txid);
+        // splices: or the peer's commitment on a splice candidate (same point and HTLCs).
         let commitment = [&state.counterparty.current, &state.counterparty.previous]
             .into_iter()
+            .chain(state.splices.iter().map(|c| &c.counterparty))
             .flatten()
             .find(|c| Some(c.content.txid) == spent && c.point.0 == m.remote_per_commit_point)
             .ok_or_else(|| {
@@ -818,6 +828,104 @@ impl Channels {
             let sig = sign_funding_input(ctx, &setup, tx)?;
             encode(&SignTxReply { sig })
         })
+    }
+}
+
+/// splices: the splice candidate a commitment transaction spends, if it spends one (`None`:
+/// the current funding, or an outpoint `read_commitment` then refuses). A commitment with the
+/// side's next number `next` on a candidate is the first update after both `splice_locked`
+/// (lightningd's `check_outpoint` / `lock_outpoint` may not have arrived): the candidate is
+/// locked in on `state` first (a refusal drops the copy).
+fn splice_of(
+    state: &mut ChannelState,
+    tx: &bitcoin::Transaction,
+    n: CommitmentNumber,
+    next: u64,
+) -> Result<Option<usize>, BadRequestError> {
+    let Some(spent) = tx.input.first().map(|i| i.previous_output) else { return Ok(None) };
+    let Some(index) = state.splice_index(&spent) else { return Ok(None) };
+    if n.get() == next && n.get() > 0 {
+        state.lock_funding(&spent).map_err(refused)?;
+        return Ok(None);
+    }
+    Ok(Some(index))
+}
+
+/// splices: the channel's setup as it reads on candidate `index`.
+fn candidate_setup(state: &ChannelState, index: Option<usize>) -> Option<ChannelSetup> {
+    let setup = state.setup.as_ref()?;
+    state.splices.get(index?).map(|c| c.setup_on(setup))
+}
+
+/// `commitment-balance` (and the fee and dust checks of [`check_balance`]) of a new commitment
+/// `new` with number `n`: against the side's previous commitment on the current funding, or —
+/// on splice candidate `candidate` — against the current funding's commitment of the same
+/// number `main` plus the relative amounts (`check_splice_balance`; without such a commitment
+/// the state refuses the number).
+fn check_balances(
+    state: &ChannelState,
+    setup: &ChannelSetup,
+    candidate: Option<usize>,
+    main: Option<&warden_core::channel::CommitmentContent>,
+    n: CommitmentNumber,
+    new: &warden_core::channel::CommitmentContent,
+) -> Result<(), PolicyError> {
+    match candidate.and_then(|i| state.splices.get(i)) {
+        None => {
+            let prev = main.filter(|c| c.number.get().checked_add(1) == Some(n.get()));
+            check_balance(setup, prev, new)
+        }
+        Some(c) => {
+            check_balance(setup, None, new)?;
+            match main.filter(|m| m.number == n) {
+                Some(main) => check_splice_balance(setup, c, main, new),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+/// splices: `check_outpoint` / `lock_outpoint` (channeld's `lock_signer_outpoint`, at the
+/// original lock-in and at a splice's): an outpoint of a splice candidate locks it in (it
+/// becomes the funding; the other candidates are dropped). Any other outpoint changes
+/// nothing. Warden has no chain view: `check_outpoint` answers buried, as hsmd does.
+impl Channels {
+    /// `check_outpoint` (32 → 132).
+    pub fn check_outpoint(
+        &self,
+        client: &ClientContext,
+        m: &CheckOutpoint,
+    ) -> Result<Vec<u8>, BadRequestError> {
+        let outpoint = OutPoint { txid: m.funding_txid, vout: u32::from(m.funding_txout) };
+        self.lock_candidate(client, &outpoint)?;
+        encode(&CheckOutpointReply { is_buried: true })
+    }
+
+    /// `lock_outpoint` (37 → 137).
+    pub fn lock_outpoint(
+        &self,
+        client: &ClientContext,
+        m: &LockOutpoint,
+    ) -> Result<Vec<u8>, BadRequestError> {
+        let outpoint = OutPoint { txid: m.funding_txid, vout: u32::from(m.funding_txout) };
+        self.lock_candidate(client, &outpoint)?;
+        encode(&LockOutpointReply {})
+    }
+
+    fn lock_candidate(
+        &self,
+        client: &ClientContext,
+        outpoint: &OutPoint,
+    ) -> Result<(), BadRequestError> {
+        let slot = slot(&client.id, client.dbid)?;
+        let is_candidate = {
+            let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+            store.load(&slot).is_some_and(|s| s.splice_index(outpoint).is_some())
+        };
+        if !is_candidate {
+            return Ok(());
+        }
+        self.update(slot, false, |state| state.lock_funding(outpoint).map(|_| ()).map_err(refused))
     }
 }
 

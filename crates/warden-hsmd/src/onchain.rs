@@ -50,7 +50,11 @@
 //! known channel with its value, spent from segwit inputs only (`onchain-funding-script`,
 //! `onchain-funding-value`, `onchain-funding-malleable`), signed only once that channel's
 //! commitment #0 was validated with the peer's signatures (`onchain-funding-countersigned`),
-//! pushing the peer no more than the limit (`onchain-push`). Unlike `hsmd`, Warden signs only
+//! pushing the peer no more than the limit (`onchain-push`); a splice (`sign_splice_tx`) only
+//! when its transaction is a splice candidate `setup_channel` announced, whose new output is
+//! the channel's 2-of-2 with the candidate's value, whose commitments were exchanged, and in
+//! which our wallet's net contribution is our relative amount in those commitments up to the
+//! fee (`check_splice_share`). Unlike `hsmd`, Warden signs only
 //! the inputs that spend a listed UTXO (or, for an anchor spend, our anchor), never another
 //! input that merely claims one of our keys.
 //!
@@ -66,7 +70,7 @@ use bitcoin::sighash::{EcdsaSighashType, Prevouts, SighashCache, TapSighashType}
 use bitcoin::transaction::Version;
 use bitcoin::{CompressedPublicKey, OutPoint, ScriptBuf, Transaction, TxOut};
 use secp256k1::{All, Message, PublicKey, Secp256k1};
-use warden_core::channel::ChannelState;
+use warden_core::channel::{ChannelState, SpliceCandidate};
 use warden_core::keys::{FundingPubkey, NodeKeys, PerCommitmentPoint};
 use warden_core::policy::onchain::{check_funding_countersigned, check_push};
 use warden_core::policy::{PolicyError, Rule};
@@ -917,6 +921,105 @@ pub fn sign_htlc_tx_mingle(
     encode(&SignHtlcTxMingleReply { psbt })
 }
 
+/// splices: the splice candidate (announced by `setup_channel`) whose new funding outpoint is
+/// an output of `tx` (`onchain-funding-script` when there is none).
+fn splice_candidate<'a>(
+    state: &'a ChannelState,
+    tx: &Transaction,
+) -> Result<&'a SpliceCandidate, BadRequestError> {
+    let txid = tx.compute_txid();
+    state.splices.iter().find(|c| c.funding_outpoint.txid == txid).ok_or_else(|| {
+        rule(
+            Rule::OnchainFundingScript,
+            format!("the splice {txid} is no splice candidate of channel {}", state.slot.dbid),
+        )
+    })
+}
+
+/// splices: the candidate's new funding output is P2WSH of the 2-of-2 of our funding key
+/// `ours` and the candidate's peer key (`onchain-funding-script`) with the candidate's value
+/// (`onchain-funding-value`).
+fn check_candidate_output(
+    ours: &FundingPubkey,
+    candidate: &SpliceCandidate,
+    tx: &Transaction,
+) -> Result<(), BadRequestError> {
+    let vout = candidate.funding_outpoint.vout;
+    let script = funding_witness_script(ours, &candidate.counterparty_funding_pubkey).to_p2wsh();
+    let out =
+        tx.output.get(vout as usize).filter(|o| o.script_pubkey == script).ok_or_else(|| {
+            rule(
+                Rule::OnchainFundingScript,
+                format!("output {vout} of the splice is not the channel's 2-of-2"),
+            )
+        })?;
+    if out.value.to_sat() != candidate.channel_value.0 {
+        return Err(rule(
+            Rule::OnchainFundingValue,
+            format!(
+                "the splice's funding output {vout} carries {} sat, the candidate {}",
+                out.value.to_sat(),
+                candidate.channel_value
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// splices: our share of a splice (`onchain-unknown-destination`): what our wallet puts in
+/// (inputs recognised as ours) less what it takes out (outputs to our wallet or the
+/// allowlist) is our relative amount in the candidate's commitments plus at most the whole
+/// transaction's fee. More means value of ours goes neither to the channel nor to us (a
+/// splice-in credited less than we bring, a splice-out paying us less than it takes from our
+/// balance).
+#[allow(clippy::too_many_arguments, reason = "one call site; all are needed")]
+pub fn check_splice_share(
+    secp: &Secp256k1<All>,
+    keys: &NodeKeys,
+    window: &WalletScripts,
+    policy: &Policy,
+    psbt: &Psbt,
+    prevouts: &[TxOut],
+    channel_input: usize,
+    candidate: &SpliceCandidate,
+) -> Result<(), PolicyError> {
+    let tx = &psbt.unsigned_tx;
+    let sum = |v: &mut dyn Iterator<Item = u64>| v.map(i128::from).sum::<i128>();
+    let total_in = sum(&mut prevouts.iter().map(|p| p.value.to_sat()));
+    let total_out = sum(&mut tx.output.iter().map(|o| o.value.to_sat()));
+    let our_in = sum(&mut prevouts
+        .iter()
+        .zip(&psbt.inputs)
+        .enumerate()
+        .filter(|(j, (p, meta))| {
+            *j != channel_input && input_pays_wallet(secp, keys, window, p, meta)
+        })
+        .map(|(_, (p, _))| p.value.to_sat()));
+    let funding_vout = candidate.funding_outpoint.vout as usize;
+    let our_out = sum(&mut tx
+        .output
+        .iter()
+        .enumerate()
+        .filter(|(vout, o)| {
+            *vout != funding_vout
+                && (pays_wallet(secp, keys, window, &o.script_pubkey, psbt.outputs.get(*vout))
+                    || policy.allowlist.contains(&o.script_pubkey))
+        })
+        .map(|(_, o)| o.value.to_sat()));
+    let fee = total_in - total_out;
+    let ours_paid = our_in - our_out - i128::from(candidate.holder_relative);
+    if ours_paid > fee.max(0) {
+        return Err(PolicyError::new(
+            Rule::OnchainUnknownDestination,
+            format!(
+                "splice {}: our wallet puts in {our_in} sat and takes out {our_out} sat, our balance changes by {:+} sat: {ours_paid} sat of ours go elsewhere than the channel, our wallet or the fee ({fee} sat)",
+                candidate.funding_outpoint, candidate.holder_relative
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `sign_splice_tx` (29 → 112, channeld): the splice's spend of the channel's current funding
 /// output at `input_index`, signed with the funding key over the 2-of-2 and the value of the
 /// funding output Warden holds (not the PSBT's claim, which must agree when present).
@@ -972,17 +1075,51 @@ pub fn sign_splice_tx(
         p.value = bitcoin::Amount::from_sat(setup.channel_value.0);
     }
     check_funding_inputs_segwit(psbt, &spent).map_err(refused)?;
-    // The new funding output: the same 2-of-2 (its value is the splice's, which Warden does
-    // not track yet).
-    let remote = FundingPubkey(m.remote_funding_key);
-    let new_script = funding_witness_script(&ours, &remote).to_p2wsh();
-    if !tx.output.iter().any(|o| o.script_pubkey == new_script) {
-        return Err(rule(
-            Rule::OnchainFundingScript,
-            "the splice has no output to the channel's 2-of-2",
-        ));
-    }
     check_fee(tx, &spent, 0, FeeLimits::default()).map_err(refused)?;
+    // The new funding output: the splice candidate `setup_channel` announced for this
+    // transaction, the channel's 2-of-2 with the candidate's value, whose commitments were
+    // exchanged; our share goes to it or to our wallet.
+    let candidate = splice_candidate(&state, tx)?;
+    check_candidate_output(&ours, candidate, tx)?;
+    if candidate.holder.is_none() {
+        crate::channels::enforce(
+            &signer.policy,
+            Err(PolicyError::new(
+                Rule::OnchainFundingCountersigned,
+                format!(
+                    "splice {} signed before our commitment on it was validated",
+                    candidate.funding_outpoint
+                ),
+            )),
+        )?;
+    }
+    let window = signer.wallet_scripts();
+    check_destinations(
+        secp,
+        &signer.keys,
+        &window,
+        psbt,
+        &spent,
+        &[],
+        Destinations::Withdrawal,
+        &signer.channels,
+        &signer.policy,
+        &|outputs| external_outputs_approved(signer, outputs),
+    )
+    .map_err(refused)?;
+    crate::channels::enforce(
+        &signer.policy,
+        check_splice_share(
+            secp,
+            &signer.keys,
+            &window,
+            &signer.policy,
+            psbt,
+            &spent,
+            index,
+            candidate,
+        ),
+    )?;
     // A known channel funded by this transaction must have its commitment #0 countersigned.
     let txid = tx.compute_txid();
     for vout in 0..tx.output.len() {

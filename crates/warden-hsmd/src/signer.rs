@@ -519,10 +519,11 @@ impl Signer {
                 let ctx = self.channel_context(&client.id, client.dbid)?;
                 self.channels.sign_mutual_close_tx(&ctx, client, &m)?
             }
-            // Warden has no chain view yet: like hsmd, it reports the outpoint buried and
-            // records nothing on lock (commitment-funding-spent needs chain evidence).
-            Request::CheckOutpoint(_) => encode(&CheckOutpointReply { is_buried: true })?,
-            Request::LockOutpoint(_) => encode(&LockOutpointReply {})?,
+            // Warden has no chain view yet: like hsmd, it reports the outpoint buried
+            // (commitment-funding-spent needs chain evidence). splices: an outpoint of a splice
+            // candidate locks it in (channels.rs).
+            Request::CheckOutpoint(m) => self.channels.check_outpoint(client, &m)?,
+            Request::LockOutpoint(m) => self.channels.lock_outpoint(client, &m)?,
             Request::SignDelayedPaymentToUs(m) => {
                 crate::sweeps::sign_delayed_payment_to_us(self, client, &m)?
             }

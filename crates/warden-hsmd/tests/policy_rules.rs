@@ -8,7 +8,9 @@
 //! - `channel-shutdown-script`: our wallet's P2WPKH, P2TR, P2SH-P2WPKH at the named index (in
 //!   and beyond the wallet window) pass, and a close to it; a foreign script is refused.
 //! - `onchain-push`, `onchain-funding-countersigned`, `onchain-unknown-destination`: the
-//!   funding transaction's `sign_withdrawal`.
+//!   funding transaction's `sign_withdrawal`; splices: `sign_splice_tx` of a splice candidate
+//!   (`onchain-funding-script`, `onchain-funding-value`, `onchain-funding-countersigned`, our
+//!   share: `onchain-unknown-destination`) and its lock-in.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
 
 use bitcoin::constants::ChainHash;
@@ -28,7 +30,7 @@ use warden_core::units::{FeeratePerKw, Msat, Sat};
 use warden_hsmd::permissions;
 use warden_hsmd::signer::{BadRequestError, ClientContext, Outcome, Signer, StoreChoice};
 use warden_testkit::flows::{OUR_SECRET, PEER_SECRET};
-use warden_testkit::{Change, Channel, ChannelParams, CommitState, Funder, Hsmd, Who};
+use warden_testkit::{Change, Channel, ChannelParams, CommitState, Funder, Hsmd, Splice, Who};
 use warden_wire::msg::*;
 use warden_wire::{BitcoinTx, HsmUtxo, Message, WirePsbt};
 
@@ -126,8 +128,9 @@ fn rule(r: Result<Vec<u8>, BadRequestError>) -> Rule {
     }
 }
 
-/// Demotes `commitment-fee-range`, so that a commitment at a feerate out of bounds is signed
-/// (with a warning) and the HTLC transactions built at that feerate meet `htlc-fee-range`.
+/// Demotes `commitment-fee-range`: a commitment at a feerate out of bounds then still meets
+/// `htlc-fee-range` for the HTLC transactions built at that feerate (a demoted rule never
+/// hides the rules checked after it), on the commitment itself, before any HTLC transaction.
 const DEMOTE_COMMITMENT_FEE: &str = "[enforcement]\nwarn = [\"commitment-fee-range\"]\n";
 
 /// The changes of one round: an untrimmed HTLC we offer, and (when given) a new feerate.
@@ -138,15 +141,18 @@ fn htlc_round(ch: &mut Channel, feerate: Option<u32>) -> Vec<Change> {
     changes
 }
 
-/// Signs the peer's commitment #1 after `changes`, then returns each `sign_remote_htlc_tx`
-/// outcome.
-fn remote_htlc_txs(k: &mut Kit, changes: &[Change]) -> Vec<Result<Vec<u8>, BadRequestError>> {
+/// Signs the peer's commitment #1 after `changes` (its outcome), then signs each of its HTLC
+/// transactions with `sign_remote_htlc_tx`.
+fn remote_htlc_txs(k: &mut Kit, changes: &[Change]) -> Result<Vec<u8>, BadRequestError> {
     let next: CommitState = k.ch.remote.apply(changes).unwrap();
     let (sign, built) = k.ch.sign_remote_commitment(1, &next).unwrap();
-    k.on_channel(&sign.request).unwrap();
+    let outcome = k.on_channel(&sign.request)?;
     let htlcs = k.ch.sign_remote_htlc_txs(&built).unwrap();
     assert_eq!(htlcs.len(), 1);
-    htlcs.iter().map(|h| k.on_channel(&h.request)).collect()
+    for h in &htlcs {
+        k.on_channel(&h.request).unwrap();
+    }
+    Ok(outcome)
 }
 
 #[test]
@@ -156,39 +162,39 @@ fn htlc_fee_range_on_the_peers_htlc_transactions() {
         let mut k = kit(Some(DEMOTE_COMMITMENT_FEE), t, Funder::Us);
         k.open();
         let changes = htlc_round(&mut k.ch, None);
-        for r in remote_htlc_txs(&mut k, &changes) {
-            r.unwrap();
-        }
+        remote_htlc_txs(&mut k, &changes).unwrap();
     }
     // One change: the round also lowers the feerate below the minimum (253 sat/kw).
     let mut k = kit(Some(DEMOTE_COMMITMENT_FEE), ChannelType::StaticRemoteKey, Funder::Us);
     k.open();
     let changes = htlc_round(&mut k.ch, Some(200));
-    for r in remote_htlc_txs(&mut k, &changes) {
-        assert_eq!(rule(r), Rule::HtlcFeeRange);
-    }
+    assert_eq!(rule(remote_htlc_txs(&mut k, &changes)), Rule::HtlcFeeRange);
     // Zero-fee HTLC transactions carry no fee at any feerate: no minimum.
     let mut k = kit(Some(DEMOTE_COMMITMENT_FEE), ChannelType::AnchorsZeroFeeHtlc, Funder::Us);
     k.open();
     let changes = htlc_round(&mut k.ch, Some(200));
-    for r in remote_htlc_txs(&mut k, &changes) {
-        r.unwrap();
-    }
+    remote_htlc_txs(&mut k, &changes).unwrap();
 }
 
-/// Validates our commitment #1 after `changes`, signs it for broadcast, then returns each
-/// `sign_any_local_htlc_tx` outcome.
-fn local_htlc_txs(k: &mut Kit, changes: &[Change]) -> Vec<Result<Vec<u8>, BadRequestError>> {
+/// Validates our commitment #1 after `changes` (a refusal is returned), signs it for
+/// broadcast, then returns each `sign_any_local_htlc_tx` outcome.
+fn local_htlc_txs(
+    k: &mut Kit,
+    changes: &[Change],
+) -> Result<Vec<Result<Vec<u8>, BadRequestError>>, BadRequestError> {
     let next = k.ch.local.apply(changes).unwrap();
     let (validate, _) = k.ch.validate_commitment(1, &next).unwrap();
-    k.on_channel(&validate).unwrap();
+    k.on_channel(&validate)?;
     k.ch.local = next;
     k.ch.local_num = 1;
     let (sign, built) = k.ch.sign_commitment().unwrap();
     k.on_master(&sign.request).unwrap();
     let txs = built.htlc_txs().unwrap();
     assert_eq!(txs.len(), 1);
-    txs.iter().map(|t| k.on_master(&k.ch.sign_local_htlc_tx(&built, t).unwrap().request)).collect()
+    Ok(txs
+        .iter()
+        .map(|t| k.on_master(&k.ch.sign_local_htlc_tx(&built, t).unwrap().request))
+        .collect())
 }
 
 #[test]
@@ -196,15 +202,25 @@ fn htlc_fee_range_on_our_htlc_transactions() {
     let mut k = kit(Some(DEMOTE_COMMITMENT_FEE), ChannelType::StaticRemoteKey, Funder::Them);
     k.open();
     let changes = htlc_round(&mut k.ch, None);
-    for r in local_htlc_txs(&mut k, &changes) {
+    for r in local_htlc_txs(&mut k, &changes).unwrap() {
         r.unwrap();
     }
     let mut k = kit(Some(DEMOTE_COMMITMENT_FEE), ChannelType::StaticRemoteKey, Funder::Them);
     k.open();
     let changes = htlc_round(&mut k.ch, Some(200));
-    for r in local_htlc_txs(&mut k, &changes) {
-        assert_eq!(rule(r), Rule::HtlcFeeRange);
+    assert_eq!(rule(local_htlc_txs(&mut k, &changes).map(|_| Vec::new())), Rule::HtlcFeeRange);
+    // With both rules demoted, the commitment is validated with two warnings, and the HTLC
+    // transaction's own check warns again: nothing is refused, everything is logged.
+    let both = "[enforcement]\nwarn = [\"commitment-fee-range\", \"htlc-fee-range\"]\n";
+    let mut k = kit(Some(both), ChannelType::StaticRemoteKey, Funder::Them);
+    k.open();
+    let changes = htlc_round(&mut k.ch, Some(200));
+    for r in local_htlc_txs(&mut k, &changes).unwrap() {
+        r.unwrap();
     }
+    let warned = k.s.policy_log().warnings();
+    assert_eq!(warned[&Rule::CommitmentFeeRange], 1);
+    assert!(warned[&Rule::HtlcFeeRange] >= 2, "{warned:?}");
 }
 
 /// Sets output 0 of a sweep's transaction (and of its PSBT) to `value`.
@@ -505,4 +521,84 @@ fn a_splice_pays_the_channel_or_us() {
         .push(TxOut { value: Amount::from_sat(50_000), script_pubkey: foreign_script(9) });
     f.psbt.outputs.push(Default::default());
     assert_eq!(rule(sign_funding(&k, &f)), Rule::OnchainUnknownDestination);
+
+    // splices: `sign_splice_tx` of a splice announced by `setup_channel` (a candidate) whose
+    // commitments were exchanged (the current numbers rebuilt on the new funding): signed
+    // over the old 2-of-2 with the channel's value. Each change below is refused, and a
+    // refusal changes nothing.
+    let params = ChannelParams::new(ChannelType::AnchorsZeroFeeHtlc, Funder::Us);
+    let splice_kit = || {
+        let k = kit_on(ChainHash::BITCOIN, None, params.clone());
+        k.open();
+        k
+    };
+    let announce = |k: &Kit, s: &Splice, commitments: bool| {
+        k.on_channel(&k.ch.splice_setup_channel(s)).unwrap();
+        if commitments {
+            let local = k.ch.local.spliced(s).unwrap();
+            let (validate, _) = k.ch.validate_commitment_on(0, &local, Some(s)).unwrap();
+            k.on_channel(&validate).unwrap();
+            let remote = k.ch.remote.spliced(s).unwrap();
+            let (sign, _) = k.ch.sign_remote_commitment_on(0, &remote, Some(s)).unwrap();
+            k.on_channel(&sign.request).unwrap();
+        }
+    };
+    let sign_splice = |k: &Kit, s: &Splice| k.on_channel(&k.ch.sign_splice(s).unwrap().request);
+    let rehash = |s: &mut Splice| s.outpoint = OutPoint { txid: s.tx.compute_txid(), vout: 0 };
+    let k = splice_kit();
+    let s = k.ch.splice(-100_000).unwrap();
+    announce(&k, &s, true);
+    let signed = SignTxReply::decode(&sign_splice(&k, &s).unwrap()).unwrap().sig;
+    let expect = k.ch.sign_splice(&s).unwrap().expect;
+    Secp256k1::new().verify_ecdsa(&expect.digest, &signed.signature, &expect.key).unwrap();
+    // Lock-in: the splice becomes the channel's funding; the next commitment spends it.
+    k.on_channel(&k.ch.lock_outpoint_of(&s.outpoint)).unwrap();
+    let mut k = k;
+    k.ch.splices.push(s.clone());
+    k.ch.lock_splice(0).unwrap();
+    let (sign, _) = k.ch.sign_remote_commitment(1, &k.ch.remote).unwrap();
+    k.on_channel(&sign.request).unwrap();
+
+    // Our payout goes to a foreign address (our value moves away).
+    let k = splice_kit();
+    let mut s = k.ch.splice(-100_000).unwrap();
+    s.tx.output[1].script_pubkey = foreign_script(9);
+    rehash(&mut s);
+    announce(&k, &s, true);
+    assert_eq!(rule(sign_splice(&k, &s)), Rule::OnchainUnknownDestination);
+    // A splice-in credited to us for less than our wallet brings (the rest to the peer).
+    let k = splice_kit();
+    let mut s = k.ch.splice(200_000).unwrap();
+    (s.our_relative, s.their_relative) = (150_000, 50_000);
+    announce(&k, &s, true);
+    let w = k.ch.sign_splice_wallet_input(&s).unwrap().unwrap();
+    k.on_master(&w.request).unwrap();
+    assert_eq!(rule(sign_splice(&k, &s)), Rule::OnchainUnknownDestination);
+    // The new funding output carries less than the candidate's value.
+    let k = splice_kit();
+    let mut s = k.ch.splice(-100_000).unwrap();
+    s.tx.output[0].value -= Amount::from_sat(1_000);
+    rehash(&mut s);
+    announce(&k, &s, true);
+    assert_eq!(rule(sign_splice(&k, &s)), Rule::OnchainFundingValue);
+    // The new funding output is not the channel's 2-of-2.
+    let k = splice_kit();
+    let mut s = k.ch.splice(-100_000).unwrap();
+    s.tx.output[0].script_pubkey = foreign_script(8);
+    rehash(&mut s);
+    announce(&k, &s, true);
+    assert_eq!(rule(sign_splice(&k, &s)), Rule::OnchainFundingScript);
+    // Signed before the commitments on the splice were exchanged; then the lock-in of such
+    // a splice.
+    let k = splice_kit();
+    let s = k.ch.splice(-100_000).unwrap();
+    announce(&k, &s, false);
+    assert_eq!(rule(sign_splice(&k, &s)), Rule::OnchainFundingCountersigned);
+    assert_eq!(
+        rule(k.on_channel(&k.ch.lock_outpoint_of(&s.outpoint))),
+        Rule::OnchainFundingCountersigned
+    );
+    // Nothing changed: once the commitments are exchanged, the same splice is signed.
+    announce(&k, &s, true);
+    sign_splice(&k, &s).unwrap();
 }

@@ -15,8 +15,6 @@
 //! - the peer's node id and a dbid: a record is keyed by LDK's `channel_keys_id`; the slot
 //!   names our own node id and a per-manager counter (used only in refusal messages).
 
-use std::collections::HashSet;
-
 use bitcoin::secp256k1::{PublicKey, Secp256k1, Signing, Verification};
 use bitcoin::Transaction;
 use lightning::ln::chan_utils::{
@@ -58,19 +56,19 @@ pub struct ChannelRecord {
     /// A holder commitment LDK asked to validate before any call carried the channel's
     /// parameters (an inbound channel's #0): validated as soon as they arrive.
     pub pending_holder: Option<(HolderCommitmentTransaction, Vec<PaymentPreimage>)>,
-    /// The per-commitment points of the peer's revoked commitments (for justice sweeps).
-    pub revoked_points: HashSet<PublicKey>,
+    /// Our funding key (before any splice): names the channel to the peer's side.
+    pub funding_pubkey: PublicKey,
 }
 
 impl ChannelRecord {
     /// A record for a channel no call has described yet.
-    pub fn new(state: ChannelState) -> ChannelRecord {
+    pub fn new(state: ChannelState, funding_pubkey: PublicKey) -> ChannelRecord {
         ChannelRecord {
             state,
             params: None,
             push_known: false,
             pending_holder: None,
-            revoked_points: HashSet::new(),
+            funding_pubkey,
         }
     }
 }
@@ -95,7 +93,8 @@ pub fn setup_of(params: &ChannelTransactionParameters) -> Result<ChannelSetup, P
     let unknown = |what: &str| {
         PolicyError::new(Rule::ChannelUnknown, format!("channel parameters without {what}"))
     };
-    let counterparty = params.counterparty_parameters.as_ref().ok_or_else(|| unknown("the peer's keys"))?;
+    let counterparty =
+        params.counterparty_parameters.as_ref().ok_or_else(|| unknown("the peer's keys"))?;
     let funding = params.funding_outpoint.ok_or_else(|| unknown("a funding outpoint"))?;
     // LDK keeps feature bits little-endian; warden-core reads them big-endian (BOLT-09).
     let mut features = params.channel_type_features.le_flags().to_vec();
@@ -192,4 +191,31 @@ pub fn read_ldk_commitment<C: Verification + Signing>(
         },
     )?;
     Ok((read, built, order))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ldk_indexes_count_down_from_2_pow_48_minus_1() {
+        assert_eq!(number_of_index(INITIAL_COMMITMENT_NUMBER).map(|n| n.get()), Ok(0));
+        assert_eq!(number_of_index(INITIAL_COMMITMENT_NUMBER - 7).map(|n| n.get()), Ok(7));
+        let e = number_of_index(1 << 48).err().map(|e| e.rule);
+        assert_eq!(e, Some(Rule::CommitmentNumber));
+    }
+
+    #[test]
+    fn ldk_feature_bits_read_big_endian() {
+        use lightning::types::features::ChannelTypeFeatures;
+        let mut f = ChannelTypeFeatures::only_static_remote_key();
+        let mut bytes = f.le_flags().to_vec();
+        bytes.reverse();
+        assert!(warden_core::channel::setup::has_feature(&bytes, 12));
+        f.set_anchors_zero_fee_htlc_tx_required();
+        let mut bytes = f.le_flags().to_vec();
+        bytes.reverse();
+        assert!(warden_core::channel::setup::has_feature(&bytes, 22));
+        assert!(!warden_core::channel::setup::has_feature(&bytes, 20));
+    }
 }

@@ -64,7 +64,11 @@ impl core::fmt::Display for DerivationError {
 
 impl std::error::Error for DerivationError {}
 
-fn child(secp: &Secp256k1<impl Signing>, key: &Xpriv, index: u32) -> Result<Xpriv, DerivationError> {
+fn child(
+    secp: &Secp256k1<impl Signing>,
+    key: &Xpriv,
+    index: u32,
+) -> Result<Xpriv, DerivationError> {
     let n = ChildNumber::from_hardened_idx(index).map_err(|_| DerivationError)?;
     key.derive_priv(secp, &[n]).map_err(|_| DerivationError)
 }
@@ -106,8 +110,8 @@ impl NodeSecrets {
     ) -> Result<NodeSecrets, DerivationError> {
         let KeyScheme::Ldk { .. } = scheme;
         // The network only matters when the key is serialized, which never happens here.
-        let master =
-            Xpriv::new_master(Network::Testnet, seed.expose_secret()).map_err(|_| DerivationError)?;
+        let master = Xpriv::new_master(Network::Testnet, seed.expose_secret())
+            .map_err(|_| DerivationError)?;
         let bytes = |k: &Xpriv| Secret32::new(k.private_key.secret_bytes());
         Ok(NodeSecrets {
             scheme,
@@ -234,11 +238,9 @@ impl NodeSecrets {
     }
 }
 
-fn p2wpkh(key: &PublicKey) -> ScriptBuf {
-    ScriptBuf::new_p2wpkh(&bitcoin::PublicKey::new(*key).wpubkey_hash().unwrap_or_else(|_| {
-        // A `PublicKey` of secp256k1 is always compressed here; this arm cannot run.
-        bitcoin::WPubkeyHash::all_zeros()
-    }))
+/// P2WPKH of a public key.
+pub fn p2wpkh(key: &PublicKey) -> ScriptBuf {
+    ScriptBuf::new_p2wpkh(&bitcoin::CompressedPublicKey(*key).wpubkey_hash())
 }
 
 /// The secrets of one channel.
@@ -329,7 +331,8 @@ impl ChannelSecrets {
         secp: &Secp256k1<C>,
         idx: u64,
     ) -> Result<PublicKey, DerivationError> {
-        let secret = SecretKey::from_slice(&self.commitment_secret(idx)).map_err(|_| DerivationError)?;
+        let secret =
+            SecretKey::from_slice(&self.commitment_secret(idx)).map_err(|_| DerivationError)?;
         Ok(PublicKey::from_secret_key(secp, &secret))
     }
 

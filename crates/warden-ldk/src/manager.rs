@@ -11,6 +11,7 @@ use bitcoin::secp256k1::ecdh::SharedSecret;
 use bitcoin::secp256k1::ecdsa::{RecoverableSignature, Signature};
 use bitcoin::secp256k1::{schnorr, All, Keypair, Message, PublicKey, Scalar, Secp256k1};
 use bitcoin::{Script, ScriptBuf, Transaction, TxOut};
+use lightning::bolt11_invoice::RawBolt11Invoice;
 use lightning::ln::inbound_payment::ExpandedKey;
 use lightning::ln::msgs::UnsignedGossipMessage;
 use lightning::ln::script::ShutdownScript;
@@ -20,7 +21,6 @@ use lightning::sign::{
     SignerProvider, SpendableOutputDescriptor,
 };
 use lightning::util::ser::Writeable;
-use lightning::bolt11_invoice::RawBolt11Invoice;
 use warden_core::channel::{ChannelSlot, ChannelState};
 use warden_core::keys::NodeId;
 use warden_core::policy::onchain::Allowlist;
@@ -76,12 +76,28 @@ pub(crate) struct Shared {
     channels: Mutex<HashMap<[u8; 32], Arc<Mutex<ChannelRecord>>>>,
     refusals: Mutex<Vec<Refusal>>,
     next_dbid: AtomicU64,
+    #[cfg(feature = "test-utils")]
+    pub(crate) relay: Mutex<Option<Arc<dyn crate::ldk_test_utils::EvidenceRelay>>>,
+    #[cfg(feature = "test-utils")]
+    refusal_sink: Mutex<Option<Arc<Mutex<Vec<Refusal>>>>>,
 }
 
 impl Shared {
-    pub(crate) fn record_refusal(&self, channel_keys_id: [u8; 32], operation: &'static str, error: PolicyError) {
+    pub(crate) fn record_refusal(
+        &self,
+        channel_keys_id: [u8; 32],
+        operation: &'static str,
+        error: PolicyError,
+    ) {
+        let refusal = Refusal { channel_keys_id, operation, error };
+        #[cfg(feature = "test-utils")]
+        if let Some(sink) = self.refusal_sink.lock().ok().and_then(|s| s.clone()) {
+            if let Ok(mut sink) = sink.lock() {
+                sink.push(refusal.clone());
+            }
+        }
         if let Ok(mut log) = self.refusals.lock() {
-            log.push(Refusal { channel_keys_id, operation, error });
+            log.push(refusal);
         }
     }
 
@@ -154,6 +170,10 @@ impl WardenKeysManager {
                 channels: Mutex::new(HashMap::new()),
                 refusals: Mutex::new(Vec::new()),
                 next_dbid: AtomicU64::new(1),
+                #[cfg(feature = "test-utils")]
+                relay: Mutex::new(None),
+                #[cfg(feature = "test-utils")]
+                refusal_sink: Mutex::new(None),
             }),
             node_id,
             entropy_key,
@@ -184,9 +204,46 @@ impl WardenKeysManager {
         self.shared.shutdown_script().clone()
     }
 
+    /// Installs the evidence relay and the shared refusal log of LDK's test utilities (see
+    /// `ldk_test_utils`).
+    #[cfg(feature = "test-utils")]
+    pub(crate) fn set_test_hooks(
+        &self,
+        relay: Arc<dyn crate::ldk_test_utils::EvidenceRelay>,
+        refusals: Arc<Mutex<Vec<Refusal>>>,
+    ) {
+        if let Ok(mut slot) = self.shared.relay.lock() {
+            *slot = Some(relay);
+        }
+        if let Ok(mut slot) = self.shared.refusal_sink.lock() {
+            *slot = Some(refusals);
+        }
+    }
+
     /// The `channel_keys_id` of every channel Warden holds a record of.
     pub fn channel_keys_ids(&self) -> Vec<[u8; 32]> {
         self.shared.channels.lock().map(|c| c.keys().copied().collect()).unwrap_or_default()
+    }
+
+    /// The `channel_keys_id` of the channel whose funding key (before any splice) is
+    /// `funding_pubkey`.
+    pub fn channel_keys_id_of(&self, funding_pubkey: &PublicKey) -> Option<[u8; 32]> {
+        let channels = self.shared.channels.lock().ok()?;
+        channels
+            .iter()
+            .find(|(_, r)| r.lock().is_ok_and(|r| r.funding_pubkey == *funding_pubkey))
+            .map(|(id, _)| *id)
+    }
+
+    /// The channel parameters LDK last gave for a channel.
+    pub fn channel_parameters(
+        &self,
+        channel_keys_id: &[u8; 32],
+    ) -> Option<lightning::ln::chan_utils::ChannelTransactionParameters> {
+        let channels = self.shared.channels.lock().ok()?;
+        let record = channels.get(channel_keys_id)?;
+        let record = record.lock().ok()?;
+        record.params.clone()
     }
 
     /// The warden-core state of a channel, if any call named it.
@@ -197,11 +254,15 @@ impl WardenKeysManager {
         Some(record.state.clone())
     }
 
-    fn record_for(&self, channel_keys_id: [u8; 32]) -> Arc<Mutex<ChannelRecord>> {
+    fn record_for(
+        &self,
+        channel_keys_id: [u8; 32],
+        funding_pubkey: PublicKey,
+    ) -> Arc<Mutex<ChannelRecord>> {
         let fresh = || {
             let dbid = Dbid(self.shared.next_dbid.fetch_add(1, Ordering::Relaxed));
             let slot = ChannelSlot { peer: NodeId(self.node_id), dbid };
-            Arc::new(Mutex::new(ChannelRecord::new(ChannelState::new(slot))))
+            Arc::new(Mutex::new(ChannelRecord::new(ChannelState::new(slot), funding_pubkey)))
         };
         match self.shared.channels.lock() {
             Ok(mut channels) => Arc::clone(channels.entry(channel_keys_id).or_insert_with(fresh)),
@@ -277,9 +338,16 @@ impl NodeSigner for WardenKeysManager {
         &self,
         invoice: &UnsignedBolt12Invoice,
     ) -> Result<schnorr::Signature, ()> {
-        let keys = Keypair::from_secret_key(&self.shared.secp, self.shared.node.node_key().expose_secret());
+        let keys = Keypair::from_secret_key(
+            &self.shared.secp,
+            self.shared.node.node_key().expose_secret(),
+        );
         let aux = self.get_secure_random_bytes();
-        Ok(self.shared.secp.sign_schnorr_with_aux_rand(invoice.tagged_hash().as_digest(), &keys, &aux))
+        Ok(self.shared.secp.sign_schnorr_with_aux_rand(
+            invoice.tagged_hash().as_digest(),
+            &keys,
+            &aux,
+        ))
     }
 
     fn sign_gossip_message(&self, msg: UnsignedGossipMessage) -> Result<Signature, ()> {
@@ -331,7 +399,12 @@ impl SignerProvider for WardenKeysManager {
                 }
             }
         };
-        WardenChannelSigner::new(Arc::clone(&self.shared), secrets, self.record_for(channel_keys_id))
+        let funding = secrets.public_keys(&self.shared.secp).funding_pubkey;
+        WardenChannelSigner::new(
+            Arc::clone(&self.shared),
+            secrets,
+            self.record_for(channel_keys_id, funding),
+        )
     }
 
     fn get_destination_script(&self, _channel_keys_id: [u8; 32]) -> Result<ScriptBuf, ()> {
@@ -339,8 +412,10 @@ impl SignerProvider for WardenKeysManager {
     }
 
     fn get_shutdown_scriptpubkey(&self) -> Result<ShutdownScript, ()> {
-        let key = bitcoin::PublicKey::new(self.shared.node.shutdown_key().public_key(&self.shared.secp));
-        Ok(ShutdownScript::new_p2wpkh(&key.wpubkey_hash().map_err(|_| ())?))
+        let key = bitcoin::CompressedPublicKey(
+            self.shared.node.shutdown_key().public_key(&self.shared.secp),
+        );
+        Ok(ShutdownScript::new_p2wpkh(&key.wpubkey_hash()))
     }
 }
 

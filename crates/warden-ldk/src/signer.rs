@@ -48,9 +48,9 @@ use warden_core::channel::commitment::Broadcaster;
 use warden_core::channel::{ChannelState, SignedCounterpartyCommitment, SignedHolderCommitment};
 use warden_core::keys::bolt3::{derive_private_key_from_basepoint, derive_revocation_privkey};
 use warden_core::keys::{FundingPubkey, PerCommitmentPoint};
+use warden_core::policy::balance::check_balance;
 use warden_core::policy::close::check_mutual_close;
 use warden_core::policy::commitment::check_commitment;
-use warden_core::policy::balance::check_balance;
 use warden_core::policy::{PolicyError, Rule};
 use warden_core::secret::{PerCommitmentSecret, PrivateKey};
 use warden_core::sign::{sign_hash_low_r, sign_p2wsh_input};
@@ -60,9 +60,7 @@ use warden_core::tx::scripts::{
 use warden_core::tx::{build_htlc_tx, CommitmentKeys, Htlc, HtlcDirection, PaymentHash};
 use warden_core::units::{Msat, Sat};
 
-use crate::channel::{
-    holder_keys, number_of_index, read_ldk_commitment, setup_of, ChannelRecord,
-};
+use crate::channel::{holder_keys, number_of_index, read_ldk_commitment, setup_of, ChannelRecord};
 use crate::keys::ChannelSecrets;
 use crate::manager::Shared;
 
@@ -112,6 +110,11 @@ impl WardenChannelSigner {
         WardenChannelSigner { shared, secrets, pubkeys, record }
     }
 
+    #[cfg(feature = "test-utils")]
+    fn relay(&self) -> Option<Arc<dyn crate::ldk_test_utils::EvidenceRelay>> {
+        self.shared.relay.lock().ok().and_then(|r| r.clone())
+    }
+
     fn secp(&self) -> &Secp256k1<All> {
         &self.shared.secp
     }
@@ -137,10 +140,13 @@ impl WardenChannelSigner {
     }
 
     /// Our funding key for these parameters (tweaked after a splice).
-    fn funding_key(&self, params: &ChannelTransactionParameters) -> Result<PrivateKey, PolicyError> {
-        self.secrets.funding_key(params.splice_parent_funding_txid).map_err(|e| {
-            PolicyError::new(Rule::ChannelUnknown, format!("funding key: {e}"))
-        })
+    fn funding_key(
+        &self,
+        params: &ChannelTransactionParameters,
+    ) -> Result<PrivateKey, PolicyError> {
+        self.secrets
+            .funding_key(params.splice_parent_funding_txid)
+            .map_err(|e| PolicyError::new(Rule::ChannelUnknown, format!("funding key: {e}")))
     }
 
     /// Takes LDK's parameters into the record: the first populated set is checked and becomes
@@ -160,7 +166,11 @@ impl WardenChannelSigner {
             && ours.revocation_basepoint == self.pubkeys.revocation_basepoint
             && ours.delayed_payment_basepoint == self.pubkeys.delayed_payment_basepoint
             && ours.htlc_basepoint == self.pubkeys.htlc_basepoint
-            && self.secrets.payment_keys().iter().any(|k| k.public_key(self.secp()) == ours.payment_point);
+            && self
+                .secrets
+                .payment_keys()
+                .iter()
+                .any(|k| k.public_key(self.secp()) == ours.payment_point);
         if !same_keys {
             return Err(structure(
                 Rule::ChannelUnknown,
@@ -190,7 +200,12 @@ impl WardenChannelSigner {
     }
 
     /// Fixes the push at the first commitment #0 (see `channel`'s documentation).
-    fn fix_push(&self, record: &mut ChannelRecord, number: u64, to_counterparty: Sat) -> Result<(), PolicyError> {
+    fn fix_push(
+        &self,
+        record: &mut ChannelRecord,
+        number: u64,
+        to_counterparty: Sat,
+    ) -> Result<(), PolicyError> {
         if record.push_known || number != 0 {
             return Ok(());
         }
@@ -388,7 +403,10 @@ impl WardenChannelSigner {
         self.ensure_setup(record, params)?;
         let directed = params.as_holder_broadcastable();
         let trusted = holder_tx.verify(&directed, self.secp()).map_err(|()| {
-            structure(Rule::CommitmentStructure, "our commitment does not rebuild from the channel parameters")
+            structure(
+                Rule::CommitmentStructure,
+                "our commitment does not rebuild from the channel parameters",
+            )
         })?;
         let tx = trusted.built_transaction().transaction.clone();
         let n = number_of_index(holder_tx.commitment_number())?.get();
@@ -441,13 +459,23 @@ impl ChannelSigner for WardenChannelSigner {
     }
 
     fn release_commitment_secret(&self, idx: u64) -> Result<[u8; 32], ()> {
-        self.guarded("release_commitment_secret", |record| {
+        let (secret, _peer_funding) = self.guarded("release_commitment_secret", |record| {
             let n = number_of_index(idx)?.get();
             let mut state = record.state.clone();
             state.revoke_holder_commitment(n)?;
             record.state = state;
-            Ok(self.secrets.commitment_secret(idx))
-        })
+            let peer_funding = record
+                .params
+                .as_ref()
+                .and_then(|p| p.counterparty_pubkeys())
+                .map(|k| k.funding_pubkey);
+            Ok((self.secrets.commitment_secret(idx), peer_funding))
+        })?;
+        #[cfg(feature = "test-utils")]
+        if let (Some(peer), Some(relay)) = (_peer_funding, self.relay()) {
+            relay.holder_revoked(&peer, idx, &secret);
+        }
+        Ok(secret)
     }
 
     fn validate_holder_commitment(
@@ -472,7 +500,6 @@ impl ChannelSigner for WardenChannelSigner {
             let mut state = record.state.clone();
             state.validate_counterparty_revocation(self.secp(), n, secret.secret_bytes())?;
             record.state = state;
-            record.revoked_points.insert(PublicKey::from_secret_key(self.secp(), secret));
             Ok(())
         })
     }
@@ -508,9 +535,24 @@ impl EcdsaChannelSigner for WardenChannelSigner {
         _outbound_htlc_preimages: Vec<PaymentPreimage>,
         _secp_ctx: &Secp256k1<All>,
     ) -> Result<(Signature, Vec<Signature>), ()> {
-        self.guarded("sign_counterparty_commitment", |record| {
+        let (sig, htlc_sigs) = self.guarded("sign_counterparty_commitment", |record| {
             self.sign_counterparty(record, channel_parameters, commitment_tx)
-        })
+        })?;
+        #[cfg(feature = "test-utils")]
+        if let (Some(peer), Some(relay)) = (channel_parameters.counterparty_pubkeys(), self.relay())
+        {
+            let ours = self.funding_key(channel_parameters).map(|k| k.public_key(self.secp()));
+            if let Ok(ours) = ours {
+                relay.counterparty_signed(
+                    &peer.funding_pubkey,
+                    &ours,
+                    commitment_tx,
+                    &sig,
+                    &htlc_sigs,
+                );
+            }
+        }
+        Ok((sig, htlc_sigs))
     }
 
     fn sign_holder_commitment(
@@ -552,9 +594,11 @@ impl EcdsaChannelSigner for WardenChannelSigner {
             self.check_sweep_outputs(justice_tx)?;
             let setup = record.state.setup()?.clone();
             let secret = PerCommitmentSecret::new(per_commitment_key.secret_bytes());
-            let point = PerCommitmentPoint(PublicKey::from_secret_key(self.secp(), per_commitment_key));
-            let key = derive_revocation_privkey(self.secp(), self.secrets.revocation_base_key(), &secret)
-                .map_err(derivation(Rule::SweepStructure))?;
+            let point =
+                PerCommitmentPoint(PublicKey::from_secret_key(self.secp(), per_commitment_key));
+            let key =
+                derive_revocation_privkey(self.secp(), self.secrets.revocation_base_key(), &secret)
+                    .map_err(derivation(Rule::SweepStructure))?;
             let keys = CommitmentKeys::derive(
                 self.secp(),
                 &point,
@@ -567,8 +611,16 @@ impl EcdsaChannelSigner for WardenChannelSigner {
                 setup.holder_selected_delay,
                 &keys.broadcaster_delayed_payment,
             );
-            let sig = sign_p2wsh_input(self.secp(), &key, justice_tx, input, &script, Sat(amount), EcdsaSighashType::All)
-                .map_err(|e| structure(Rule::SweepStructure, format!("{e}")))?;
+            let sig = sign_p2wsh_input(
+                self.secp(),
+                &key,
+                justice_tx,
+                input,
+                &script,
+                Sat(amount),
+                EcdsaSighashType::All,
+            )
+            .map_err(|e| structure(Rule::SweepStructure, format!("{e}")))?;
             Ok(sig.signature)
         })
     }
@@ -589,9 +641,11 @@ impl EcdsaChannelSigner for WardenChannelSigner {
             let setup = record.state.setup()?.clone();
             let channel_type = setup.channel_type()?;
             let secret = PerCommitmentSecret::new(per_commitment_key.secret_bytes());
-            let point = PerCommitmentPoint(PublicKey::from_secret_key(self.secp(), per_commitment_key));
-            let key = derive_revocation_privkey(self.secp(), self.secrets.revocation_base_key(), &secret)
-                .map_err(derivation(Rule::SweepStructure))?;
+            let point =
+                PerCommitmentPoint(PublicKey::from_secret_key(self.secp(), per_commitment_key));
+            let key =
+                derive_revocation_privkey(self.secp(), self.secrets.revocation_base_key(), &secret)
+                    .map_err(derivation(Rule::SweepStructure))?;
             let keys = CommitmentKeys::derive(
                 self.secp(),
                 &point,
@@ -601,8 +655,16 @@ impl EcdsaChannelSigner for WardenChannelSigner {
             .map_err(derivation(Rule::SweepStructure))?;
             let h = ldk_htlc(htlc);
             let script = h.witness_script(channel_type, &keys);
-            let sig = sign_p2wsh_input(self.secp(), &key, justice_tx, input, &script, Sat(amount), EcdsaSighashType::All)
-                .map_err(|e| structure(Rule::SweepStructure, format!("{e}")))?;
+            let sig = sign_p2wsh_input(
+                self.secp(),
+                &key,
+                justice_tx,
+                input,
+                &script,
+                Sat(amount),
+                EcdsaSighashType::All,
+            )
+            .map_err(|e| structure(Rule::SweepStructure, format!("{e}")))?;
             Ok(sig.signature)
         })
     }
@@ -621,14 +683,21 @@ impl EcdsaChannelSigner for WardenChannelSigner {
             let channel_type = setup.channel_type()?;
             let idx = htlc_descriptor.per_commitment_number;
             let n = number_of_index(idx)?.get();
-            let ours = self.secrets.commitment_point(self.secp(), idx).map_err(|e| {
-                structure(Rule::HtlcStructure, format!("{e}"))
-            })?;
+            let ours = self
+                .secrets
+                .commitment_point(self.secp(), idx)
+                .map_err(|e| structure(Rule::HtlcStructure, format!("{e}")))?;
             if ours != htlc_descriptor.per_commitment_point {
-                return Err(structure(Rule::HtlcStructure, format!("the point of our commitment {n} is not ours")));
+                return Err(structure(
+                    Rule::HtlcStructure,
+                    format!("the point of our commitment {n} is not ours"),
+                ));
             }
             if n < record.state.holder.revoked_below {
-                return Err(structure(Rule::SweepHolderRevoked, format!("our commitment {n} is revoked")));
+                return Err(structure(
+                    Rule::SweepHolderRevoked,
+                    format!("our commitment {n} is revoked"),
+                ));
             }
             let point = PerCommitmentPoint(ours);
             let keys = CommitmentKeys::derive(
@@ -638,9 +707,10 @@ impl EcdsaChannelSigner for WardenChannelSigner {
                 &setup.counterparty_basepoints,
             )
             .map_err(derivation(Rule::HtlcStructure))?;
-            let vout = htlc_descriptor.htlc.transaction_output_index.ok_or_else(|| {
-                structure(Rule::HtlcStructure, "the htlc has no output")
-            })?;
+            let vout = htlc_descriptor
+                .htlc
+                .transaction_output_index
+                .ok_or_else(|| structure(Rule::HtlcStructure, "the htlc has no output"))?;
             let outpoint = OutPoint { txid: htlc_descriptor.commitment_txid, vout };
             let built = build_htlc_tx(
                 channel_type,
@@ -651,7 +721,10 @@ impl EcdsaChannelSigner for WardenChannelSigner {
                 &keys,
             )
             .map_err(|e| structure(Rule::HtlcStructure, format!("{e}")))?;
-            let txin = htlc_tx.input.get(input).ok_or_else(|| structure(Rule::HtlcStructure, "no such input"))?;
+            let txin = htlc_tx
+                .input
+                .get(input)
+                .ok_or_else(|| structure(Rule::HtlcStructure, "no such input"))?;
             let paired = htlc_tx.output.get(input);
             if txin.previous_output != outpoint || paired != built.tx.output.first() {
                 return Err(structure(
@@ -709,8 +782,16 @@ impl EcdsaChannelSigner for WardenChannelSigner {
                 &point,
             )
             .map_err(derivation(Rule::HtlcStructure))?;
-            let sig = sign_p2wsh_input(self.secp(), &key, htlc_tx, input, &script, Sat(amount), EcdsaSighashType::All)
-                .map_err(|e| structure(Rule::HtlcStructure, format!("{e}")))?;
+            let sig = sign_p2wsh_input(
+                self.secp(),
+                &key,
+                htlc_tx,
+                input,
+                &script,
+                Sat(amount),
+                EcdsaSighashType::All,
+            )
+            .map_err(|e| structure(Rule::HtlcStructure, format!("{e}")))?;
             Ok(sig.signature)
         })
     }
@@ -780,7 +861,7 @@ impl EcdsaChannelSigner for WardenChannelSigner {
             let key = self.funding_key(channel_parameters)?;
             let ours = key.public_key(self.secp()).serialize();
             let named = [msg.bitcoin_key_1.as_slice(), msg.bitcoin_key_2.as_slice()];
-            if !named.iter().any(|k| *k == ours.as_slice()) {
+            if !named.contains(&ours.as_slice()) {
                 return Err(structure(
                     Rule::GossipStructure,
                     "the channel announcement does not name our funding key",
@@ -801,10 +882,14 @@ impl EcdsaChannelSigner for WardenChannelSigner {
         // LDK's trait gives this call no way to refuse. Splices are not policy-checked yet, so
         // Warden refuses them all: the signature returned is over no transaction (an all-zero
         // digest), which no splice can use, and the refusal is recorded.
-        let refused = self.guarded("sign_splice_shared_input", |_record| -> Result<Signature, PolicyError> {
-            let _ = (channel_parameters, tx, input_index);
-            Err(structure(Rule::OnchainUnknownDestination, "splices are not policy-checked yet"))
-        });
+        let refused =
+            self.guarded("sign_splice_shared_input", |_record| -> Result<Signature, PolicyError> {
+                let _ = (channel_parameters, tx, input_index);
+                Err(structure(
+                    Rule::OnchainUnknownDestination,
+                    "splices are not policy-checked yet",
+                ))
+            });
         match refused {
             Ok(sig) => sig,
             Err(()) => sign_hash_low_r(self.secp(), self.secrets.payment_key(), &[0u8; 32]),
@@ -821,4 +906,3 @@ fn ldk_htlc(h: &HTLCOutputInCommitment) -> Htlc {
         cltv_expiry: h.cltv_expiry,
     }
 }
-

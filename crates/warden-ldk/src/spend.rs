@@ -3,13 +3,15 @@
 //! already paying our destination or shutdown script. Every input is signed with a key Warden
 //! derives itself, only when the output's script is the one that key controls.
 
+use bitcoin::hashes::Hash;
 use bitcoin::psbt::Psbt;
-use bitcoin::secp256k1::PublicKey;
 use bitcoin::sighash::{EcdsaSighashType, SighashCache};
-use bitcoin::{ScriptBuf, Transaction, Witness};
+use bitcoin::{Transaction, Witness};
 use lightning::sign::SpendableOutputDescriptor;
 use warden_core::keys::bolt3::derive_private_key_from_basepoint;
-use warden_core::keys::{DelayedPaymentPubkey, PaymentBasepoint, PerCommitmentPoint, RevocationPubkey};
+use warden_core::keys::{
+    DelayedPaymentPubkey, PaymentBasepoint, PerCommitmentPoint, RevocationPubkey,
+};
 use warden_core::secret::PrivateKey;
 use warden_core::sign::{sign_hash_low_r, sign_p2wsh_input};
 use warden_core::tx::scripts::{to_local_witness_script, to_remote_anchors_witness_script};
@@ -25,7 +27,7 @@ fn p2wpkh_witness(
     value: bitcoin::Amount,
 ) -> Result<Witness, ()> {
     let public = bitcoin::PublicKey::new(key.public_key(&shared.secp));
-    let spk = ScriptBuf::new_p2wpkh(&public.wpubkey_hash().map_err(|_| ())?);
+    let spk = crate::keys::p2wpkh(&public.inner);
     let digest = SighashCache::new(tx)
         .p2wpkh_signature_hash(index, &spk, value, EcdsaSighashType::All)
         .map_err(|_| ())?;
@@ -33,8 +35,6 @@ fn p2wpkh_witness(
     let sig = bitcoin::ecdsa::Signature { signature, sighash_type: EcdsaSighashType::All };
     Ok(Witness::p2wpkh(&sig, &public.inner))
 }
-
-use bitcoin::hashes::Hash;
 
 /// Signs every input of `psbt` that spends one of `descriptors`.
 pub(crate) fn sign_sweep(
@@ -45,12 +45,8 @@ pub(crate) fn sign_sweep(
     let secp = &shared.secp;
     for descriptor in descriptors {
         let outpoint = descriptor.spendable_outpoint().into_bitcoin_outpoint();
-        let index = psbt
-            .unsigned_tx
-            .input
-            .iter()
-            .position(|i| i.previous_output == outpoint)
-            .ok_or(())?;
+        let index =
+            psbt.unsigned_tx.input.iter().position(|i| i.previous_output == outpoint).ok_or(())?;
         let tx = &psbt.unsigned_tx;
         let witness = match descriptor {
             SpendableOutputDescriptor::StaticPaymentOutput(d) => {
@@ -82,9 +78,7 @@ pub(crate) fn sign_sweep(
                             break;
                         }
                     } else {
-                        let public = bitcoin::PublicKey::new(point.0);
-                        let spk = ScriptBuf::new_p2wpkh(&public.wpubkey_hash().map_err(|_| ())?);
-                        if spk == d.output.script_pubkey {
+                        if crate::keys::p2wpkh(&point.0) == d.output.script_pubkey {
                             found = Some(p2wpkh_witness(shared, tx, index, key, d.output.value)?);
                             break;
                         }
@@ -138,9 +132,4 @@ pub(crate) fn sign_sweep(
         input.final_script_witness = Some(witness);
     }
     Ok(psbt.extract_tx_unchecked_fee_rate())
-}
-
-#[allow(dead_code, reason = "kept for the type in the signature of future sweeps")]
-fn _point(p: PublicKey) -> PerCommitmentPoint {
-    PerCommitmentPoint(p)
 }

@@ -38,8 +38,10 @@ fn node_keys_equal_ldk_keys_manager() {
         assert!(ldk.get_expanded_key() == warden.get_expanded_key());
         assert!(ldk.get_peer_storage_key() == warden.get_peer_storage_key());
         assert!(ldk.get_receive_auth_key() == warden.get_receive_auth_key());
-        let other =
-            PublicKey::from_secret_key(&Secp256k1::new(), &SecretKey::from_slice(&[3; 32]).unwrap());
+        let other = PublicKey::from_secret_key(
+            &Secp256k1::new(),
+            &SecretKey::from_slice(&[3; 32]).unwrap(),
+        );
         assert_eq!(
             ldk.ecdh(Recipient::Node, &other, None).unwrap(),
             warden.ecdh(Recipient::Node, &other, None).unwrap()
@@ -88,5 +90,5 @@ fn debug_output_redacts_secrets() {
     let (_, warden) = pair([0x5a; 32], true);
     let text = format!("{warden:?} {:?}", warden.derive_channel_signer([2; 32]));
     assert!(!text.contains(&"5a".repeat(32)));
-    assert!(!text.to_lowercase().contains(&"5a5a5a5a5a5a5a5a"));
+    assert!(!text.to_lowercase().contains("5a5a5a5a5a5a5a5a"));
 }

@@ -53,6 +53,8 @@ mod batch;
 pub mod postgres;
 #[cfg(feature = "redb")]
 pub mod redb;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 pub use batch::BatchError;
 

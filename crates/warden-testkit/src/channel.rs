@@ -223,6 +223,46 @@ impl CommitState {
     }
 }
 
+/// A splice in flight, as channeld tracks it (`struct inflight`): the new funding outpoint and
+/// value, each side's relative amount, and the splice transaction (its first input spends the
+/// current funding output, its first output is the new one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Splice {
+    /// The new funding outpoint.
+    pub outpoint: OutPoint,
+    /// The new funding output's value.
+    pub value: Sat,
+    /// What the splice adds to (or takes from) our balance, in satoshis.
+    pub our_relative: i64,
+    /// What it adds to or takes from the peer's.
+    pub their_relative: i64,
+    /// The splice transaction (unsigned).
+    pub tx: bitcoin::Transaction,
+    /// What each of its inputs spends.
+    pub spent: Vec<SpentOutput>,
+    /// Our wallet UTXO it spends (a splice-in) and the key that signs it.
+    pub wallet_input: Option<(HsmUtxo, PublicKey)>,
+}
+
+impl CommitState {
+    /// This commitment's content on splice `splice`: the same HTLCs and feerate, each balance
+    /// moved by its side's relative amount (channeld's `channel_txs` with `splice_amnt`).
+    pub fn spliced(&self, splice: &Splice) -> Result<CommitState, BuildError> {
+        let moved = |v: Msat, rel: i64| -> Result<Msat, BuildError> {
+            let msat = i128::from(v.0) + i128::from(rel) * 1000;
+            u64::try_from(msat)
+                .map(Msat)
+                .map_err(|_| scenario("a splice takes more than a balance"))
+        };
+        Ok(CommitState {
+            to_us: moved(self.to_us, splice.our_relative)?,
+            to_them: moved(self.to_them, splice.their_relative)?,
+            feerate: self.feerate,
+            htlcs: self.htlcs.clone(),
+        })
+    }
+}
+
 /// What a signature hsmd returns must verify against.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expected {
@@ -284,6 +324,8 @@ pub struct Channel {
     pub remote_num: u64,
     /// The peer's last revoked commitment (its number and content), for penalties.
     pub revoked_remote: Option<(u64, CommitState)>,
+    /// Splices negotiated and not locked in yet (channeld's inflights), in order.
+    pub splices: Vec<Splice>,
     next_htlc_id: u64,
 }
 
@@ -321,6 +363,7 @@ impl Channel {
             local_num: 0,
             remote_num: 0,
             revoked_remote: None,
+            splices: Vec::new(),
             next_htlc_id: 0,
         })
     }
@@ -500,6 +543,17 @@ impl Channel {
         n: u64,
         state: &CommitState,
     ) -> Result<BuiltCommitment, BuildError> {
+        self.our_commitment_on(n, state, None)
+    }
+
+    /// Our commitment `n` with content `state` on the current funding, or on splice `splice`.
+    pub fn our_commitment_on(
+        &self,
+        n: u64,
+        state: &CommitState,
+        splice: Option<&Splice>,
+    ) -> Result<BuiltCommitment, BuildError> {
+        let (funding_outpoint, funding_value) = self.funding_of(splice);
         let keys = CommitmentKeys::derive(
             &self.secp,
             &self.our_point(n)?,
@@ -508,8 +562,8 @@ impl Channel {
         )?;
         let spec = CommitmentSpec {
             channel_type: self.params.channel_type,
-            funding_outpoint: self.params.funding_outpoint,
-            funding_value: self.params.funding,
+            funding_outpoint,
+            funding_value,
             broadcaster_funding_pubkey: self.our_funding(),
             countersignatory_funding_pubkey: self.peer.funding_pubkey(),
             obscuring_factor: self.obscuring(),
@@ -535,6 +589,18 @@ impl Channel {
         n: u64,
         state: &CommitState,
     ) -> Result<BuiltCommitment, BuildError> {
+        self.their_commitment_on(n, state, None)
+    }
+
+    /// The peer's commitment `n` with content `state` on the current funding, or on splice
+    /// `splice`.
+    pub fn their_commitment_on(
+        &self,
+        n: u64,
+        state: &CommitState,
+        splice: Option<&Splice>,
+    ) -> Result<BuiltCommitment, BuildError> {
+        let (funding_outpoint, funding_value) = self.funding_of(splice);
         let keys = CommitmentKeys::derive(
             &self.secp,
             &self.peer.per_commitment_point(n)?,
@@ -543,8 +609,8 @@ impl Channel {
         )?;
         let spec = CommitmentSpec {
             channel_type: self.params.channel_type,
-            funding_outpoint: self.params.funding_outpoint,
-            funding_value: self.params.funding,
+            funding_outpoint,
+            funding_value,
             broadcaster_funding_pubkey: self.peer.funding_pubkey(),
             countersignatory_funding_pubkey: self.our_funding(),
             obscuring_factor: self.obscuring(),
@@ -633,7 +699,24 @@ impl Channel {
     }
 
     fn commitment_tx(&self, built: &BuiltCommitment) -> Result<warden_wire::BitcoinTx, BuildError> {
-        bitcoin_tx(&built.tx, &[self.funding_spent()])
+        bitcoin_tx(&built.tx, &[self.funding_spent_of(built.funding_value)])
+    }
+
+    /// The funding output of value `value` (the current one, or a splice's).
+    fn funding_spent_of(&self, value: Sat) -> SpentOutput {
+        let script = warden_core::tx::scripts::funding_witness_script(
+            &self.our_funding(),
+            &self.peer.funding_pubkey(),
+        );
+        p2wsh_spent(value, &script)
+    }
+
+    /// The funding outpoint and value: the current funding's, or splice `splice`'s.
+    fn funding_of(&self, splice: Option<&Splice>) -> (OutPoint, Sat) {
+        match splice {
+            Some(s) => (s.outpoint, s.value),
+            None => (self.params.funding_outpoint, self.params.funding),
+        }
     }
 
     // --- lightningd (master) -------------------------------------------------------------
@@ -708,7 +791,18 @@ impl Channel {
         n: u64,
         state: &CommitState,
     ) -> Result<(Signing<SignRemoteCommitmentTx>, BuiltCommitment), BuildError> {
-        let built = self.their_commitment(n, state)?;
+        self.sign_remote_commitment_on(n, state, None)
+    }
+
+    /// [`Channel::sign_remote_commitment`] on splice `splice` (`state` is the content on that
+    /// funding: [`CommitState::spliced`]); channeld states the real feerate even at #0.
+    pub fn sign_remote_commitment_on(
+        &self,
+        n: u64,
+        state: &CommitState,
+        splice: Option<&Splice>,
+    ) -> Result<(Signing<SignRemoteCommitmentTx>, BuiltCommitment), BuildError> {
+        let built = self.their_commitment_on(n, state, splice)?;
         let request = SignRemoteCommitmentTx {
             tx: self.commitment_tx(&built)?,
             remote_funding_key: self.peer.funding_pubkey().0,
@@ -716,7 +810,7 @@ impl Channel {
             option_static_remotekey: true,
             commit_num: n,
             htlcs: Self::hsm_htlcs(&built, state)?,
-            feerate: if n == 0 { 0 } else { state.feerate.0 },
+            feerate: if n == 0 && splice.is_none() { 0 } else { state.feerate.0 },
         };
         let expect = Expected {
             digest: built.sighash()?,
@@ -760,11 +854,22 @@ impl Channel {
         n: u64,
         state: &CommitState,
     ) -> Result<(ValidateCommitmentTx, PublicKey), BuildError> {
-        let built = self.our_commitment(n, state)?;
+        self.validate_commitment_on(n, state, None)
+    }
+
+    /// [`Channel::validate_commitment`] on splice `splice` (`state` is the content on that
+    /// funding); channeld states the real feerate even at #0.
+    pub fn validate_commitment_on(
+        &self,
+        n: u64,
+        state: &CommitState,
+        splice: Option<&Splice>,
+    ) -> Result<(ValidateCommitmentTx, PublicKey), BuildError> {
+        let built = self.our_commitment_on(n, state, splice)?;
         let sig = self.peer.sign_commitment(&built)?;
         // channeld records the peer's signature in the PSBT before asking hsmd
         // (`psbt_input_set_signature` in `handle_peer_commit_sig`).
-        let mut psbt = psbt_for(&built.tx, &[self.funding_spent()])?;
+        let mut psbt = psbt_for(&built.tx, &[self.funding_spent_of(built.funding_value)])?;
         if let Some(input) = psbt.inputs.first_mut() {
             input.partial_sigs.insert(bitcoin::PublicKey::new(self.peer.funding_pubkey().0), sig);
         }
@@ -772,7 +877,7 @@ impl Channel {
             tx: warden_wire::BitcoinTx::new(built.tx.clone(), psbt),
             htlcs: Self::hsm_htlcs(&built, state)?,
             commit_num: n,
-            feerate: if n == 0 { 0 } else { state.feerate.0 },
+            feerate: if n == 0 && splice.is_none() { 0 } else { state.feerate.0 },
             sig,
             htlc_sigs: self.peer.sign_htlc_txs(&built)?,
         };
@@ -1235,6 +1340,179 @@ impl Channel {
                 expect: p2wpkh_expected(&tx, 1, &wallet_spent, wallet_key)?,
             }],
         })
+    }
+}
+
+/// The splice requests (channeld and, for our wallet inputs, lightningd).
+impl Channel {
+    /// A splice we initiate moving `relative` satoshis into (positive) or out of (negative) our
+    /// balance, the peer adding nothing, 1,000 sat of fee ours. It spends the current funding
+    /// output (input 0) and, for a splice-in, our wallet UTXO (key index 12, `relative` +
+    /// 10,000 sat, change to index 13); a splice-out pays `-relative` less the fee to our
+    /// wallet (index 13). The new funding output (output 0) is the same 2-of-2.
+    pub fn splice(&self, relative: i64) -> Result<Splice, BuildError> {
+        let fee = 1_000i64;
+        let new_value = i64::try_from(self.params.funding.0)
+            .ok()
+            .and_then(|v| v.checked_add(relative))
+            .and_then(|v| u64::try_from(v).ok())
+            .ok_or_else(|| scenario("a splice beyond the channel"))?;
+        let script = warden_core::tx::scripts::funding_witness_script(
+            &self.our_funding(),
+            &self.peer.funding_pubkey(),
+        );
+        let amount = |v: i64| {
+            u64::try_from(v)
+                .map(bitcoin::Amount::from_sat)
+                .map_err(|_| scenario("a splice output below zero"))
+        };
+        let mut input = vec![bitcoin::TxIn {
+            previous_output: self.params.funding_outpoint,
+            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+            ..Default::default()
+        }];
+        let mut spent = vec![self.funding_spent()];
+        let mut output = vec![TxOut {
+            value: bitcoin::Amount::from_sat(new_value),
+            script_pubkey: script.to_p2wsh(),
+        }];
+        let mut wallet_input = None;
+        if relative > 0 {
+            let value = relative + 10_000;
+            let tag = format!("warden-testkit splice utxo {}", self.splices.len());
+            let (utxo, wallet_spent, key) =
+                self.wallet_utxo(12, Sat(amount(value)?.to_sat()), tag.as_bytes())?;
+            input.push(bitcoin::TxIn {
+                previous_output: utxo.outpoint,
+                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                ..Default::default()
+            });
+            spent.push(wallet_spent);
+            output.push(TxOut {
+                value: amount(10_000 - fee)?,
+                script_pubkey: self.wallet_script(13)?,
+            });
+            wallet_input = Some((utxo, key));
+        } else {
+            output.push(TxOut {
+                value: amount(-relative - fee)?,
+                script_pubkey: self.wallet_script(13)?,
+            });
+        }
+        let tx = bitcoin::Transaction {
+            version: bitcoin::transaction::Version::TWO,
+            lock_time: bitcoin::absolute::LockTime::ZERO,
+            input,
+            output,
+        };
+        Ok(Splice {
+            outpoint: OutPoint { txid: tx.compute_txid(), vout: 0 },
+            value: Sat(new_value),
+            our_relative: relative,
+            their_relative: 0,
+            tx,
+            spent,
+            wallet_input,
+        })
+    }
+
+    /// `setup_channel` for splice `splice` (channeld `update_hsmd_with_splice`): the new value
+    /// and outpoint, the peer's relative satoshis raw in `push_value` (a negative amount
+    /// wrapped), no shutdown scripts, everything else as at the open.
+    pub fn splice_setup_channel(&self, splice: &Splice) -> SetupChannel {
+        SetupChannel {
+            channel_value: splice.value.to_amount(),
+            push_value: AmountMsat(splice.their_relative as u64),
+            funding_txid: splice.outpoint.txid,
+            funding_txout: u16::try_from(splice.outpoint.vout).unwrap_or(u16::MAX),
+            ..self.setup_channel()
+        }
+    }
+
+    /// `sign_splice_tx` (channeld, `resume_splice_negotiation`): our signature of the splice's
+    /// input spending the current funding output.
+    pub fn sign_splice(&self, splice: &Splice) -> Result<Signing<SignSpliceTx>, BuildError> {
+        let script = warden_core::tx::scripts::funding_witness_script(
+            &self.our_funding(),
+            &self.peer.funding_pubkey(),
+        );
+        let digest = warden_core::tx::p2wsh_sighash(
+            &splice.tx,
+            0,
+            &script,
+            self.params.funding,
+            EcdsaSighashType::All,
+        )?;
+        Ok(Signing {
+            request: SignSpliceTx {
+                tx: bitcoin_tx(&splice.tx, &splice.spent)?,
+                remote_funding_key: self.peer.funding_pubkey().0,
+                input_index: 0,
+            },
+            expect: Expected {
+                digest,
+                key: self.our_funding().0,
+                sighash_type: EcdsaSighashType::All,
+            },
+        })
+    }
+
+    /// `sign_withdrawal` of a splice-in's wallet input (the user's `signpsbt` before
+    /// `splice_signed`), if the splice has one.
+    pub fn sign_splice_wallet_input(
+        &self,
+        splice: &Splice,
+    ) -> Result<Option<PsbtSigning<SignWithdrawal>>, BuildError> {
+        let Some((utxo, key)) = &splice.wallet_input else { return Ok(None) };
+        let psbt = psbt_for(&splice.tx, &splice.spent)?;
+        let (input, spent) = splice
+            .tx
+            .input
+            .iter()
+            .zip(&splice.spent)
+            .enumerate()
+            .find(|(_, (i, _))| i.previous_output == utxo.outpoint)
+            .map(|(j, (_, s))| (j, s.clone()))
+            .ok_or_else(|| scenario("the splice does not spend its wallet utxo"))?;
+        Ok(Some(PsbtSigning {
+            tx: splice.tx.clone(),
+            request: SignWithdrawal { inputs: vec![utxo.clone()], psbt: WirePsbt::new(psbt) },
+            channel_input: None,
+            wallet_inputs: vec![WalletInput {
+                input,
+                expect: p2wpkh_expected(&splice.tx, input, &spent, *key)?,
+            }],
+        }))
+    }
+
+    /// `check_outpoint` for an outpoint (channeld's `lock_signer_outpoint` at a splice's
+    /// lock-in).
+    pub fn check_outpoint_of(&self, outpoint: &OutPoint) -> CheckOutpoint {
+        CheckOutpoint {
+            funding_txid: outpoint.txid,
+            funding_txout: u16::try_from(outpoint.vout).unwrap_or(u16::MAX),
+        }
+    }
+
+    /// `lock_outpoint` for an outpoint.
+    pub fn lock_outpoint_of(&self, outpoint: &OutPoint) -> LockOutpoint {
+        LockOutpoint {
+            funding_txid: outpoint.txid,
+            funding_txout: u16::try_from(outpoint.vout).unwrap_or(u16::MAX),
+        }
+    }
+
+    /// Lock-in of splice `index` in the model (channeld's `channel_update_funding`): it becomes
+    /// the funding, both current commitments move by the relative amounts, the other splices
+    /// are dropped.
+    pub fn lock_splice(&mut self, index: usize) -> Result<(), BuildError> {
+        let splice = self.splices.get(index).cloned().ok_or_else(|| scenario("no such splice"))?;
+        self.local = self.local.spliced(&splice)?;
+        self.remote = self.remote.spliced(&splice)?;
+        self.params.funding_outpoint = splice.outpoint;
+        self.params.funding = splice.value;
+        self.splices.clear();
+        Ok(())
     }
 }
 

@@ -18,6 +18,13 @@
 //!   (`channeld/watchtower.c`).
 //! - receiving `commitment_signed` (`handle_peer_commit_sig`): `validate_commitment_tx`, then
 //!   (`send_revocation`) `revoke_commitment_tx` of the previous commitment.
+//! - splice (`channeld/channeld.c`, see [`Node::splice`]): channeld `setup_channel` with the
+//!   new funding, `get_per_commitment_point` + `validate_commitment_tx` and
+//!   `sign_remote_commitment_tx` (+ HTLC transactions) of the CURRENT numbers on the new
+//!   funding, lightningd `sign_withdrawal` of our wallet inputs, channeld `sign_splice_tx`;
+//!   while in flight every update signs and validates one commitment per funding with the
+//!   same number (one revocation); lock-in: `check_outpoint` then `lock_outpoint` of the new
+//!   funding outpoint.
 //! - mutual close (`closingd`): closingd client `sign_mutual_close_tx`.
 //! - unilateral close (`lightningd/peer_control.c` `sign_last_tx`, `onchain_control.c`,
 //!   `anchorspend.c`): master `sign_commitment_tx`, then the `sign_any_*` sweeps and
@@ -35,7 +42,8 @@ use warden_wire::msg::*;
 use warden_wire::Message;
 
 use crate::channel::{
-    Change, Channel, ChannelParams, CommitState, Expected, Funder, PsbtSigning, Signing, Who,
+    Change, Channel, ChannelParams, CommitState, Expected, Funder, PsbtSigning, Signing, Splice,
+    Who,
 };
 use crate::error::{scenario, FlowError, VerifyError};
 use crate::hsmd::{Client, Hsmd};
@@ -106,16 +114,21 @@ impl Node {
         Ok(Node { hsmd, channel, watchtower: true, channeld: None })
     }
 
-    /// Fails if hsmd reported a bad request or a failure on its status connection.
+    /// Fails if hsmd reported a bad request, a failure, or a policy refusal or warning (a
+    /// legitimate flow runs with zero of each) on its status connection.
     pub fn assert_clean(&self) -> Result<(), VerifyError> {
         let bad = self.hsmd.status().bad_requests();
         let failures = self.hsmd.status().failures();
-        if bad.is_empty() && failures.is_empty() {
+        let policy = self.hsmd.status().policy_events();
+        if bad.is_empty() && failures.is_empty() && policy.is_empty() {
             Ok(())
         } else {
             Err(VerifyError {
                 request: "status",
-                what: format!("bad requests {bad:?}, failures {failures:?}"),
+                what: format!(
+                    "bad requests {bad:?}, failures {failures:?}, policy refusals or warnings \
+                     {policy:?}"
+                ),
             })
         }
     }
@@ -173,16 +186,30 @@ impl Node {
         Ok(())
     }
 
-    /// We send `commitment_signed` for the peer's next commitment with content `next`.
+    /// We send `commitment_signed` for the peer's next commitment with content `next`: on the
+    /// current funding, then (splices in flight: `send_commit`) on each splice with the same
+    /// number and point, each with its HTLC signatures.
     fn send_commitment_signed(&mut self, next: &CommitState) -> Result<(), FlowError> {
         let n = self.channel.remote_num + 1;
-        let (sign_remote, built) = self.channel.sign_remote_commitment(n, next)?;
-        let htlcs = self.channel.sign_remote_htlc_txs(&built)?;
+        let mut requests = Vec::new();
+        let fundings: Vec<Option<Splice>> =
+            std::iter::once(None).chain(self.channel.splices.iter().cloned().map(Some)).collect();
+        for splice in &fundings {
+            let state = match splice {
+                Some(s) => next.spliced(s)?,
+                None => next.clone(),
+            };
+            let (sign_remote, built) =
+                self.channel.sign_remote_commitment_on(n, &state, splice.as_ref())?;
+            requests.push((sign_remote, self.channel.sign_remote_htlc_txs(&built)?));
+        }
         let ch = &self.channel;
         let c = self.channeld.as_mut().ok_or_else(|| scenario("channeld is not running"))?;
-        sign_tx(c, ch, &sign_remote)?;
-        for h in &htlcs {
-            sign_tx(c, ch, h)?;
+        for (sign_remote, htlcs) in &requests {
+            sign_tx(c, ch, sign_remote)?;
+            for h in htlcs {
+                sign_tx(c, ch, h)?;
+            }
         }
         Ok(())
     }
@@ -211,16 +238,104 @@ impl Node {
     /// revoke the current one.
     fn receive_commitment_signed(&mut self, next: CommitState) -> Result<(), FlowError> {
         let n = self.channel.local_num + 1;
-        let (req, point) = self.channel.validate_commitment(n, &next)?;
+        let mut validations = vec![self.channel.validate_commitment(n, &next)?];
+        // Splices in flight: one commitment_signed per splice follows, same number and point.
+        for s in &self.channel.splices {
+            validations.push(self.channel.validate_commitment_on(n, &next.spliced(s)?, Some(s))?);
+        }
         let (revoke, expected) = self.channel.revoke_commitment(n - 1)?;
         let ch = &self.channel;
         let c = self.channeld.as_mut().ok_or_else(|| scenario("channeld is not running"))?;
-        let reply: ValidateCommitmentTxReply = c.call(&req)?;
-        ch.check_validate_reply(&reply, &point)?;
+        for (req, point) in &validations {
+            let reply: ValidateCommitmentTxReply = c.call(req)?;
+            ch.check_validate_reply(&reply, point)?;
+        }
         let reply: RevokeCommitmentTxReply = c.call(&revoke)?;
         check_eq(RevokeCommitmentTx::NAME, "reply", &reply, &expected)?;
         self.channel.local = next;
         self.channel.local_num = n;
+        Ok(())
+    }
+
+    /// A splice we initiate, moving `relative_amount` satoshis into (positive) or out of
+    /// (negative) our balance (see [`Channel::splice`]), as Core Lightning's channeld asks hsmd
+    /// once the interactive construction is done (`splice_initiator_user_finalized`,
+    /// `interactive_send_commitments`, `resume_splice_negotiation`): `setup_channel` with the
+    /// new funding, then — the accepter signs first — `get_per_commitment_point` of our current
+    /// number and `validate_commitment_tx` of our CURRENT commitment rebuilt on the new funding
+    /// (no revocation), then `sign_remote_commitment_tx` of the peer's CURRENT commitment on it
+    /// (its current point) and its HTLC transactions; lightningd's `sign_withdrawal` of our
+    /// wallet input (a splice-in); and `sign_splice_tx` of the channel's input. The splice then
+    /// stays in flight until [`Node::splice_lock`]: every update signs and validates one
+    /// commitment per funding.
+    ///
+    /// Read from a pre-batching channeld (no `start_batch`); UNVERIFIED for the newest Core
+    /// Lightning: the `push_value` encoding (raw satoshis of the other side here; a fixed
+    /// variant sends the fundee's times 1000 — Warden reads both), whether a batch is signed
+    /// in another order than current funding first, and whether `lock_outpoint` is still
+    /// sent at a splice's lock-in (Warden also locks in on the first update on the splice).
+    pub fn splice(&mut self, relative_amount: i64) -> Result<(), FlowError> {
+        let splice = self.channel.splice(relative_amount)?;
+        self.splice_with(splice)
+    }
+
+    /// [`Node::splice`] of a splice built by the caller (a test may change it first).
+    pub fn splice_with(&mut self, splice: Splice) -> Result<(), FlowError> {
+        let ch = &self.channel;
+        let setup = ch.splice_setup_channel(&splice);
+        let (point_req, point) = ch.get_per_commitment_point(ch.local_num)?;
+        let (validate, next_point) =
+            ch.validate_commitment_on(ch.local_num, &ch.local.spliced(&splice)?, Some(&splice))?;
+        let (sign_remote, built) = ch.sign_remote_commitment_on(
+            ch.remote_num,
+            &ch.remote.spliced(&splice)?,
+            Some(&splice),
+        )?;
+        let htlcs = ch.sign_remote_htlc_txs(&built)?;
+        let withdrawal = ch.sign_splice_wallet_input(&splice)?;
+        let sign_splice = ch.sign_splice(&splice)?;
+        let c = self.channeld.as_mut().ok_or_else(|| scenario("channeld is not running"))?;
+        let _: SetupChannelReply = c.call(&setup)?;
+        let reply: GetPerCommitmentPointReply = c.call(&point_req)?;
+        check_eq(
+            GetPerCommitmentPoint::NAME,
+            "current point",
+            &reply.per_commitment_point,
+            &point,
+        )?;
+        let reply: ValidateCommitmentTxReply = c.call(&validate)?;
+        ch.check_validate_reply(&reply, &next_point)?;
+        sign_tx(c, ch, &sign_remote)?;
+        for h in &htlcs {
+            sign_tx(c, ch, h)?;
+        }
+        if let Some(w) = &withdrawal {
+            let reply: SignWithdrawalReply = self.hsmd.master().call(&w.request)?;
+            check_psbt(ch, SignWithdrawal::NAME, w, reply.psbt.psbt())?;
+        }
+        let c = self.channeld.as_mut().ok_or_else(|| scenario("channeld is not running"))?;
+        sign_tx(c, ch, &sign_splice)?;
+        self.channel.splices.push(splice);
+        Ok(())
+    }
+
+    /// Lock-in of the last splice (`check_mutual_splice_locked`): channeld's
+    /// `lock_signer_outpoint` asks `check_outpoint` then `lock_outpoint` for the new funding
+    /// outpoint; from then on updates are on the new funding only.
+    pub fn splice_lock(&mut self) -> Result<(), FlowError> {
+        let index = self
+            .channel
+            .splices
+            .len()
+            .checked_sub(1)
+            .ok_or_else(|| scenario("no splice in flight"))?;
+        let outpoint = self.channel.splices.get(index).map(|s| s.outpoint).unwrap_or_default();
+        let ch = &self.channel;
+        let c = self.channeld.as_mut().ok_or_else(|| scenario("channeld is not running"))?;
+        let buried: CheckOutpointReply = c.call(&ch.check_outpoint_of(&outpoint))?;
+        check_eq(CheckOutpoint::NAME, "buried", &buried.is_buried, &true)?;
+        let _: LockOutpointReply = c.call(&ch.lock_outpoint_of(&outpoint))?;
+        self.channel.lock_splice(index)?;
         Ok(())
     }
 

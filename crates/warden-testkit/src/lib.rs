@@ -33,7 +33,7 @@ pub mod perms;
 pub mod rng;
 pub mod verify;
 
-pub use channel::{Change, Channel, ChannelParams, CommitState, Funder, ModelHtlc, Who};
+pub use channel::{Change, Channel, ChannelParams, CommitState, Funder, ModelHtlc, Splice, Who};
 pub use error::{BuildError, FlowError, VerifyError};
 pub use flows::{Node, Unilateral};
 pub use hsmd::{locate_binary, Client, Hsmd, HsmdError, StatusLog, Transcript};

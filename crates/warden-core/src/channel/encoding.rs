@@ -18,6 +18,7 @@
 //! | | 4 | `holder` | holder stream |
 //! | | 6 | `counterparty` | counterparty stream |
 //! | | 8 | `mutual_close_signed` | flag |
+//! | | 12 (opt) | `splices` | n × (BigSize length ‖ splice stream), n ≥ 1; absent when empty |
 //! | setup | 0 | `is_outbound` | flag |
 //! | | 2 | `channel_value` | u64 sat |
 //! | | 4 | `push_value` | u64 msat |
@@ -51,6 +52,13 @@
 //! | | 8 | `htlc_vouts` | n × u32 (may be empty) |
 //! | | 10 | `to_holder` | u64 sat |
 //! | | 12 | `to_counterparty` | u64 sat |
+//! | splice | 0 | `funding_outpoint` | 32-byte txid ‖ u32 vout |
+//! | | 2 | `channel_value` | u64 sat |
+//! | | 4 | `counterparty_funding_pubkey` | 33 bytes |
+//! | | 6 | `holder_relative` | i64 sat, two's complement |
+//! | | 8 | `counterparty_relative` | i64 sat, two's complement |
+//! | | 10 (opt) | `holder` | holder-commitment stream |
+//! | | 12 (opt) | `counterparty` | counterparty-commitment stream |
 //! | htlc | 0 | `offered_by` | u8: 0 holder, 1 counterparty |
 //! | | 2 | `amount` | u64 msat |
 //! | | 4 | `payment_hash` | 32 bytes |
@@ -77,10 +85,12 @@
 //! ([`SecretStore::from_entries`]). Unknown odd types are skipped, so re-encoding drops them.
 //! The ordering rules of [`ChannelState`]'s transitions are not checked again here.
 //!
-//! Every record of the channel stream is required or precedes a required one, so cutting an
-//! encoding between two records never yields another valid state; a record added later at the
-//! end of the channel stream would not have that property (the integrity of a persisted
-//! state is the storage layer's job, not the encoding's).
+//! Every record of the channel stream but `splices` is required or precedes a required one,
+//! so cutting an encoding between two records yields no other valid state except the same
+//! state without its splice candidates (which then refuses what spends them: the safe side);
+//! the integrity of a persisted state is the storage layer's job, not the encoding's.
+//! `splices` (type 12; 10 is left unused) is even: a Warden that ignored candidates would sign a splice without
+//! checking it against them.
 //!
 //! The encoding contains the peer's revealed per-commitment secrets (no key of ours).
 
@@ -90,7 +100,7 @@ use core::fmt;
 use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, ScriptBuf, Txid};
 
-use super::state::{CounterpartySide, HolderSide};
+use super::state::{CounterpartySide, HolderSide, SpliceCandidate};
 use super::{
     ChannelSetup, ChannelSlot, ChannelState, CommitmentContent, HtlcInfo, HtlcSide,
     SignedCounterpartyCommitment, SignedHolderCommitment,
@@ -177,6 +187,15 @@ pub fn encode_channel(state: &ChannelState) -> Vec<u8> {
     w.record(4, &encode_holder(&state.holder));
     w.record(6, &encode_counterparty(&state.counterparty));
     w.bool(8, state.mutual_close_signed);
+    if !state.splices.is_empty() {
+        let mut list = Vec::new();
+        for c in &state.splices {
+            let item = encode_splice(c);
+            crate::tlv::write_bigsize(&mut list, item.len() as u64);
+            list.extend_from_slice(&item);
+        }
+        w.record(12, &list);
+    }
     let body = w.into_bytes();
     let mut out = Vec::with_capacity(1 + body.len());
     out.push(VERSION);
@@ -199,6 +218,17 @@ pub fn decode_channel(bytes: &[u8]) -> Result<ChannelState, DecodeError> {
     let holder = decode_holder(&r.required(4)?)?;
     let counterparty = decode_counterparty(&r.required(6)?)?;
     let mutual_close_signed = r.required(8)?.bool()?;
+    let mut splices = Vec::new();
+    if let Some(list) = r.optional(12)? {
+        let mut items = list.cursor();
+        if items.is_empty() {
+            return Err(list.bad_value("at least one splice candidate").into());
+        }
+        while !items.is_empty() {
+            let (item, offset) = items.sized()?;
+            splices.push(decode_splice(TlvReader::new(item, offset))?);
+        }
+    }
     r.finish()?;
     Ok(ChannelState {
         slot: ChannelSlot { peer, dbid },
@@ -206,6 +236,59 @@ pub fn decode_channel(bytes: &[u8]) -> Result<ChannelState, DecodeError> {
         holder,
         counterparty,
         mutual_close_signed,
+        splices,
+    })
+}
+
+fn encode_outpoint(o: &OutPoint) -> Vec<u8> {
+    let mut outpoint = Vec::with_capacity(32 + 4);
+    outpoint.extend_from_slice(&o.txid.to_byte_array());
+    outpoint.extend_from_slice(&o.vout.to_be_bytes());
+    outpoint
+}
+
+fn decode_outpoint(rec: &Record<'_>) -> Result<OutPoint, TlvError> {
+    let (txid, vout) = rec.fixed::<{ 32 + 4 }>()?.split_at(32);
+    Ok(OutPoint {
+        txid: Txid::from_slice(txid).map_err(|_| rec.bad_value("a txid"))?,
+        vout: u32::from_be_bytes(vout.try_into().map_err(|_| rec.bad_value("a vout"))?),
+    })
+}
+
+fn encode_splice(c: &SpliceCandidate) -> Vec<u8> {
+    let mut w = TlvWriter::new();
+    w.record(0, &encode_outpoint(&c.funding_outpoint));
+    w.u64(2, c.channel_value.0);
+    w.record(4, &c.counterparty_funding_pubkey.serialize());
+    w.record(6, &c.holder_relative.to_be_bytes());
+    w.record(8, &c.counterparty_relative.to_be_bytes());
+    if let Some(h) = &c.holder {
+        w.record(10, &encode_holder_commitment(h));
+    }
+    if let Some(k) = &c.counterparty {
+        w.record(12, &encode_counterparty_commitment(k));
+    }
+    w.into_bytes()
+}
+
+fn decode_splice(mut r: TlvReader<'_>) -> Result<SpliceCandidate, TlvError> {
+    let funding_outpoint = decode_outpoint(&r.required(0)?)?;
+    let channel_value = Sat(r.required(2)?.u64()?);
+    let f = r.required(4)?;
+    let counterparty_funding_pubkey = FundingPubkey(pubkey(&f, f.fixed::<33>()?)?);
+    let holder_relative = i64::from_be_bytes(*r.required(6)?.fixed::<8>()?);
+    let counterparty_relative = i64::from_be_bytes(*r.required(8)?.fixed::<8>()?);
+    let holder = r.optional(10)?.map(|c| decode_holder_commitment(&c)).transpose()?;
+    let counterparty = r.optional(12)?.map(|c| decode_counterparty_commitment(&c)).transpose()?;
+    r.finish()?;
+    Ok(SpliceCandidate {
+        funding_outpoint,
+        channel_value,
+        counterparty_funding_pubkey,
+        holder_relative,
+        counterparty_relative,
+        holder,
+        counterparty,
     })
 }
 

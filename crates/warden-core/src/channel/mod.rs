@@ -5,7 +5,8 @@
 //! - [`encoding`]: the versioned TLV encoding of a [`ChannelState`] for persistence.
 //! - [`state`]: commitment numbers, per-commitment points, the peer's revocation secrets, the
 //!   current commitments' content, and the ordering rules that keep Warden from ever signing
-//!   two conflicting states (DESIGN.md §3, invariant 2).
+//!   two conflicting states (DESIGN.md §3, invariant 2); splice candidates (a new funding
+//!   announced by a repeated `setup_channel`) and the commitments on each until lock-in.
 //!
 //! Every transition checks first and changes nothing on refusal: a refused request leaves the
 //! state exactly as it was.
@@ -18,7 +19,7 @@ pub mod state;
 pub use setup::ChannelSetup;
 pub use state::{
     ChannelState, CommitmentContent, HtlcInfo, HtlcSide, SignedCounterpartyCommitment,
-    SignedHolderCommitment,
+    SignedHolderCommitment, SpliceCandidate,
 };
 
 use crate::keys::node::NodeId;

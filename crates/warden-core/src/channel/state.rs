@@ -17,10 +17,10 @@
 
 use alloc::vec::Vec;
 
-use bitcoin::Txid;
+use bitcoin::{OutPoint, Txid};
 
 use super::{ChannelSetup, ChannelSlot};
-use crate::keys::PerCommitmentPoint;
+use crate::keys::{FundingPubkey, PerCommitmentPoint};
 use crate::policy::{ensure, PolicyError, Rule};
 use crate::secp256k1::{PublicKey, Secp256k1, SecretKey, Signing};
 use crate::shachain::SecretStore;
@@ -115,6 +115,46 @@ pub struct CounterpartySide {
     pub secrets: SecretStore,
 }
 
+/// A splice candidate: a new funding output announced by a repeated `setup_channel` (one per
+/// negotiated splice, or RBF attempt of one), with the commitments signed and validated on it.
+///
+/// While a splice is in flight Core Lightning's channeld signs and validates one commitment
+/// per funding (the current one and each candidate) with the same number, point, HTLCs and
+/// feerate; a candidate's balances are the current funding's commitment of that number plus
+/// each side's relative amount. Revocations stay per number, across all fundings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpliceCandidate {
+    /// The new funding outpoint.
+    pub funding_outpoint: OutPoint,
+    /// The new funding output's value.
+    pub channel_value: Sat,
+    /// The peer's funding key in the new 2-of-2.
+    pub counterparty_funding_pubkey: FundingPubkey,
+    /// What the splice adds to (positive) or takes from (negative) our balance, in satoshis.
+    pub holder_relative: i64,
+    /// What the splice adds to or takes from the peer's balance, in satoshis.
+    pub counterparty_relative: i64,
+    /// Our last commitment validated on this funding.
+    pub holder: Option<SignedHolderCommitment>,
+    /// The peer's last commitment signed on this funding.
+    pub counterparty: Option<SignedCounterpartyCommitment>,
+}
+
+impl SpliceCandidate {
+    /// The channel's setup as it reads on this funding: its outpoint, value and the peer's
+    /// funding key in place of the current funding's, and the push moved by the peer's
+    /// relative amount (so that commitment #0's checks read this funding's balances).
+    pub fn setup_on(&self, setup: &ChannelSetup) -> ChannelSetup {
+        let mut s = setup.clone();
+        s.funding_outpoint = self.funding_outpoint;
+        s.channel_value = self.channel_value;
+        s.counterparty_funding_pubkey = self.counterparty_funding_pubkey;
+        let push = i128::from(s.push_value.0) + i128::from(self.counterparty_relative) * 1000;
+        s.push_value = Msat(u64::try_from(push.max(0)).unwrap_or(u64::MAX));
+        s
+    }
+}
+
 /// Everything Warden remembers of one channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChannelState {
@@ -129,6 +169,85 @@ pub struct ChannelState {
     pub counterparty: CounterpartySide,
     /// Whether we signed a mutual close.
     pub mutual_close_signed: bool,
+    /// Splice candidates: new funding outputs announced by repeated `setup_channel`s and not
+    /// locked in yet (empty when no splice is in flight).
+    pub splices: Vec<SpliceCandidate>,
+}
+
+/// The most splice candidates (RBF attempts of splices in flight) a channel keeps.
+pub const MAX_SPLICE_CANDIDATES: usize = 16;
+
+/// Each side's relative amount of a splice from its `setup_channel` (see
+/// [`ChannelState::apply_setup`]): `(ours, the peer's)` in satoshis.
+fn splice_relatives(old: &ChannelSetup, new: &ChannelSetup) -> Result<(i64, i64), PolicyError> {
+    let old_value = i128::from(old.channel_value.0);
+    let new_value = i128::from(new.channel_value.0);
+    let delta = new_value - old_value;
+    let push = new.push_value.0;
+    // The channeld read: the other side's relative satoshis, raw (a negative one wrapped).
+    let raw = i128::from(push as i64);
+    let counterparty = if (-old_value..=new_value).contains(&raw) {
+        raw
+    } else if push % 1000 == 0 && i128::from(push / 1000) <= new_value {
+        // The fundee's relative amount in millisatoshis.
+        let fundee = i128::from(push / 1000);
+        if new.is_outbound {
+            fundee
+        } else {
+            delta - fundee
+        }
+    } else {
+        return Err(PolicyError::new(
+            Rule::CommitmentBalance,
+            alloc::format!(
+                "splice to {}: push value {push} is no relative amount of a {} channel",
+                new.funding_outpoint,
+                new.channel_value
+            ),
+        ));
+    };
+    let holder = delta - counterparty;
+    let fits = |v: i128| i64::try_from(v).ok().filter(|_| v >= -old_value && v <= new_value);
+    match (fits(holder), fits(counterparty)) {
+        (Some(h), Some(c)) => Ok((h, c)),
+        _ => Err(PolicyError::new(
+            Rule::CommitmentBalance,
+            alloc::format!(
+                "splice to {}: relative amounts {holder} and {counterparty} sat do not fit a channel of {} then {}",
+                new.funding_outpoint,
+                old.channel_value,
+                new.channel_value
+            ),
+        )),
+    }
+}
+
+/// A commitment on a splice candidate against the current funding's commitment of the same
+/// number: same number, HTLCs and feerate (commitment #0 states feerate 0 on the current
+/// funding only). Balances and transaction differ.
+fn same_but_funding(main: &CommitmentContent, new: &CommitmentContent) -> Result<(), PolicyError> {
+    let n = new.number.get();
+    ensure!(
+        main.number == new.number,
+        Rule::CommitmentNumber,
+        "commitment {n} compared with commitment {} of the current funding",
+        main.number
+    );
+    ensure!(
+        main.htlcs == new.htlcs,
+        Rule::CommitmentStructure,
+        "commitment {n} on a splice carries other htlcs than on the current funding ({} vs {})",
+        new.htlcs.len(),
+        main.htlcs.len()
+    );
+    ensure!(
+        main.feerate == new.feerate || (n == 0 && main.feerate.0 == 0),
+        Rule::CommitmentStructure,
+        "commitment {n} on a splice states feerate {}, on the current funding {}",
+        new.feerate,
+        main.feerate
+    );
+    Ok(())
 }
 
 fn number(n: u64) -> Result<CommitmentNumber, PolicyError> {
@@ -145,6 +264,7 @@ impl ChannelState {
             holder: HolderSide::default(),
             counterparty: CounterpartySide::default(),
             mutual_close_signed: false,
+            splices: Vec::new(),
         }
     }
 
@@ -173,23 +293,251 @@ impl ChannelState {
         Ok(())
     }
 
-    /// Applies `setup_channel`. A repeated setup must be identical, except that a splice may
-    /// move the channel to a new funding outpoint and value (validated by the splice rules).
+    /// Applies `setup_channel`. Before any commitment a repeated setup replaces the first
+    /// (same keys, role and type). Once commitments exist, a repeated setup of the current
+    /// funding outpoint changes nothing (Core Lightning's splice setups carry no shutdown
+    /// scripts: the channel's stay), and a setup with another outpoint is a splice candidate
+    /// (see [`SpliceCandidate`]; the same outpoint again must say the same).
+    ///
+    /// A splice's `push_value` is the peer's relative amount: the channeld read puts the
+    /// other side's relative satoshis raw into that millisatoshi field (a negative amount
+    /// wraps as a `u64`). A later fix (UNVERIFIED upstream) sends the fundee's relative amount
+    /// times 1000; when the raw reading is impossible (beyond the new channel value) and the
+    /// value reads as such, that reading is used. The split is checked again by every
+    /// commitment on the candidate and by `sign_splice_tx` against what our wallet puts in or
+    /// takes out.
     pub fn apply_setup(&mut self, setup: ChannelSetup) -> Result<(), PolicyError> {
         setup.channel_type()?;
-        if let Some(old) = &self.setup {
+        let Some(old) = &self.setup else {
+            self.setup = Some(setup);
+            return Ok(());
+        };
+        ensure!(
+            old.counterparty_basepoints == setup.counterparty_basepoints
+                && old.counterparty_funding_pubkey == setup.counterparty_funding_pubkey
+                && old.is_outbound == setup.is_outbound
+                && old.channel_type_features == setup.channel_type_features,
+            Rule::ChannelUnknown,
+            "setup of channel {} repeated with other keys, role or type",
+            self.slot.dbid
+        );
+        if self.holder.next_number == 0 && self.counterparty.next_number == 0 {
+            self.setup = Some(setup);
+            return Ok(());
+        }
+        if setup.funding_outpoint == old.funding_outpoint {
             ensure!(
-                old.counterparty_basepoints == setup.counterparty_basepoints
-                    && old.counterparty_funding_pubkey == setup.counterparty_funding_pubkey
-                    && old.is_outbound == setup.is_outbound
-                    && old.channel_type_features == setup.channel_type_features,
+                setup.channel_value == old.channel_value,
                 Rule::ChannelUnknown,
-                "setup of channel {} repeated with other keys, role or type",
+                "setup of channel {} repeated for its funding {} with another value ({}, not {})",
+                self.slot.dbid,
+                old.funding_outpoint,
+                setup.channel_value,
+                old.channel_value
+            );
+            return Ok(());
+        }
+        self.ensure_open()?;
+        let (holder_relative, counterparty_relative) = splice_relatives(old, &setup)?;
+        let candidate = SpliceCandidate {
+            funding_outpoint: setup.funding_outpoint,
+            channel_value: setup.channel_value,
+            counterparty_funding_pubkey: setup.counterparty_funding_pubkey,
+            holder_relative,
+            counterparty_relative,
+            holder: None,
+            counterparty: None,
+        };
+        if let Some(known) =
+            self.splices.iter().find(|c| c.funding_outpoint == setup.funding_outpoint)
+        {
+            ensure!(
+                known.channel_value == candidate.channel_value
+                    && known.holder_relative == holder_relative
+                    && known.counterparty_relative == counterparty_relative,
+                Rule::ChannelUnknown,
+                "splice candidate {} of channel {} set up again with another value or split",
+                setup.funding_outpoint,
                 self.slot.dbid
             );
+            return Ok(());
         }
-        self.setup = Some(setup);
+        // Candidates on which no commitment was exchanged gave nothing out: a splice aborted
+        // before its commitments (channeld never tells the signer) is dropped to make room.
+        let mut splices = self.splices.clone();
+        if splices.len() >= MAX_SPLICE_CANDIDATES {
+            splices.retain(|c| c.holder.is_some() || c.counterparty.is_some());
+        }
+        ensure!(
+            splices.len() < MAX_SPLICE_CANDIDATES,
+            Rule::NodeLimits,
+            "channel {} already has {} splice candidates",
+            self.slot.dbid,
+            self.splices.len()
+        );
+        splices.push(candidate);
+        self.splices = splices;
         Ok(())
+    }
+
+    /// The index of the splice candidate at `outpoint`, if any.
+    pub fn splice_index(&self, outpoint: &OutPoint) -> Option<usize> {
+        self.splices.iter().position(|c| c.funding_outpoint == *outpoint)
+    }
+
+    /// Records that we signed the peer's commitment on splice candidate `index`
+    /// (`sign_remote_commitment_tx` spending the candidate's outpoint). Its number must be the
+    /// peer's current one on the current funding (the first commitment on a candidate re-signs
+    /// that number; later updates sign the current funding first, then each candidate), with
+    /// the same point, HTLCs and feerate. The same number on another funding is no retry; on
+    /// the same funding it must be the same commitment (`commitment-retry-same`). Returns
+    /// `false` for a retry (nothing changed). The balances are the policy's
+    /// (`policy::balance::check_splice_balance`).
+    pub fn sign_candidate_counterparty_commitment(
+        &mut self,
+        index: usize,
+        commitment: SignedCounterpartyCommitment,
+    ) -> Result<bool, PolicyError> {
+        self.setup()?;
+        let n = commitment.content.number.get();
+        let candidate = self.candidate(index)?;
+        if let Some(signed) =
+            candidate.counterparty.as_ref().filter(|c| c.content.number.get() == n)
+        {
+            ensure!(
+                *signed == commitment,
+                Rule::CommitmentRetrySame,
+                "the peer's commitment {n} on splice {} was already signed with other content or point",
+                candidate.funding_outpoint
+            );
+            return Ok(false);
+        }
+        self.ensure_open()?;
+        let main = self
+            .counterparty
+            .current
+            .as_ref()
+            .filter(|c| c.content.number.get() == n)
+            .ok_or_else(|| {
+                PolicyError::new(
+                    Rule::CommitmentNumber,
+                    alloc::format!(
+                        "the peer's commitment {n} on splice {} is not the number signed last on the current funding ({})",
+                        candidate.funding_outpoint,
+                        self.counterparty.next_number.saturating_sub(1)
+                    ),
+                )
+            })?;
+        ensure!(
+            main.point == commitment.point,
+            Rule::CommitmentStructure,
+            "the peer's commitment {n} on splice {} uses another point than on the current funding",
+            candidate.funding_outpoint
+        );
+        same_but_funding(&main.content, &commitment.content)?;
+        if let Some(c) = self.splices.get_mut(index) {
+            c.counterparty = Some(commitment);
+        }
+        Ok(true)
+    }
+
+    /// Records that our commitment on splice candidate `index` was validated with the peer's
+    /// signatures (`validate_commitment_tx` spending the candidate's outpoint): the same rules
+    /// as [`ChannelState::sign_candidate_counterparty_commitment`], against our current
+    /// commitment on the current funding.
+    pub fn validate_candidate_holder_commitment(
+        &mut self,
+        index: usize,
+        commitment: SignedHolderCommitment,
+    ) -> Result<(), PolicyError> {
+        self.setup()?;
+        let n = commitment.content.number.get();
+        let candidate = self.candidate(index)?;
+        ensure!(
+            n >= self.holder.revoked_below,
+            Rule::CommitmentHolderRevoked,
+            "our commitment {n} was already revoked"
+        );
+        if let Some(valid) = candidate.holder.as_ref().filter(|c| c.content.number.get() == n) {
+            ensure!(
+                valid.content == commitment.content,
+                Rule::CommitmentRetrySame,
+                "our commitment {n} on splice {} was already validated with other content",
+                candidate.funding_outpoint
+            );
+            return Ok(());
+        }
+        self.ensure_open()?;
+        let main = self
+            .holder
+            .current
+            .as_ref()
+            .filter(|c| c.content.number.get() == n)
+            .ok_or_else(|| {
+                PolicyError::new(
+                    Rule::CommitmentNumber,
+                    alloc::format!(
+                        "our commitment {n} on splice {} is not the number validated last on the current funding ({})",
+                        candidate.funding_outpoint,
+                        self.holder.next_number.saturating_sub(1)
+                    ),
+                )
+            })?;
+        same_but_funding(&main.content, &commitment.content)?;
+        if let Some(c) = self.splices.get_mut(index) {
+            c.holder = Some(commitment);
+        }
+        Ok(())
+    }
+
+    /// Lock-in (`check_outpoint` / `lock_outpoint` naming a candidate, or the first update
+    /// after both `splice_locked` spending one): the candidate at `outpoint` becomes the
+    /// channel's funding, its commitments the current ones, and every other candidate is
+    /// dropped. Returns `false` when nothing changes (the outpoint is the current funding or
+    /// no candidate's). A candidate whose commitments of the current numbers were not both
+    /// exchanged is refused (`onchain-funding-countersigned`).
+    pub fn lock_funding(&mut self, outpoint: &OutPoint) -> Result<bool, PolicyError> {
+        let setup = self.setup()?;
+        if setup.funding_outpoint == *outpoint {
+            return Ok(false);
+        }
+        let Some(index) = self.splice_index(outpoint) else { return Ok(false) };
+        let candidate = self.candidate(index)?;
+        let number_of = |c: Option<&CommitmentContent>| c.map(|c| c.number);
+        let holder = candidate.holder.clone().filter(|c| {
+            Some(c.content.number) == number_of(self.holder.current.as_ref().map(|m| &m.content))
+        });
+        let counterparty = candidate.counterparty.clone().filter(|c| {
+            Some(c.content.number)
+                == number_of(self.counterparty.current.as_ref().map(|m| &m.content))
+        });
+        let (Some(holder), Some(counterparty)) = (holder, counterparty) else {
+            return Err(PolicyError::new(
+                Rule::OnchainFundingCountersigned,
+                alloc::format!(
+                    "splice {outpoint} of channel {} locked before both current commitments were exchanged on it",
+                    self.slot.dbid
+                ),
+            ));
+        };
+        let mut setup = setup.clone();
+        setup.funding_outpoint = candidate.funding_outpoint;
+        setup.channel_value = candidate.channel_value;
+        setup.counterparty_funding_pubkey = candidate.counterparty_funding_pubkey;
+        self.setup = Some(setup);
+        self.holder.current = Some(holder);
+        self.counterparty.current = Some(counterparty);
+        self.splices.clear();
+        Ok(true)
+    }
+
+    fn candidate(&self, index: usize) -> Result<&SpliceCandidate, PolicyError> {
+        self.splices.get(index).ok_or_else(|| {
+            PolicyError::new(
+                Rule::ChannelUnknown,
+                alloc::format!("channel {} has no splice candidate {index}", self.slot.dbid),
+            )
+        })
     }
 
     /// Records that our commitment `content.number` was validated with the peer's signatures

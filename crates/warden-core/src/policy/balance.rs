@@ -29,7 +29,7 @@
 use alloc::vec::Vec;
 
 use super::{ensure, PolicyError, Rule};
-use crate::channel::{ChannelSetup, CommitmentContent, HtlcInfo, HtlcSide};
+use crate::channel::{ChannelSetup, CommitmentContent, HtlcInfo, HtlcSide, SpliceCandidate};
 use crate::tx::{ChannelType, ANCHOR_OUTPUT_VALUE};
 use crate::units::Sat;
 
@@ -146,6 +146,62 @@ pub fn check_balance(
         new.to_holder,
         prev.htlcs.len(),
         new.htlcs.len()
+    );
+    Ok(())
+}
+
+/// The anchors a commitment carries (BOLT-03: one per main output present, both when any HTLC
+/// is), in satoshis.
+fn anchors(channel_type: ChannelType, c: &CommitmentContent) -> i128 {
+    if !channel_type.has_anchors() {
+        return 0;
+    }
+    let any_htlc = !c.htlcs.is_empty();
+    let present =
+        [c.to_holder, c.to_counterparty].iter().filter(|v| any_htlc || **v > Sat::ZERO).count();
+    sat(ANCHOR_OUTPUT_VALUE) * present as i128
+}
+
+/// The balance rule across fundings (`commitment-balance`): a commitment `new` on splice
+/// candidate `candidate` gives each side what the current funding's commitment `main` of the
+/// same number gives it, plus that side's relative amount (the opener also pays for the
+/// anchors the candidate's outputs add, or gets back those they drop). Our output may not be
+/// smaller and the peer's not larger than that (one satoshi of rounding each); ours may be
+/// absent only when it was on the current funding too and the splice takes from us (still
+/// dust). Same number, HTLCs and feerate are the channel state's rules.
+pub fn check_splice_balance(
+    setup: &ChannelSetup,
+    candidate: &SpliceCandidate,
+    main: &CommitmentContent,
+    new: &CommitmentContent,
+) -> Result<(), PolicyError> {
+    let channel_type = setup.channel_type()?;
+    let n = new.number.get();
+    let anchors_added = anchors(channel_type, new) - anchors(channel_type, main);
+    let (ours_pays, theirs_pays) =
+        if setup.is_outbound { (anchors_added, 0) } else { (0, anchors_added) };
+    let ours = sat(main.to_holder) + i128::from(candidate.holder_relative) - ours_pays;
+    let theirs =
+        sat(main.to_counterparty) + i128::from(candidate.counterparty_relative) - theirs_pays;
+    let still_dust =
+        new.to_holder == Sat::ZERO && main.to_holder == Sat::ZERO && candidate.holder_relative <= 0;
+    ensure!(
+        sat(new.to_holder) >= ours - 1 || still_dust,
+        Rule::CommitmentBalance,
+        "commitment {n} on splice {} gives us {} where the current funding's gives {} and the splice {:+} sat",
+        candidate.funding_outpoint,
+        new.to_holder,
+        main.to_holder,
+        candidate.holder_relative
+    );
+    ensure!(
+        sat(new.to_counterparty) <= theirs.max(0) + 1,
+        Rule::CommitmentBalance,
+        "commitment {n} on splice {} gives the peer {} where the current funding's gives {} and the splice {:+} sat",
+        candidate.funding_outpoint,
+        new.to_counterparty,
+        main.to_counterparty,
+        candidate.counterparty_relative
     );
     Ok(())
 }

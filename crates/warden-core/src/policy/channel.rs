@@ -6,19 +6,31 @@ use alloc::string::String;
 use bitcoin::Script;
 
 use super::onchain::Allowlist;
-use super::{ensure, Limits, PolicyError, Rule};
+use alloc::vec::Vec;
+
+use super::{check, ensure, first_refusal, Limits, PolicyError, Rule};
 use crate::channel::ChannelSetup;
 
 /// Checks a channel's setup: both `to_self_delay`s within the limits
 /// (`channel-delay-range`), the channel value within the limit (`channel-size-max`) and a safe
-/// commitment format (`channel-safe-type`).
+/// commitment format (`channel-safe-type`). The first refusal; [`setup_refusals`] gives all.
 pub fn check_setup(limits: &Limits, setup: &ChannelSetup) -> Result<(), PolicyError> {
-    setup.channel_type()?;
+    first_refusal(setup_refusals(limits, setup))
+}
+
+/// Every refusal of [`check_setup`], each rule checked whatever the others found (so that a
+/// demoted rule never hides the ones after it).
+pub fn setup_refusals(limits: &Limits, setup: &ChannelSetup) -> Vec<PolicyError> {
+    let mut out = Vec::new();
+    if let Err(e) = setup.channel_type() {
+        out.push(e);
+    }
     let range = limits.min_to_self_delay..=limits.max_to_self_delay;
     for (who, delay) in
         [("our", setup.holder_selected_delay), ("the peer's", setup.counterparty_selected_delay)]
     {
-        ensure!(
+        check!(
+            out,
             range.contains(&delay),
             Rule::ChannelDelayRange,
             "{who} to_self_delay of {delay} blocks is outside {}..={}",
@@ -26,14 +38,15 @@ pub fn check_setup(limits: &Limits, setup: &ChannelSetup) -> Result<(), PolicyEr
             limits.max_to_self_delay
         );
     }
-    ensure!(
+    check!(
+        out,
         setup.channel_value <= limits.max_channel_value,
         Rule::ChannelSizeMax,
         "channel value {} is above the limit of {}",
         setup.channel_value,
         limits.max_channel_value
     );
-    Ok(())
+    out
 }
 
 /// `channel-shutdown-script`: our upfront shutdown script, when there is one, pays our wallet

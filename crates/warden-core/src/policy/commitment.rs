@@ -2,9 +2,10 @@
 //! was read against channel state (`channel::commitment::read_commitment`).
 
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use super::htlc::check_htlc_feerate;
-use super::{ensure, Limits, PolicyError, Rule};
+use super::{check, first_refusal, Limits, PolicyError, Rule};
 use crate::channel::{ChannelSetup, CommitmentContent};
 use crate::units::{Msat, Sat};
 
@@ -26,16 +27,29 @@ pub fn check_commitment(
     setup: &ChannelSetup,
     content: &CommitmentContent,
 ) -> Result<(), PolicyError> {
+    first_refusal(commitment_refusals(limits, setup, content))
+}
+
+/// Every refusal of [`check_commitment`], each rule checked whatever the others found (so that
+/// a demoted rule never hides the ones after it).
+pub fn commitment_refusals(
+    limits: &Limits,
+    setup: &ChannelSetup,
+    content: &CommitmentContent,
+) -> Vec<PolicyError> {
+    let mut out = Vec::new();
     let n = content.number.get();
     if n == 0 {
-        ensure!(
+        check!(
+            out,
             content.htlcs.is_empty(),
             Rule::CommitmentFirstNoHtlcs,
             "commitment #0 carries {} htlcs",
             content.htlcs.len()
         );
         if setup.is_outbound {
-            ensure!(
+            check!(
+                out,
                 content.to_counterparty <= setup.push_value.to_sat_floor(),
                 Rule::CommitmentInitialValue,
                 "at commitment #0 the peer holds {} but we pushed only {}",
@@ -46,7 +60,8 @@ pub fn check_commitment(
     }
     let feerate = content.feerate;
     if !(n == 0 && feerate.0 == 0) {
-        ensure!(
+        check!(
+            out,
             feerate >= limits.min_feerate && feerate <= limits.max_feerate,
             Rule::CommitmentFeeRange,
             "commitment {n} feerate {feerate} is outside {}..={}",
@@ -57,9 +72,14 @@ pub fn check_commitment(
     if !content.htlcs.is_empty() {
         // The HTLC transactions signed with this commitment are built at its feerate (with
         // zero-fee HTLCs, at no fee: `read_commitment` rebuilt them so).
-        check_htlc_feerate(limits, setup.channel_type()?, feerate, Sat::ZERO)?;
+        let htlc_fee =
+            setup.channel_type().and_then(|t| check_htlc_feerate(limits, t, feerate, Sat::ZERO));
+        if let Err(e) = htlc_fee {
+            out.push(e);
+        }
     }
-    ensure!(
+    check!(
+        out,
         content.htlcs.len() <= limits.max_htlcs,
         Rule::CommitmentHtlcCount,
         "commitment {n} carries {} htlcs, the limit is {}",
@@ -67,7 +87,8 @@ pub fn check_commitment(
         limits.max_htlcs
     );
     let inflight = content.htlcs.iter().try_fold(Msat::ZERO, |sum, h| sum.checked_add(h.amount));
-    ensure!(
+    check!(
+        out,
         inflight.is_some_and(|v| v <= limits.max_htlc_inflight),
         Rule::CommitmentHtlcInflight,
         "commitment {n} carries {} in htlcs, the limit is {}",
@@ -75,7 +96,8 @@ pub fn check_commitment(
         limits.max_htlc_inflight
     );
     for h in &content.htlcs {
-        ensure!(
+        check!(
+            out,
             h.cltv_expiry < MAX_CLTV_EXPIRY,
             Rule::CommitmentHtlcCltv,
             "commitment {n} has an htlc expiring at {}, which is not a block height",
@@ -83,11 +105,12 @@ pub fn check_commitment(
         );
     }
     for (who, value) in [("our", content.to_holder), ("the peer's", content.to_counterparty)] {
-        ensure!(
+        check!(
+            out,
             value == Sat::ZERO || value >= MIN_DUST_LIMIT,
             Rule::CommitmentTrimmed,
             "commitment {n}: {who} main output of {value} is dust"
         );
     }
-    Ok(())
+    out
 }

@@ -5,6 +5,7 @@
 //! sentence with the offending values (never a secret). Tests assert the rule, never the text.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 
 pub mod balance;
@@ -345,10 +346,30 @@ macro_rules! ensure {
 }
 pub(crate) use ensure;
 
+/// Records a [`PolicyError`] of `rule` in the vector `out` when `cond` is false, and goes on:
+/// for checks that must all run, so that an operator's demotion of one rule never skips the
+/// rules checked after it (see [`first_refusal`]).
+macro_rules! check {
+    ($out:expr, $cond:expr, $rule:expr, $($fmt:tt)+) => {
+        if !$cond {
+            $out.push($crate::policy::PolicyError::new($rule, alloc::format!($($fmt)+)));
+        }
+    };
+}
+pub(crate) use check;
+
+/// The first of `refusals`, as a check's outcome: how a caller that applies no enforcement
+/// filter sees a list of independent checks.
+pub fn first_refusal(refusals: Vec<PolicyError>) -> Result<(), PolicyError> {
+    match refusals.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec::Vec;
 
     #[test]
     fn tags_are_unique_and_round_trip() {

@@ -26,7 +26,9 @@ use lightning::ln::channel_state::ChannelDetails;
 use lightning::ln::channelmanager::{
     ChainParameters, ChannelManager, PaymentId, RecipientOnionFields, Retry,
 };
-use lightning::ln::msgs::{BaseMessageHandler, ChannelMessageHandler, Init, MessageSendEvent};
+use lightning::ln::msgs::{
+    BaseMessageHandler, ChannelMessageHandler, ErrorAction, Init, MessageSendEvent,
+};
 use lightning::onion_message::messenger::NullMessageRouter;
 use lightning::routing::router::{
     InFlightHtlcs, Path, Payee, PaymentParameters, Route, RouteHop, RouteParameters, Router,
@@ -125,7 +127,9 @@ impl Router for DirectRouter {
         _inflight: InFlightHtlcs,
     ) -> Result<Route, &'static str> {
         let (payee, cltv) = match &route_params.payment_params.payee {
-            Payee::Clear { node_id, final_cltv_expiry_delta, .. } => (*node_id, *final_cltv_expiry_delta),
+            Payee::Clear { node_id, final_cltv_expiry_delta, .. } => {
+                (*node_id, *final_cltv_expiry_delta)
+            }
             Payee::Blinded { .. } => return Err("blinded payees are not routed here"),
         };
         let amount = route_params.final_value_msat;
@@ -197,6 +201,8 @@ pub struct Node {
     pub broadcaster: Arc<Broadcaster>,
     pub fees: Arc<FeeEst>,
     pub events: Vec<Event>,
+    /// The funding transactions this node built.
+    pub funded: Mutex<Vec<Transaction>>,
 }
 
 impl Node {
@@ -237,7 +243,16 @@ impl Node {
             ChainParameters { network: NETWORK, best_block: BestBlock::from_network(NETWORK) },
             1_700_000_000,
         );
-        Node { name, keys, monitor, manager, broadcaster, fees, events: Vec::new() }
+        Node {
+            name,
+            keys,
+            monitor,
+            manager,
+            broadcaster,
+            fees,
+            events: Vec::new(),
+            funded: Mutex::new(Vec::new()),
+        }
     }
 
     pub fn node_id(&self) -> PublicKey {
@@ -300,8 +315,10 @@ impl Chain {
 
 /// Connects two nodes as peers.
 pub fn connect(a: &Node, b: &Node) {
-    let init_a = Init { features: a.manager.init_features(), networks: None, remote_network_address: None };
-    let init_b = Init { features: b.manager.init_features(), networks: None, remote_network_address: None };
+    let init_a =
+        Init { features: a.manager.init_features(), networks: None, remote_network_address: None };
+    let init_b =
+        Init { features: b.manager.init_features(), networks: None, remote_network_address: None };
     a.manager.peer_connected(b.node_id(), &init_b, true).unwrap();
     b.manager.peer_connected(a.node_id(), &init_a, false).unwrap();
 }
@@ -343,7 +360,11 @@ fn deliver(to: &Node, from: PublicKey, event: MessageSendEvent) {
         E::SendClosingSigned { msg, .. } => m.handle_closing_signed(from, &msg),
         E::SendChannelReestablish { msg, .. } => m.handle_channel_reestablish(from, &msg),
         E::SendChannelUpdate { msg, .. } => m.handle_channel_update(from, &msg),
-        E::HandleError { action, .. } => panic!("{} was sent an error: {action:?}", to.name),
+        E::HandleError {
+            action:
+                ErrorAction::SendErrorMessage { msg } | ErrorAction::DisconnectPeer { msg: Some(msg) },
+            ..
+        } => m.handle_error(from, &msg),
         // Gossip and peer storage: no network graph here.
         _ => {}
     }
@@ -423,6 +444,17 @@ pub fn open_channel(
 ) -> lightning::ln::types::ChannelId {
     a.manager.create_channel(b.node_id(), value, push_msat, 42, None, None).unwrap();
     pump(&mut [a, b]);
+    fund_pending_channel(chain, a, b, value)
+}
+
+/// Funds the channel `a` proposed to `b` (once `b` accepted it) and confirms it.
+pub fn fund_pending_channel(
+    chain: &mut Chain,
+    a: &mut Node,
+    b: &mut Node,
+    value: u64,
+) -> lightning::ln::types::ChannelId {
+    pump(&mut [a, b]);
     let (temporary, script) = a
         .events
         .iter()
@@ -434,6 +466,7 @@ pub fn open_channel(
         })
         .expect("funding generation ready");
     let tx = funding_tx(script, value, chain.height as u8);
+    a.funded.lock().unwrap().push(tx.clone());
     a.manager.funding_transaction_generated(temporary, b.node_id(), tx.clone()).unwrap();
     pump(&mut [a, b]);
     let broadcast = a.take_broadcasts();
@@ -447,9 +480,30 @@ pub fn open_channel(
         .manager
         .list_usable_channels()
         .into_iter()
-        .find(|c| c.counterparty.node_id == b.node_id() && c.funding_txo == Some(LdkOutPoint { txid: tx.compute_txid(), index: 0 }))
+        .find(|c| {
+            c.counterparty.node_id == b.node_id()
+                && c.funding_txo == Some(LdkOutPoint { txid: tx.compute_txid(), index: 0 })
+        })
         .expect("usable channel");
     channel.channel_id
+}
+
+/// The funding transaction of the (only) channel between `a` and `b`, rebuilt as
+/// [`open_channel`] built it.
+pub fn funding_tx_of(a: &Node, b: &Node, _chain: &Chain) -> Transaction {
+    let c = a
+        .manager
+        .list_channels()
+        .into_iter()
+        .find(|c| c.counterparty.node_id == b.node_id())
+        .unwrap();
+    a.funded
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|t| t.compute_txid() == c.funding_txo.unwrap().txid)
+        .unwrap()
+        .clone()
 }
 
 /// Pays `amount_msat` from `from` to `to` over a direct channel; returns the payment hash.
@@ -463,7 +517,13 @@ pub fn pay(from: &mut Node, to: &mut Node, amount_msat: u64, id: u8) -> PaymentH
     pid[0] = id;
     pid[1] = from.name.as_bytes()[0];
     from.manager
-        .send_payment(hash, RecipientOnionFields::secret_only(secret), PaymentId(pid), params, Retry::Attempts(0))
+        .send_payment(
+            hash,
+            RecipientOnionFields::secret_only(secret),
+            PaymentId(pid),
+            params,
+            Retry::Attempts(0),
+        )
         .unwrap();
     pump(&mut [from, to]);
     let preimage = to
@@ -479,7 +539,9 @@ pub fn pay(from: &mut Node, to: &mut Node, amount_msat: u64, id: u8) -> PaymentH
     to.manager.claim_funds(preimage);
     pump(&mut [from, to]);
     assert!(
-        from.events.iter().any(|e| matches!(e, Event::PaymentSent { payment_hash, .. } if *payment_hash == hash)),
+        from.events
+            .iter()
+            .any(|e| matches!(e, Event::PaymentSent { payment_hash, .. } if *payment_hash == hash)),
         "{} never saw payment {id} sent",
         from.name
     );
