@@ -609,6 +609,32 @@ pub fn check_destinations(
             }
         }
     }
+    // splices: a transaction that is a splice candidate of a channel it spends pays our share
+    // to the channel or to us.
+    let txid = tx.compute_txid();
+    for state in &spliced {
+        let Some(candidate) = state.splices.iter().find(|c| c.funding_outpoint.txid == txid) else {
+            continue;
+        };
+        let Some(channel_input) = state
+            .setup
+            .as_ref()
+            .and_then(|s| tx.input.iter().position(|i| i.previous_output == s.funding_outpoint))
+        else {
+            continue;
+        };
+        policy.enforce(check_splice_share(
+            secp,
+            keys,
+            window,
+            policy,
+            psbt,
+            prevouts,
+            ours,
+            channel_input,
+            candidate,
+        ))?;
+    }
     // The peer's inputs' values are the PSBT's claims (a segwit v0 signature does not commit to
     // other inputs' amounts): an inflated claim shows as fee, so `onchain-fee-range` bounds
     // what a lie could offset.
@@ -966,8 +992,10 @@ fn check_candidate_output(
     Ok(())
 }
 
-/// splices: our share of a splice (`onchain-unknown-destination`): what our wallet puts in
-/// (inputs recognised as ours) less what it takes out (outputs to our wallet or the
+/// splices: our share of a splice (`onchain-unknown-destination`), checked by
+/// [`check_destinations`] for a transaction that is a splice candidate of a channel it spends
+/// (`sign_splice_tx`, and `sign_withdrawal` of our inputs once the candidate is known): what
+/// our wallet puts in (inputs Warden signs or recognises as ours) less what it takes out (outputs to our wallet or the
 /// allowlist) is our relative amount in the candidate's commitments plus at most the whole
 /// transaction's fee. More means value of ours goes neither to the channel nor to us (a
 /// splice-in credited less than we bring, a splice-out paying us less than it takes from our
@@ -980,6 +1008,7 @@ pub fn check_splice_share(
     policy: &Policy,
     psbt: &Psbt,
     prevouts: &[TxOut],
+    ours: &[usize],
     channel_input: usize,
     candidate: &SpliceCandidate,
 ) -> Result<(), PolicyError> {
@@ -992,7 +1021,8 @@ pub fn check_splice_share(
         .zip(&psbt.inputs)
         .enumerate()
         .filter(|(j, (p, meta))| {
-            *j != channel_input && input_pays_wallet(secp, keys, window, p, meta)
+            *j != channel_input
+                && (ours.contains(j) || input_pays_wallet(secp, keys, window, p, meta))
         })
         .map(|(_, (p, _))| p.value.to_sat()));
     let funding_vout = candidate.funding_outpoint.vout as usize;
@@ -1107,19 +1137,6 @@ pub fn sign_splice_tx(
         &|outputs| external_outputs_approved(signer, outputs),
     )
     .map_err(refused)?;
-    crate::channels::enforce(
-        &signer.policy,
-        check_splice_share(
-            secp,
-            &signer.keys,
-            &window,
-            &signer.policy,
-            psbt,
-            &spent,
-            index,
-            candidate,
-        ),
-    )?;
     // A known channel funded by this transaction must have its commitment #0 countersigned.
     let txid = tx.compute_txid();
     for vout in 0..tx.output.len() {
