@@ -45,7 +45,7 @@ pub fn number_of_index(idx: u64) -> Result<CommitmentNumber, PolicyError> {
 }
 
 /// Everything Warden keeps about one channel (shared by every copy of its signer).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ChannelRecord {
     /// warden-core's state: numbers, points, the peer's secrets, current commitments.
     pub state: ChannelState,

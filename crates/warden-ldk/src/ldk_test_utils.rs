@@ -31,11 +31,14 @@ use bitcoin::secp256k1::ecdsa::{RecoverableSignature, Signature};
 use bitcoin::secp256k1::{schnorr, All, PublicKey, Scalar, Secp256k1, SecretKey};
 use bitcoin::{ScriptBuf, Transaction, TxOut};
 use lightning::bolt11_invoice::RawBolt11Invoice;
-use lightning::ln::chan_utils::{CommitmentTransaction, HolderCommitmentTransaction};
+use lightning::ln::chan_utils::{
+    ChannelTransactionParameters, CommitmentTransaction, HolderCommitmentTransaction,
+};
 use lightning::ln::inbound_payment::ExpandedKey;
 use lightning::ln::msgs::UnsignedGossipMessage;
 use lightning::ln::script::ShutdownScript;
 use lightning::offers::invoice::UnsignedBolt12Invoice;
+use lightning::sign::ecdsa::EcdsaChannelSigner;
 use lightning::sign::{
     ChannelSigner, EntropySource, NodeSigner, OutputSpender, PeerStorageKey, ReceiveAuthKey,
     Recipient, SignerProvider, SpendableOutputDescriptor,
@@ -128,6 +131,46 @@ impl EvidenceRelay for Relay {
             }
         }
     }
+}
+
+/// One call of the commitment round, recorded with its arguments so it can be replayed against
+/// another signer of the same keys (LDK's `InMemorySigner`: the keys are LDK's own scheme).
+#[derive(Clone, Debug)]
+pub enum RecordedCall {
+    /// `sign_counterparty_commitment`.
+    SignCounterparty(Box<ChannelTransactionParameters>, Box<CommitmentTransaction>),
+    /// `validate_holder_commitment`.
+    ValidateHolder(Box<HolderCommitmentTransaction>),
+    /// `release_commitment_secret`.
+    Release(u64),
+    /// `validate_counterparty_revocation`.
+    ValidateRevocation(u64, SecretKey),
+}
+
+/// Replays `calls` on `signer`; returns the index of the first call that failed.
+pub fn replay<S: EcdsaChannelSigner>(
+    signer: &S,
+    calls: &[RecordedCall],
+    secp: &Secp256k1<All>,
+) -> Result<(), usize> {
+    for (i, call) in calls.iter().enumerate() {
+        let ok = match call {
+            RecordedCall::SignCounterparty(params, tx) => signer
+                .sign_counterparty_commitment(params, tx, Vec::new(), Vec::new(), secp)
+                .is_ok(),
+            RecordedCall::ValidateHolder(tx) => {
+                signer.validate_holder_commitment(tx, Vec::new()).is_ok()
+            }
+            RecordedCall::Release(idx) => signer.release_commitment_secret(*idx).is_ok(),
+            RecordedCall::ValidateRevocation(idx, secret) => {
+                signer.validate_counterparty_revocation(*idx, secret).is_ok()
+            }
+        };
+        if !ok {
+            return Err(i);
+        }
+    }
+    Ok(())
 }
 
 /// A [`WardenKeysManager`] behind LDK's dynamic keys interface.

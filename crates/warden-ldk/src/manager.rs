@@ -66,6 +66,10 @@ pub struct Refusal {
     pub error: PolicyError,
 }
 
+/// A recorded call and its channel (feature `test-utils`).
+#[cfg(feature = "test-utils")]
+pub(crate) type Recorded = ([u8; 32], crate::ldk_test_utils::RecordedCall);
+
 /// What the manager and every channel signer share.
 pub(crate) struct Shared {
     pub(crate) secp: Secp256k1<All>,
@@ -80,6 +84,8 @@ pub(crate) struct Shared {
     pub(crate) relay: Mutex<Option<Arc<dyn crate::ldk_test_utils::EvidenceRelay>>>,
     #[cfg(feature = "test-utils")]
     refusal_sink: Mutex<Option<Arc<Mutex<Vec<Refusal>>>>>,
+    #[cfg(feature = "test-utils")]
+    pub(crate) recorder: Mutex<Option<Vec<Recorded>>>,
 }
 
 impl Shared {
@@ -174,6 +180,8 @@ impl WardenKeysManager {
                 relay: Mutex::new(None),
                 #[cfg(feature = "test-utils")]
                 refusal_sink: Mutex::new(None),
+                #[cfg(feature = "test-utils")]
+                recorder: Mutex::new(None),
             }),
             node_id,
             entropy_key,
@@ -218,6 +226,38 @@ impl WardenKeysManager {
         if let Ok(mut slot) = self.shared.refusal_sink.lock() {
             *slot = Some(refusals);
         }
+    }
+
+    /// Starts recording the commitment-round calls of every channel (feature `test-utils`).
+    #[cfg(feature = "test-utils")]
+    pub fn start_recording(&self) {
+        if let Ok(mut r) = self.shared.recorder.lock() {
+            *r = Some(Vec::new());
+        }
+    }
+
+    /// The calls recorded since [`WardenKeysManager::start_recording`], with their channel.
+    #[cfg(feature = "test-utils")]
+    pub fn take_recorded(&self) -> Vec<([u8; 32], crate::ldk_test_utils::RecordedCall)> {
+        self.shared.recorder.lock().ok().and_then(|mut r| r.take()).unwrap_or_default()
+    }
+
+    /// A copy of a channel's record (feature `test-utils`: benchmarks replay from it).
+    #[cfg(feature = "test-utils")]
+    pub fn snapshot_channel(&self, channel_keys_id: &[u8; 32]) -> Option<ChannelRecord> {
+        let channels = self.shared.channels.lock().ok()?;
+        let record = channels.get(channel_keys_id)?.lock().ok()?;
+        Some(record.clone())
+    }
+
+    /// Replaces a channel's record (feature `test-utils`: benchmarks replay from it).
+    #[cfg(feature = "test-utils")]
+    pub fn restore_channel(&self, channel_keys_id: [u8; 32], record: ChannelRecord) {
+        let funding = record.funding_pubkey;
+        let slot = self.record_for(channel_keys_id, funding);
+        if let Ok(mut r) = slot.lock() {
+            *r = record;
+        };
     }
 
     /// The `channel_keys_id` of every channel Warden holds a record of.

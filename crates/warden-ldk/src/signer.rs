@@ -92,7 +92,7 @@ impl Clone for WardenChannelSigner {
     }
 }
 
-fn structure(rule: Rule, detail: impl Into<String>) -> PolicyError {
+fn refusal(rule: Rule, detail: impl Into<String>) -> PolicyError {
     PolicyError::new(rule, detail)
 }
 
@@ -113,6 +113,15 @@ impl WardenChannelSigner {
     #[cfg(feature = "test-utils")]
     fn relay(&self) -> Option<Arc<dyn crate::ldk_test_utils::EvidenceRelay>> {
         self.shared.relay.lock().ok().and_then(|r| r.clone())
+    }
+
+    #[cfg(feature = "test-utils")]
+    fn record(&self, call: impl FnOnce() -> crate::ldk_test_utils::RecordedCall) {
+        if let Ok(mut r) = self.shared.recorder.lock() {
+            if let Some(calls) = r.as_mut() {
+                calls.push((self.secrets.channel_keys_id(), call()));
+            }
+        }
     }
 
     fn secp(&self) -> &Secp256k1<All> {
@@ -158,26 +167,28 @@ impl WardenChannelSigner {
         params: &ChannelTransactionParameters,
     ) -> Result<(), PolicyError> {
         if !params.is_populated() {
-            return Err(structure(Rule::ChannelUnknown, "channel parameters are not populated"));
-        }
-        let funding = self.funding_key(params)?.public_key(self.secp());
-        let ours = &params.holder_pubkeys;
-        let same_keys = ours.funding_pubkey == funding
-            && ours.revocation_basepoint == self.pubkeys.revocation_basepoint
-            && ours.delayed_payment_basepoint == self.pubkeys.delayed_payment_basepoint
-            && ours.htlc_basepoint == self.pubkeys.htlc_basepoint
-            && self
-                .secrets
-                .payment_keys()
-                .iter()
-                .any(|k| k.public_key(self.secp()) == ours.payment_point);
-        if !same_keys {
-            return Err(structure(
-                Rule::ChannelUnknown,
-                "the channel parameters name holder keys that are not this channel's",
-            ));
+            return Err(refusal(Rule::ChannelUnknown, "channel parameters are not populated"));
         }
         if record.params.as_ref() != Some(params) {
+            // New parameters (the first, or after a splice): they must name this channel's
+            // keys. Parameters equal to the last ones were checked when they arrived.
+            let funding = self.funding_key(params)?.public_key(self.secp());
+            let ours = &params.holder_pubkeys;
+            let same_keys = ours.funding_pubkey == funding
+                && ours.revocation_basepoint == self.pubkeys.revocation_basepoint
+                && ours.delayed_payment_basepoint == self.pubkeys.delayed_payment_basepoint
+                && ours.htlc_basepoint == self.pubkeys.htlc_basepoint
+                && self
+                    .secrets
+                    .payment_keys()
+                    .iter()
+                    .any(|k| k.public_key(self.secp()) == ours.payment_point);
+            if !same_keys {
+                return Err(refusal(
+                    Rule::ChannelUnknown,
+                    "the channel parameters name holder keys that are not this channel's",
+                ));
+            }
             let mut setup = setup_of(params)?;
             if let Some(old) = record.state.setup.as_ref() {
                 setup.push_value = old.push_value;
@@ -212,7 +223,7 @@ impl WardenChannelSigner {
         let limits = &self.shared.config.limits;
         let is_outbound = record.state.setup.as_ref().is_some_and(|s| s.is_outbound);
         if is_outbound && to_counterparty > limits.max_push {
-            return Err(structure(
+            return Err(refusal(
                 Rule::OnchainPush,
                 format!("the channel opens with {to_counterparty} to the peer, above the push limit of {}", limits.max_push),
             ));
@@ -231,7 +242,7 @@ impl WardenChannelSigner {
         _preimages: &[PaymentPreimage],
     ) -> Result<(), PolicyError> {
         let params = record.params.clone().ok_or_else(|| {
-            structure(Rule::ChannelUnknown, "holder commitment before the channel parameters")
+            refusal(Rule::ChannelUnknown, "holder commitment before the channel parameters")
         })?;
         let setup = record.state.setup()?.clone();
         let (read, tx, order) =
@@ -244,7 +255,7 @@ impl WardenChannelSigner {
         let mut htlc_sigs = Vec::with_capacity(order.len());
         for i in &order {
             let sig = holder_tx.counterparty_htlc_sigs.get(*i).ok_or_else(|| {
-                structure(Rule::CommitmentPeerSignature, "an htlc signature is missing")
+                refusal(Rule::CommitmentPeerSignature, "an htlc signature is missing")
             })?;
             htlc_sigs.push(bitcoin::ecdsa::Signature { signature: *sig, sighash_type: htlc_type });
         }
@@ -288,7 +299,7 @@ impl WardenChannelSigner {
         let key = self.funding_key(params)?;
         let theirs = params
             .counterparty_pubkeys()
-            .ok_or_else(|| structure(Rule::ChannelUnknown, "no counterparty keys"))?;
+            .ok_or_else(|| refusal(Rule::ChannelUnknown, "no counterparty keys"))?;
         let script = funding_witness_script(
             &FundingPubkey(key.public_key(self.secp())),
             &FundingPubkey(theirs.funding_pubkey),
@@ -302,7 +313,7 @@ impl WardenChannelSigner {
             Sat(params.channel_value_satoshis),
             EcdsaSighashType::All,
         )
-        .map_err(|e| structure(Rule::CommitmentStructure, format!("{e}")))?;
+        .map_err(|e| refusal(Rule::CommitmentStructure, format!("{e}")))?;
         Ok(sig.signature)
     }
 
@@ -340,9 +351,9 @@ impl WardenChannelSigner {
         // HTLC signatures, in LDK's order, over HTLC transactions warden-core builds.
         let mut htlc_sigs: Vec<Option<Signature>> = vec![None; order.len()];
         if !content.htlcs.is_empty() {
-            let keys = read.keys.ok_or_else(|| {
-                structure(Rule::CommitmentStructure, "htlc keys were not derived")
-            })?;
+            let keys = read
+                .keys
+                .ok_or_else(|| refusal(Rule::CommitmentStructure, "htlc keys were not derived"))?;
             let our_htlc_key = derive_private_key_from_basepoint(
                 self.secrets.htlc_base_key(),
                 &self.pubkeys.htlc_basepoint.to_public_key(),
@@ -369,7 +380,7 @@ impl WardenChannelSigner {
                     setup.holder_selected_delay,
                     &keys,
                 )
-                .map_err(|e| structure(Rule::HtlcStructure, format!("{e}")))?;
+                .map_err(|e| refusal(Rule::HtlcStructure, format!("{e}")))?;
                 warden_core::policy::htlc::check_htlc_feerate(
                     &self.shared.config.limits,
                     read.channel_type,
@@ -378,7 +389,7 @@ impl WardenChannelSigner {
                 )?;
                 let digest = built
                     .countersignatory_sighash()
-                    .map_err(|e| structure(Rule::HtlcStructure, format!("{e}")))?;
+                    .map_err(|e| refusal(Rule::HtlcStructure, format!("{e}")))?;
                 let sig = sign_hash_low_r(self.secp(), &our_htlc_key, digest.as_ref());
                 if let Some(slot) = htlc_sigs.get_mut(*ldk_index) {
                     *slot = Some(sig);
@@ -387,7 +398,7 @@ impl WardenChannelSigner {
         }
         let htlc_sigs: Option<Vec<Signature>> = htlc_sigs.into_iter().collect();
         let htlc_sigs = htlc_sigs.ok_or_else(|| {
-            structure(Rule::CommitmentStructure, "an htlc of the commitment was not signed")
+            refusal(Rule::CommitmentStructure, "an htlc of the commitment was not signed")
         })?;
         record.state = state;
         Ok((commitment_sig, htlc_sigs))
@@ -403,7 +414,7 @@ impl WardenChannelSigner {
         self.ensure_setup(record, params)?;
         let directed = params.as_holder_broadcastable();
         let trusted = holder_tx.verify(&directed, self.secp()).map_err(|()| {
-            structure(
+            refusal(
                 Rule::CommitmentStructure,
                 "our commitment does not rebuild from the channel parameters",
             )
@@ -414,7 +425,7 @@ impl WardenChannelSigner {
         if record_broadcast {
             if let Some(current) = state.holder.current.as_ref() {
                 if current.content.number.get() == n && current.content.txid != tx.compute_txid() {
-                    return Err(structure(
+                    return Err(refusal(
                         Rule::CommitmentStructure,
                         format!("our commitment {n} is not the one Warden validated"),
                     ));
@@ -432,7 +443,7 @@ impl WardenChannelSigner {
     fn check_sweep_outputs(&self, tx: &Transaction) -> Result<(), PolicyError> {
         for (i, out) in tx.output.iter().enumerate() {
             if !self.shared.is_our_script(&out.script_pubkey) {
-                return Err(structure(
+                return Err(refusal(
                     Rule::SweepDestination,
                     format!("output {i} of the sweep pays {}, not our wallet", out.script_pubkey),
                 ));
@@ -459,6 +470,8 @@ impl ChannelSigner for WardenChannelSigner {
     }
 
     fn release_commitment_secret(&self, idx: u64) -> Result<[u8; 32], ()> {
+        #[cfg(feature = "test-utils")]
+        self.record(|| crate::ldk_test_utils::RecordedCall::Release(idx));
         let (secret, _peer_funding) = self.guarded("release_commitment_secret", |record| {
             let n = number_of_index(idx)?.get();
             let mut state = record.state.clone();
@@ -483,6 +496,10 @@ impl ChannelSigner for WardenChannelSigner {
         holder_tx: &HolderCommitmentTransaction,
         outbound_htlc_preimages: Vec<PaymentPreimage>,
     ) -> Result<(), ()> {
+        #[cfg(feature = "test-utils")]
+        self.record(|| {
+            crate::ldk_test_utils::RecordedCall::ValidateHolder(Box::new(holder_tx.clone()))
+        });
         self.guarded("validate_holder_commitment", |record| {
             if record.params.is_none() {
                 // An inbound channel's #0 comes before any call with the parameters: it is
@@ -495,6 +512,8 @@ impl ChannelSigner for WardenChannelSigner {
     }
 
     fn validate_counterparty_revocation(&self, idx: u64, secret: &SecretKey) -> Result<(), ()> {
+        #[cfg(feature = "test-utils")]
+        self.record(|| crate::ldk_test_utils::RecordedCall::ValidateRevocation(idx, *secret));
         self.guarded("validate_counterparty_revocation", |record| {
             let n = number_of_index(idx)?.get();
             let mut state = record.state.clone();
@@ -535,6 +554,13 @@ impl EcdsaChannelSigner for WardenChannelSigner {
         _outbound_htlc_preimages: Vec<PaymentPreimage>,
         _secp_ctx: &Secp256k1<All>,
     ) -> Result<(Signature, Vec<Signature>), ()> {
+        #[cfg(feature = "test-utils")]
+        self.record(|| {
+            crate::ldk_test_utils::RecordedCall::SignCounterparty(
+                Box::new(channel_parameters.clone()),
+                Box::new(commitment_tx.clone()),
+            )
+        });
         let (sig, htlc_sigs) = self.guarded("sign_counterparty_commitment", |record| {
             self.sign_counterparty(record, channel_parameters, commitment_tx)
         })?;
@@ -620,7 +646,7 @@ impl EcdsaChannelSigner for WardenChannelSigner {
                 Sat(amount),
                 EcdsaSighashType::All,
             )
-            .map_err(|e| structure(Rule::SweepStructure, format!("{e}")))?;
+            .map_err(|e| refusal(Rule::SweepStructure, format!("{e}")))?;
             Ok(sig.signature)
         })
     }
@@ -664,7 +690,7 @@ impl EcdsaChannelSigner for WardenChannelSigner {
                 Sat(amount),
                 EcdsaSighashType::All,
             )
-            .map_err(|e| structure(Rule::SweepStructure, format!("{e}")))?;
+            .map_err(|e| refusal(Rule::SweepStructure, format!("{e}")))?;
             Ok(sig.signature)
         })
     }
@@ -686,15 +712,15 @@ impl EcdsaChannelSigner for WardenChannelSigner {
             let ours = self
                 .secrets
                 .commitment_point(self.secp(), idx)
-                .map_err(|e| structure(Rule::HtlcStructure, format!("{e}")))?;
+                .map_err(|e| refusal(Rule::HtlcStructure, format!("{e}")))?;
             if ours != htlc_descriptor.per_commitment_point {
-                return Err(structure(
+                return Err(refusal(
                     Rule::HtlcStructure,
                     format!("the point of our commitment {n} is not ours"),
                 ));
             }
             if n < record.state.holder.revoked_below {
-                return Err(structure(
+                return Err(refusal(
                     Rule::SweepHolderRevoked,
                     format!("our commitment {n} is revoked"),
                 ));
@@ -710,7 +736,7 @@ impl EcdsaChannelSigner for WardenChannelSigner {
             let vout = htlc_descriptor
                 .htlc
                 .transaction_output_index
-                .ok_or_else(|| structure(Rule::HtlcStructure, "the htlc has no output"))?;
+                .ok_or_else(|| refusal(Rule::HtlcStructure, "the htlc has no output"))?;
             let outpoint = OutPoint { txid: htlc_descriptor.commitment_txid, vout };
             let built = build_htlc_tx(
                 channel_type,
@@ -720,14 +746,14 @@ impl EcdsaChannelSigner for WardenChannelSigner {
                 setup.counterparty_selected_delay,
                 &keys,
             )
-            .map_err(|e| structure(Rule::HtlcStructure, format!("{e}")))?;
+            .map_err(|e| refusal(Rule::HtlcStructure, format!("{e}")))?;
             let txin = htlc_tx
                 .input
                 .get(input)
-                .ok_or_else(|| structure(Rule::HtlcStructure, "no such input"))?;
+                .ok_or_else(|| refusal(Rule::HtlcStructure, "no such input"))?;
             let paired = htlc_tx.output.get(input);
             if txin.previous_output != outpoint || paired != built.tx.output.first() {
-                return Err(structure(
+                return Err(refusal(
                     Rule::HtlcStructure,
                     format!("the htlc transaction of output {vout} is not the one BOLT-03 builds"),
                 ));
@@ -747,7 +773,7 @@ impl EcdsaChannelSigner for WardenChannelSigner {
                 built.htlc_value,
                 EcdsaSighashType::All,
             )
-            .map_err(|e| structure(Rule::HtlcStructure, format!("{e}")))?;
+            .map_err(|e| refusal(Rule::HtlcStructure, format!("{e}")))?;
             Ok(sig.signature)
         })
     }
@@ -791,7 +817,7 @@ impl EcdsaChannelSigner for WardenChannelSigner {
                 Sat(amount),
                 EcdsaSighashType::All,
             )
-            .map_err(|e| structure(Rule::HtlcStructure, format!("{e}")))?;
+            .map_err(|e| refusal(Rule::HtlcStructure, format!("{e}")))?;
             Ok(sig.signature)
         })
     }
@@ -806,9 +832,9 @@ impl EcdsaChannelSigner for WardenChannelSigner {
             self.ensure_setup(record, channel_parameters)?;
             let funding = channel_parameters
                 .funding_outpoint
-                .ok_or_else(|| structure(Rule::CloseStructure, "no funding outpoint"))?;
+                .ok_or_else(|| refusal(Rule::CloseStructure, "no funding outpoint"))?;
             let trusted = closing_tx.verify(funding.into_bitcoin_outpoint()).map_err(|()| {
-                structure(Rule::CloseStructure, "the closing transaction does not rebuild")
+                refusal(Rule::CloseStructure, "the closing transaction does not rebuild")
             })?;
             let tx = trusted.built_transaction().clone();
             check_mutual_close(
@@ -846,7 +872,7 @@ impl EcdsaChannelSigner for WardenChannelSigner {
                 warden_core::tx::ANCHOR_OUTPUT_VALUE,
                 EcdsaSighashType::All,
             )
-            .map_err(|e| structure(Rule::SweepStructure, format!("{e}")))?;
+            .map_err(|e| refusal(Rule::SweepStructure, format!("{e}")))?;
             Ok(sig.signature)
         })
     }
@@ -862,7 +888,7 @@ impl EcdsaChannelSigner for WardenChannelSigner {
             let ours = key.public_key(self.secp()).serialize();
             let named = [msg.bitcoin_key_1.as_slice(), msg.bitcoin_key_2.as_slice()];
             if !named.contains(&ours.as_slice()) {
-                return Err(structure(
+                return Err(refusal(
                     Rule::GossipStructure,
                     "the channel announcement does not name our funding key",
                 ));
@@ -885,10 +911,7 @@ impl EcdsaChannelSigner for WardenChannelSigner {
         let refused =
             self.guarded("sign_splice_shared_input", |_record| -> Result<Signature, PolicyError> {
                 let _ = (channel_parameters, tx, input_index);
-                Err(structure(
-                    Rule::OnchainUnknownDestination,
-                    "splices are not policy-checked yet",
-                ))
+                Err(refusal(Rule::OnchainUnknownDestination, "splices are not policy-checked yet"))
             });
         match refused {
             Ok(sig) => sig,

@@ -186,9 +186,8 @@ fn tampered_requests_are_refused_with_their_rule_and_the_channel_goes_on() {
 /// once in both directions.
 #[test]
 fn anchor_channels_open_pay_and_close() {
-    let mut config = UserConfig::default();
+    let mut config = UserConfig { manually_accept_inbound_channels: true, ..Default::default() };
     config.channel_handshake_config.negotiate_anchors_zero_fee_htlc_tx = true;
-    config.manually_accept_inbound_channels = true;
     let mut chain = Chain::default();
     let mut alice = Node::new("alice", 5, config.clone());
     let mut bob = Node::new("bob", 6, config);

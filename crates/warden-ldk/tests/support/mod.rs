@@ -34,6 +34,7 @@ use lightning::routing::router::{
     InFlightHtlcs, Path, Payee, PaymentParameters, Route, RouteHop, RouteParameters, Router,
 };
 use lightning::sign::{NodeSigner, Recipient};
+use lightning::types::features::{ChannelFeatures, NodeFeatures};
 use lightning::types::payment::PaymentHash;
 use lightning::util::config::UserConfig;
 use lightning::util::logger::{Logger, Record};
@@ -114,9 +115,23 @@ impl Persist<WardenChannelSigner> for MemoryPersister {
     fn archive_persisted_channel(&self, _: MonitorName) {}
 }
 
-/// Pays a direct peer over the first usable channel with it.
-#[derive(Debug)]
-pub struct DirectRouter;
+/// A second hop the router may use: `via` forwards to `payee` over channel `scid`.
+#[derive(Debug, Clone)]
+pub struct NextHop {
+    pub payee: PublicKey,
+    pub payee_features: NodeFeatures,
+    pub via: PublicKey,
+    pub scid: u64,
+    pub fee_msat: u64,
+    pub cltv_expiry_delta: u32,
+}
+
+/// Pays a direct peer over the first usable channel with it, or a peer's peer over a
+/// registered [`NextHop`].
+#[derive(Debug, Default)]
+pub struct DirectRouter {
+    pub next_hops: Mutex<Vec<NextHop>>,
+}
 
 impl Router for DirectRouter {
     fn find_route(
@@ -133,28 +148,53 @@ impl Router for DirectRouter {
             Payee::Blinded { .. } => return Err("blinded payees are not routed here"),
         };
         let amount = route_params.final_value_msat;
+        let next = self.next_hops.lock().unwrap().iter().find(|h| h.payee == payee).cloned();
+        let (first_peer, first_amount) = match &next {
+            Some(n)
+                if !first_hops
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.counterparty.node_id == payee) =>
+            {
+                (n.via, amount + n.fee_msat)
+            }
+            _ => (payee, amount),
+        };
         let hop = first_hops
             .unwrap_or_default()
             .iter()
             .find(|c| {
-                c.counterparty.node_id == payee
+                c.counterparty.node_id == first_peer
                     && c.is_usable
-                    && c.next_outbound_htlc_limit_msat >= amount
+                    && c.next_outbound_htlc_limit_msat >= first_amount
             })
-            .ok_or("no usable channel to the payee")?;
-        Ok(Route {
-            paths: vec![Path {
-                hops: vec![RouteHop {
+            .ok_or("no usable channel to the first hop")?;
+        let first = RouteHop {
+            pubkey: first_peer,
+            node_features: hop.counterparty.features.to_context(),
+            short_channel_id: hop.get_outbound_payment_scid().ok_or("no scid")?,
+            channel_features: hop.counterparty.features.to_context(),
+            fee_msat: amount,
+            cltv_expiry_delta: cltv,
+            maybe_announced_channel: false,
+        };
+        let hops = match next {
+            Some(n) if first_peer != payee => vec![
+                RouteHop { fee_msat: n.fee_msat, cltv_expiry_delta: n.cltv_expiry_delta, ..first },
+                RouteHop {
                     pubkey: payee,
-                    node_features: hop.counterparty.features.to_context(),
-                    short_channel_id: hop.get_outbound_payment_scid().ok_or("no scid")?,
-                    channel_features: hop.counterparty.features.to_context(),
+                    node_features: n.payee_features,
+                    short_channel_id: n.scid,
+                    channel_features: ChannelFeatures::empty(),
                     fee_msat: amount,
                     cltv_expiry_delta: cltv,
                     maybe_announced_channel: false,
-                }],
-                blinded_tail: None,
-            }],
+                },
+            ],
+            _ => vec![first],
+        };
+        Ok(Route {
+            paths: vec![Path { hops, blinded_tail: None }],
             route_params: Some(route_params.clone()),
         })
     }
@@ -200,6 +240,7 @@ pub struct Node {
     pub manager: Manager,
     pub broadcaster: Arc<Broadcaster>,
     pub fees: Arc<FeeEst>,
+    pub router: Arc<DirectRouter>,
     pub events: Vec<Event>,
     /// The funding transactions this node built.
     pub funded: Mutex<Vec<Transaction>>,
@@ -220,6 +261,7 @@ impl Node {
         let broadcaster = Arc::new(Broadcaster::default());
         let fees = Arc::new(FeeEst(Mutex::new(253)));
         let log = Arc::new(Log(name));
+        let router = Arc::new(DirectRouter::default());
         let monitor = Arc::new(ChainMonitor::new(
             None,
             Arc::clone(&broadcaster),
@@ -233,7 +275,7 @@ impl Node {
             Arc::clone(&fees),
             Arc::clone(&monitor),
             Arc::clone(&broadcaster),
-            Arc::new(DirectRouter),
+            Arc::clone(&router),
             Arc::new(NullMessageRouter {}),
             log,
             Arc::clone(&keys),
@@ -250,6 +292,7 @@ impl Node {
             manager,
             broadcaster,
             fees,
+            router,
             events: Vec::new(),
             funded: Mutex::new(Vec::new()),
         }
@@ -442,9 +485,21 @@ pub fn open_channel(
     value: u64,
     push_msat: u64,
 ) -> lightning::ln::types::ChannelId {
+    open_channel_seen_by(chain, a, b, value, push_msat, &[])
+}
+
+/// [`open_channel`], with the blocks also connected to `others`.
+pub fn open_channel_seen_by(
+    chain: &mut Chain,
+    a: &mut Node,
+    b: &mut Node,
+    value: u64,
+    push_msat: u64,
+    others: &[&Node],
+) -> lightning::ln::types::ChannelId {
     a.manager.create_channel(b.node_id(), value, push_msat, 42, None, None).unwrap();
     pump(&mut [a, b]);
-    fund_pending_channel(chain, a, b, value)
+    fund_pending_channel_seen_by(chain, a, b, value, others)
 }
 
 /// Funds the channel `a` proposed to `b` (once `b` accepted it) and confirms it.
@@ -453,6 +508,17 @@ pub fn fund_pending_channel(
     a: &mut Node,
     b: &mut Node,
     value: u64,
+) -> lightning::ln::types::ChannelId {
+    fund_pending_channel_seen_by(chain, a, b, value, &[])
+}
+
+/// [`fund_pending_channel`], with the blocks also connected to `others`.
+pub fn fund_pending_channel_seen_by(
+    chain: &mut Chain,
+    a: &mut Node,
+    b: &mut Node,
+    value: u64,
+    others: &[&Node],
 ) -> lightning::ln::types::ChannelId {
     pump(&mut [a, b]);
     let (temporary, script) = a
@@ -471,9 +537,11 @@ pub fn fund_pending_channel(
     pump(&mut [a, b]);
     let broadcast = a.take_broadcasts();
     assert!(broadcast.iter().any(|t| t.compute_txid() == tx.compute_txid()), "funding broadcast");
-    chain.mine(&[a, b], vec![tx.clone()]);
+    let mut all: Vec<&Node> = vec![a, b];
+    all.extend_from_slice(others);
+    chain.mine(&all, vec![tx.clone()]);
     for _ in 0..6 {
-        chain.mine(&[a, b], vec![]);
+        chain.mine(&all, vec![]);
     }
     pump(&mut [a, b]);
     let channel = a
@@ -508,6 +576,17 @@ pub fn funding_tx_of(a: &Node, b: &Node, _chain: &Chain) -> Transaction {
 
 /// Pays `amount_msat` from `from` to `to` over a direct channel; returns the payment hash.
 pub fn pay(from: &mut Node, to: &mut Node, amount_msat: u64, id: u8) -> PaymentHash {
+    pay_via(from, to, None, amount_msat, id)
+}
+
+/// Pays `amount_msat` from `from` to `to`, through `via` when given; returns the payment hash.
+pub fn pay_via(
+    from: &mut Node,
+    to: &mut Node,
+    mut via: Option<&mut Node>,
+    amount_msat: u64,
+    id: u8,
+) -> PaymentHash {
     let (hash, secret) = to.manager.create_inbound_payment(Some(amount_msat), 3600, None).unwrap();
     let params = RouteParameters::from_payment_params_and_value(
         PaymentParameters::from_node_id(to.node_id(), 40),
@@ -516,6 +595,7 @@ pub fn pay(from: &mut Node, to: &mut Node, amount_msat: u64, id: u8) -> PaymentH
     let mut pid = [0u8; 32];
     pid[0] = id;
     pid[1] = from.name.as_bytes()[0];
+    pid[2] = to.name.as_bytes()[0];
     from.manager
         .send_payment(
             hash,
@@ -525,7 +605,10 @@ pub fn pay(from: &mut Node, to: &mut Node, amount_msat: u64, id: u8) -> PaymentH
             Retry::Attempts(0),
         )
         .unwrap();
-    pump(&mut [from, to]);
+    match via.as_deref_mut() {
+        Some(v) => pump(&mut [from, v, to]),
+        None => pump(&mut [from, to]),
+    };
     let preimage = to
         .events
         .iter()
@@ -535,9 +618,19 @@ pub fn pay(from: &mut Node, to: &mut Node, amount_msat: u64, id: u8) -> PaymentH
             }
             _ => None,
         })
-        .unwrap_or_else(|| panic!("{} never saw payment {id} as claimable", to.name));
+        .unwrap_or_else(|| {
+            panic!(
+                "{} never saw payment {id} as claimable; refusals: {:#?} {:#?}",
+                to.name,
+                from.keys.refusals(),
+                to.keys.refusals()
+            )
+        });
     to.manager.claim_funds(preimage);
-    pump(&mut [from, to]);
+    match via {
+        Some(v) => pump(&mut [from, v, to]),
+        None => pump(&mut [from, to]),
+    };
     assert!(
         from.events
             .iter()
