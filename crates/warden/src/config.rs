@@ -78,4 +78,11 @@ mod tests {
         assert!(parse("log-level = \"loud\"").is_err());
         assert!(parse("").unwrap().connect.is_none());
     }
+
+    #[test]
+    fn the_example_config_parses() {
+        let c = parse(include_str!("../../../contrib/warden.toml.example")).unwrap();
+        assert_eq!(c.connect.as_deref(), Some("node.example.org:51735"));
+        assert!(matches!(c.log_level, Some(LogLevel::Info)));
+    }
 }

@@ -4,14 +4,21 @@
 //!   Lightning `hsm_secret`).
 //! - `warden pair`: prints this signer's link key and pins the proxy's.
 //! - `warden run`: dials out to the proxy and answers its requests ([`run`]).
+//! - `warden status`, `warden policy`, `warden allowlist`, `warden approvals`: the operator's
+//!   commands on the data directory's files, usable while `warden run` runs ([`operator`]).
+//! - `warden demo`: the whole remote setup on this machine, and a node that turns hostile
+//!   ([`demo`]).
 //!
 //! The data directory's layout is in [`datadir`]; `run`'s config file in [`config`]. Errors are printed as sentences that say what
 //! to do next; the exit code is 1 on any error, 2 on bad usage (clap's).
 
 mod config;
 mod datadir;
+mod demo;
+mod operator;
 mod run;
 mod signals;
+mod status;
 
 use std::fmt;
 use std::io::{self, Write};
@@ -29,6 +36,8 @@ use zeroize::Zeroizing;
 /// The signer accepts no connections: `warden run` dials out to `warden-hsmd`, which runs in
 /// proxy mode next to lightningd. Set-up: `warden init`, then `warden pair` on this host and
 /// `warden-hsmd --proxy-pubkey` on the node host, then `warden run --connect HOST:PORT`.
+/// `warden status`, `approvals`, `allowlist` and `policy` work on the data directory's files,
+/// also while `warden run` runs. To see it all at work on this machine first: `warden demo`.
 #[derive(Debug, Parser)]
 #[command(name = "warden", version)]
 struct Cli {
@@ -54,6 +63,125 @@ enum Command {
     Pair(PairArgs),
     /// Run the signer: dial out to the proxy, then answer its requests until SIGTERM or ctrl-c.
     Run(RunArgs),
+    /// See Warden at work, with nothing to set up: a signer, a proxy and a node that turns
+    /// hostile, all on this machine.
+    ///
+    /// Starts the real `warden run` and `warden-hsmd` (proxy mode) in a temporary directory,
+    /// drives the proxy with a scripted Core Lightning node (open, payments both ways, five
+    /// thefts, a cooperative close) and prints each step and each refusal with its rule. Exit
+    /// code 0 only if every legitimate step was signed and every theft refused. Ignores
+    /// --data-dir: nothing outside the temporary directory is touched.
+    Demo(DemoArgs),
+    /// Show the signer's state: node id, keys, link, refusals, channels, approvals, policy.
+    ///
+    /// Reads the data directory's files only (`warden run` keeps `status.json` there up to
+    /// date), so it works while the signer runs.
+    Status,
+    /// Show the policy in force, or check a policy file before installing it.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// List, add or remove the addresses of yours that withdrawals, closes and sweeps may pay.
+    ///
+    /// Edits `[allowlist] addresses` of the policy file (`warden/policy.toml` in the data
+    /// directory, or $WARDEN_POLICY_FILE), keeping the rest of the file, comments included.
+    /// `warden run` reads the policy at start: restart it to apply a change.
+    #[command(subcommand)]
+    Allowlist(AllowlistCommand),
+    /// List the requests the policy refused but you may allow once, and approve or deny them.
+    ///
+    /// A withdrawal to an address that is neither the wallet's nor allowlisted, or a payment
+    /// beyond the velocity budget, waits in `warden/approvals/pending/`. Once approved, the
+    /// node's retry of exactly that request goes through, once.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Print the effective policy (the network's defaults and the policy file) as a policy file.
+    Show(NetworkArg),
+    /// Check a policy file: exit 0 if the signer would accept it, else say what is wrong.
+    Check {
+        /// The policy file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        network: NetworkArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AllowlistCommand {
+    /// Print the allowlisted addresses.
+    List,
+    /// Allowlist an address (it must be an address of the signer's network).
+    Add {
+        /// The address.
+        #[arg(value_name = "ADDRESS")]
+        address: String,
+        #[command(flatten)]
+        network: NetworkArg,
+    },
+    /// Remove an address from the allowlist.
+    Remove {
+        /// The address.
+        #[arg(value_name = "ADDRESS")]
+        address: String,
+        #[command(flatten)]
+        network: NetworkArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApprovalsCommand {
+    /// Print the pending requests (with --all, every approval and its state).
+    List {
+        /// Also the approved, denied and used ones.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Allow a pending request once: the node's next retry of it goes through.
+    Approve {
+        /// The request's ID (16 hex digits, from `warden approvals list`).
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Refuse a pending request for good.
+    Deny {
+        /// The request's ID (16 hex digits, from `warden approvals list`).
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct NetworkArg {
+    /// The network the policy is for: bitcoin (mainnet), testnet, testnet4, signet or regtest
+    /// [default: the network `warden run` last served, else bitcoin].
+    #[arg(long, value_name = "NETWORK", value_parser = parse_network)]
+    network: Option<bitcoin::Network>,
+}
+
+fn parse_network(s: &str) -> Result<bitcoin::Network, String> {
+    match s {
+        "mainnet" => Ok(bitcoin::Network::Bitcoin),
+        other => other.parse().map_err(|_| {
+            "one of bitcoin (or mainnet), testnet, testnet4, signet, regtest".to_owned()
+        }),
+    }
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// The warden-hsmd binary [default: next to this executable; under `cargo run`, built if
+    /// missing].
+    #[arg(long, value_name = "PATH")]
+    hsmd: Option<PathBuf>,
+
+    /// Keep the signer's data directory afterwards (its path is printed), to look at it with
+    /// `warden --data-dir DIR status`, `approvals list`, `policy show`.
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(Debug, Args)]
@@ -188,11 +316,43 @@ fn say(text: &str) -> Result<(), CliError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = datadir_of(&cli).and_then(|dir| match cli.command {
-        Command::Init(args) => init(&dir, &args),
-        Command::Pair(args) => pair(&dir, &args),
-        Command::Run(args) => run_daemon(dir, &args),
-    });
+    let dir = || datadir_of(cli.data_dir.as_deref());
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(&demo::DemoOptions { hsmd: args.hsmd, keep: args.keep }),
+        Command::Init(args) => dir().and_then(|d| init(&d, &args)),
+        Command::Pair(args) => dir().and_then(|d| pair(&d, &args)),
+        Command::Run(args) => dir().and_then(|d| run_daemon(d, &args)),
+        Command::Status => dir().and_then(|d| operator::status(&d)),
+        Command::Policy(PolicyCommand::Show(n)) => {
+            dir().and_then(|d| operator::policy_show(&d, n.network))
+        }
+        Command::Policy(PolicyCommand::Check { file, network }) => {
+            let net = match (network.network, dir()) {
+                (Some(n), _) => n,
+                (None, Ok(d)) => operator::network_of(None, &d).0,
+                (None, Err(_)) => bitcoin::Network::Bitcoin,
+            };
+            operator::policy_check(&file, net)
+        }
+        Command::Allowlist(AllowlistCommand::List) => {
+            dir().and_then(|d| operator::allowlist_list(&d))
+        }
+        Command::Allowlist(AllowlistCommand::Add { address, network }) => {
+            dir().and_then(|d| operator::allowlist_edit(&d, &address, true, network.network))
+        }
+        Command::Allowlist(AllowlistCommand::Remove { address, network }) => {
+            dir().and_then(|d| operator::allowlist_edit(&d, &address, false, network.network))
+        }
+        Command::Approvals(ApprovalsCommand::List { all }) => {
+            dir().and_then(|d| operator::approvals_list(&d, all))
+        }
+        Command::Approvals(ApprovalsCommand::Approve { id }) => {
+            dir().and_then(|d| operator::approvals_decide(&d, &id, true))
+        }
+        Command::Approvals(ApprovalsCommand::Deny { id }) => {
+            dir().and_then(|d| operator::approvals_decide(&d, &id, false))
+        }
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -203,9 +363,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn datadir_of(cli: &Cli) -> Result<PathBuf, CliError> {
-    match &cli.data_dir {
-        Some(d) => Ok(d.clone()),
+fn datadir_of(data_dir: Option<&Path>) -> Result<PathBuf, CliError> {
+    match data_dir {
+        Some(d) => Ok(d.to_path_buf()),
         None => datadir::default_dir(),
     }
 }

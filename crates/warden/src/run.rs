@@ -12,7 +12,10 @@
 //!   the proxy re-sends is answered as it was the first time.
 //! - SIGTERM or SIGINT closes the link, lets the requests in progress finish (their state is
 //!   persisted before they reply) and exits 0.
+//! - `status.json` in the data directory ([`crate::status`]) says what the daemon is doing:
+//!   rewritten every 10 s, at each link change and at each refusal.
 
+use std::collections::BTreeSet;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -38,6 +41,7 @@ use zeroize::Zeroizing;
 
 use tracing::{debug, error, info, warn};
 
+use crate::status::{self, ChannelSummary, Refusal, Snapshot};
 use crate::CliError;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -74,6 +78,10 @@ struct Daemon {
     /// The current connection, to shut down on a signal.
     current: Mutex<Option<TcpStream>>,
     entropy: Mutex<OsEntropy>,
+    /// What `status.json` says; written under this lock.
+    status: Mutex<Snapshot>,
+    /// The channels (peer id, dbid) requests came for.
+    channels: Mutex<BTreeSet<([u8; 33], u64)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -104,7 +112,17 @@ pub fn run(
         stopping: AtomicBool::new(false),
         current: Mutex::new(None),
         entropy: Mutex::new(entropy),
+        status: Mutex::new(Snapshot::default()),
+        channels: Mutex::new(BTreeSet::new()),
     });
+    {
+        let mut s = lock(&daemon.status);
+        s.version = status::VERSION;
+        s.started_at = status::now();
+        s.pid = std::process::id();
+        s.link.proxy = daemon.options.connect.clone();
+        s.link.since = s.started_at;
+    }
     let on_signal = Arc::clone(&daemon);
     crate::signals::on_termination(move |name| {
         info!(signal = name, "stopping: finishing the requests in progress");
@@ -114,6 +132,18 @@ pub fn run(
         }
     })
     .map_err(|e| CliError::new(format!("cannot set up signal handling: {e}")))?;
+    // After the signal mask is set: every thread started from here on inherits it.
+    daemon.write_status();
+    let ticker = Arc::clone(&daemon);
+    std::thread::Builder::new()
+        .name("status".into())
+        .spawn(move || {
+            while !ticker.stopping.load(Ordering::SeqCst) {
+                ticker.pause(status::INTERVAL);
+                ticker.write_status();
+            }
+        })
+        .map_err(|e| CliError::new(format!("cannot start the status thread: {e}")))?;
     info!(
         link_key = %daemon.link_key.public_key(),
         proxy = %daemon.options.connect,
@@ -128,14 +158,14 @@ pub fn run(
             Ok(link) => {
                 backoff = MIN_BACKOFF;
                 let end = Arc::clone(&daemon).serve(link, &mut workers);
+                let reason = match end {
+                    SessionEnd::Link(e) => describe(&e),
+                    SessionEnd::Protocol(what) => format!("the proxy {what}"),
+                };
                 if !daemon.stopping.load(Ordering::SeqCst) {
-                    match end {
-                        SessionEnd::Link(e) => warn!(reason = %describe(&e), "link closed"),
-                        SessionEnd::Protocol(what) => {
-                            warn!(reason = %format_args!("the proxy {what}"), "link closed")
-                        }
-                    }
+                    warn!(reason = %reason, "link closed");
                 }
+                daemon.link_changed(false, Some(reason));
             }
             Err(e) => warn!(
                 proxy = %daemon.options.connect,
@@ -150,6 +180,7 @@ pub fn run(
     for w in workers {
         let _ = w.join();
     }
+    daemon.link_changed(false, Some("stopped".to_owned()));
     info!("stopped");
     Ok(())
 }
@@ -178,6 +209,44 @@ fn closed(e: &io::Error) -> bool {
 }
 
 impl Daemon {
+    /// Records the link going up or down, and writes the snapshot.
+    fn link_changed(&self, connected: bool, reason: Option<String>) {
+        {
+            let mut s = lock(&self.status);
+            if s.link.connected != connected || connected {
+                s.link.since = status::now();
+            }
+            s.link.connected = connected;
+            if connected {
+                s.link.connects += 1;
+            } else {
+                s.link.last_error = reason;
+            }
+        }
+        self.write_status();
+    }
+
+    /// Writes `status.json`: the counters, the policy log's counts and each channel served.
+    fn write_status(&self) {
+        let signer = lock(&self.signer).as_ref().map(|i| Arc::clone(&i.signer));
+        let channels: Vec<([u8; 33], u64)> = lock(&self.channels).iter().copied().collect();
+        let mut s = lock(&self.status);
+        if let Some(signer) = &signer {
+            let log = signer.policy_log();
+            s.refusals_by_rule =
+                log.refusals().into_iter().map(|(r, n)| (r.tag().to_owned(), n)).collect();
+            s.warnings_by_rule =
+                log.warnings().into_iter().map(|(r, n)| (r.tag().to_owned(), n)).collect();
+            s.channels =
+                channels.iter().map(|(peer, dbid)| summarize(signer, peer, *dbid)).collect();
+        }
+        s.sequence += 1;
+        s.written_at = status::now();
+        if let Err(e) = status::write(&self.options.data_dir, &s) {
+            warn!(reason = %e, "cannot write status.json");
+        }
+    }
+
     /// Sleeps `d`, waking early when stopping.
     fn pause(&self, d: Duration) {
         let step = Duration::from_millis(50);
@@ -254,6 +323,7 @@ impl Daemon {
             Err(e) => return SessionEnd::Link(e),
         };
         info!(proxy = %self.options.connect, "connected to the proxy");
+        self.link_changed(true, None);
         let writer = Arc::new(Mutex::new(writer));
         let mut received = false;
         loop {
@@ -277,6 +347,7 @@ impl Daemon {
                     if peek_type(&body).ok() == Some(Init::TYPE) {
                         let answer = self.init(id, &body);
                         send(&writer, &answer);
+                        self.write_status();
                         continue;
                     }
                     let daemon = Arc::clone(&self);
@@ -332,6 +403,14 @@ impl Daemon {
         match Signer::init_with_secret(body, &self.seed, &self.options.data_dir, store) {
             Ok((signer, reply)) => {
                 info!(node_id = %signer.node_id(), "initialised");
+                {
+                    let mut s = lock(&self.status);
+                    s.node_id = Some(signer.node_id().to_string());
+                    s.network = Init::decode(body)
+                        .ok()
+                        .and_then(|i| bitcoin::Network::from_chain_hash(i.chainparams))
+                        .map(|n| n.to_string());
+                }
                 // Every policy refusal and demoted warning, in the signer's own log.
                 signer.policy_log().set_sink(Arc::new(|event: &PolicyEvent| {
                     warn!(rule = event.error.rule.tag(), kind = ?event.kind, "{event}");
@@ -365,18 +444,60 @@ impl Daemon {
             dbid: client.dbid,
             permissions: Permissions(client.permissions),
         };
+        if client.dbid != 0 {
+            lock(&self.channels).insert((client.peer_id, client.dbid));
+        }
         match signer.handle(&ctx, body) {
             Ok(Outcome::Reply(msg) | Outcome::NewClient { reply: msg, .. }) => {
                 debug!(id, msg_type = peek_type(body).unwrap_or(0), dbid = client.dbid, "answered");
+                lock(&self.status).answered += 1;
                 LinkMessage::Reply(Reply { id, msg })
             }
             Err(e) => {
                 let t = peek_type(body).unwrap_or(0);
-                warn!(msg_type = t, dbid = client.dbid, reason = %e, "refused a request");
-                error(id, false, &e.to_string())
+                let reason = e.to_string();
+                warn!(msg_type = t, dbid = client.dbid, reason = %reason, "refused a request");
+                {
+                    let mut s = lock(&self.status);
+                    s.refused += 1;
+                    s.recent_refusals.push(Refusal {
+                        at: status::now(),
+                        rule: status::rule_tag(&reason),
+                        msg_type: t,
+                        dbid: client.dbid,
+                        reason: reason.clone(),
+                    });
+                    let excess = s.recent_refusals.len().saturating_sub(status::RECENT);
+                    s.recent_refusals.drain(..excess);
+                }
+                self.write_status();
+                error(id, false, &reason)
             }
         }
     }
+}
+
+/// What the signer holds of channel (`peer`, `dbid`).
+fn summarize(signer: &Signer, peer: &[u8; 33], dbid: u64) -> ChannelSummary {
+    let hex: String = peer.iter().map(|b| format!("{b:02x}")).collect();
+    let mut c = ChannelSummary {
+        peer: hex,
+        dbid,
+        state: "unknown".to_owned(),
+        ..ChannelSummary::default()
+    };
+    let Some(state) = signer.channel_state(&NodeId::from_bytes(*peer), dbid) else { return c };
+    c.counterparty_next_commitment = state.counterparty.next_number;
+    match &state.setup {
+        None => c.state = "new".to_owned(),
+        Some(setup) => {
+            c.state = if state.is_closing() { "closing" } else { "open" }.to_owned();
+            c.value_sat = Some(setup.channel_value.0);
+            c.funding = Some(setup.funding_outpoint.to_string());
+            c.outbound = Some(setup.is_outbound);
+        }
+    }
+    c
 }
 
 fn error(id: u64, fatal: bool, text: &str) -> LinkMessage {
