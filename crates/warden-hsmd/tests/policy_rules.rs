@@ -463,6 +463,11 @@ fn a_funding_transaction_pays_nobody_else() {
     assert_eq!(rule(sign_funding(&k, &f)), Rule::OnchainUnknownDestination);
 }
 
+/// `sign_withdrawal` of a splice-in's wallet input.
+fn w_request(k: &Kit, s: &Splice) -> SignWithdrawal {
+    k.ch.sign_splice_wallet_input(s).unwrap().unwrap().request
+}
+
 /// A splice-in signed with `sign_withdrawal`: the channel's current funding output and our
 /// wallet UTXO (index 3, 100,000 sat) into the channel's new 2-of-2 (not yet at a known
 /// outpoint) and our change (index 4), fee 1,000 sat.
@@ -566,14 +571,21 @@ fn a_splice_pays_the_channel_or_us() {
     rehash(&mut s);
     announce(&k, &s, true);
     assert_eq!(rule(sign_splice(&k, &s)), Rule::OnchainUnknownDestination);
-    // A splice-in credited to us for less than our wallet brings (the rest to the peer).
+    // A splice-in credited to us for less than our wallet brings (the rest to the peer):
+    // neither our wallet input (`sign_withdrawal`) nor the channel's input is signed.
     let k = splice_kit();
     let mut s = k.ch.splice(200_000).unwrap();
     (s.our_relative, s.their_relative) = (150_000, 50_000);
     announce(&k, &s, true);
     let w = k.ch.sign_splice_wallet_input(&s).unwrap().unwrap();
-    k.on_master(&w.request).unwrap();
+    assert_eq!(rule(k.on_master(&w.request)), Rule::OnchainUnknownDestination);
     assert_eq!(rule(sign_splice(&k, &s)), Rule::OnchainUnknownDestination);
+    // The honest split: both signed.
+    let k = splice_kit();
+    let s = k.ch.splice(200_000).unwrap();
+    announce(&k, &s, true);
+    k.on_master(&w_request(&k, &s)).unwrap();
+    sign_splice(&k, &s).unwrap();
     // The new funding output carries less than the candidate's value.
     let k = splice_kit();
     let mut s = k.ch.splice(-100_000).unwrap();

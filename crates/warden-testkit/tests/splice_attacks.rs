@@ -55,12 +55,13 @@ fn a_splice_that_moves_our_value_away_is_refused() {
 
             // A splice-in of 200,000 sat of ours that the node splits as 150,000 for us and
             // 50,000 for the peer (`setup_channel`'s push value and every commitment on the
-            // splice agree with that split): the commitments pass, the splice does not.
+            // splice agree with that split): the commitments pass, our wallet input is not
+            // signed (lightningd's sign_withdrawal), nor would the splice be.
             let mut n = node(t, f);
             let mut s = n.channel.splice(200_000).unwrap();
             s.our_relative = 150_000;
             s.their_relative = 50_000;
-            assert_refused(n.splice_with(s), "onchain-unknown-destination", 29, &n);
+            assert_refused(n.splice_with(s), "onchain-unknown-destination", 7, &n);
 
             // (What a splice-out pays us less than it takes, beyond our relative amount, can
             // only be fee: bounded by `onchain-fee-range`.)
