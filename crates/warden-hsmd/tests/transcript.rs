@@ -128,6 +128,8 @@ fn a_malformed_frame_closes_only_that_client() {
     send(&mut other, &RevokeCommitmentTx { commit_num: 0 }.encode().unwrap());
     assert_eq!(recv(&mut other), None);
     expect_bad_request(&mut hsmd, peer, "channel-unknown");
+    // The refusal was also logged, naming its rule.
+    assert!(hsmd.logs.iter().any(|l| l.starts_with("policy") && l.contains("channel-unknown")));
     let reply = call(&mut good, &GetPerCommitmentPoint { n: 1 }.encode().unwrap());
     assert_eq!(reply[..2], [0x00, 0x76]);
 }

@@ -55,6 +55,8 @@ pub struct Hsmd {
     pub child: Child,
     pub master: UnixStream,
     pub status: UnixStream,
+    /// The `status_log` lines read so far.
+    pub logs: Vec<String>,
 }
 
 pub fn spawn(dir: &Path, args: &[&str]) -> Hsmd {
@@ -75,7 +77,7 @@ pub fn spawn(dir: &Path, args: &[&str]) -> Hsmd {
     let timeout = Some(Duration::from_secs(20));
     master.set_read_timeout(timeout).unwrap();
     status.set_read_timeout(timeout).unwrap();
-    Hsmd { child, master, status }
+    Hsmd { child, master, status, logs: Vec::new() }
 }
 
 pub fn send(conn: &mut UnixStream, body: &[u8]) {
@@ -143,8 +145,17 @@ impl Hsmd {
     }
 
     /// The next status message.
+    /// The next status message that is not a `status_log` line (the policy logs each refusal
+    /// there before the report these tests look at; `logs` keeps them).
     pub fn status(&mut self) -> Status {
-        Status::decode(&recv(&mut self.status).expect("a status message")).unwrap()
+        loop {
+            match Status::decode(&recv(&mut self.status).expect("a status message")).unwrap() {
+                Status::StatusLog(l) => {
+                    self.logs.push(String::from_utf8_lossy(l.entry.as_bytes()).into_owned())
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Waits for the process to exit.
