@@ -248,6 +248,34 @@ fn states_of_a_real_sequence_round_trip() {
     round_trip(&full_state());
 }
 
+/// The chain evidence that the funding is spent survives a restart, and then refuses every
+/// new state (`commitment-funding-spent`); a record without it (every golden file) reads as
+/// not spent.
+#[test]
+fn funding_spent_round_trips_and_refuses_new_state() {
+    let mut c = full_state();
+    assert!(!c.funding_spent);
+    c.funding_spent = true;
+    round_trip(&c);
+    let bytes = encode_channel(&c);
+    assert!(split(&bytes[1..]).iter().any(|(ty, v)| *ty == 14 && v.is_empty()));
+    let mut d = decode_channel(&bytes).unwrap();
+    let before = d.clone();
+    let next = d.counterparty.next_number;
+    let err = d.sign_counterparty_commitment(counterparty(next)).unwrap_err();
+    assert_eq!(err.rule, warden_core::policy::Rule::CommitmentFundingSpent);
+    assert_eq!(d, before, "a refusal changes nothing");
+    // A flag with a value is not a flag.
+    let bad = forged(&c, |records| {
+        for (ty, v) in records.iter_mut() {
+            if *ty == 14 {
+                v.push(1);
+            }
+        }
+    });
+    assert!(decode_channel(&bad).is_err());
+}
+
 #[test]
 fn decoded_secrets_still_answer_and_accept_the_next_one() {
     let c = full_state();

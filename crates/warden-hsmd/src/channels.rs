@@ -466,6 +466,18 @@ impl Channels {
         f(store.as_mut())
     }
 
+    /// Records, durably, that the channel's funding output is spent (a commitment of it is on
+    /// chain): `commitment-funding-spent` refuses any new state from then on.
+    pub(crate) fn mark_funding_spent(&self, slot: ChannelSlot) -> Result<(), BadRequestError> {
+        if self.snapshot(&slot)?.funding_spent {
+            return Ok(());
+        }
+        self.update(slot, false, |state| {
+            state.funding_spent = true;
+            Ok(())
+        })
+    }
+
     /// A copy of a channel's record, for requests that read it without changing it.
     pub(crate) fn snapshot(&self, slot: &ChannelSlot) -> Result<ChannelState, BadRequestError> {
         let store = self.store.lock().unwrap_or_else(|e| e.into_inner());

@@ -24,7 +24,8 @@
 //! - our HTLC transaction is never signed for a revoked commitment (`sweep-holder-revoked`);
 //! - the penalty's revocation secret is one the peer revealed (`counterparty.secrets`).
 //!
-//! None of these requests changes channel state: each reads a snapshot.
+//! These requests read a snapshot of the channel; the ones only onchaind or lightningd send
+//! once a commitment is on chain also record that the funding output is spent.
 
 use bitcoin::hashes::{ripemd160, Hash};
 use bitcoin::opcodes::all::OP_CLTV;
@@ -76,7 +77,9 @@ pub(crate) fn sign_delayed_payment_to_us(
     client: &ClientContext,
     m: &SignDelayedPaymentToUs,
 ) -> Result<Vec<u8>, BadRequestError> {
-    delayed_payment_to_us(s, &client.id, client.dbid, m.commit_num, &m.tx, &m.wscript, 0)
+    let reply =
+        delayed_payment_to_us(s, &client.id, client.dbid, m.commit_num, &m.tx, &m.wscript, 0)?;
+    on_chain(s, &client.id, client.dbid, reply)
 }
 
 /// `sign_any_delayed_payment_to_us` (142, lightningd).
@@ -85,7 +88,16 @@ pub(crate) fn sign_any_delayed_payment_to_us(
     _client: &ClientContext,
     m: &SignAnyDelayedPaymentToUs,
 ) -> Result<Vec<u8>, BadRequestError> {
-    delayed_payment_to_us(s, &m.peerid, m.channel_dbid, m.commit_num, &m.tx, &m.wscript, m.input)
+    let reply = delayed_payment_to_us(
+        s,
+        &m.peerid,
+        m.channel_dbid,
+        m.commit_num,
+        &m.tx,
+        &m.wscript,
+        m.input,
+    )?;
+    on_chain(s, &m.peerid, m.channel_dbid, reply)
 }
 
 /// `sign_remote_htlc_to_us` (13, onchaind): an HTLC output of the peer's commitment.
@@ -101,7 +113,8 @@ pub(crate) fn sign_remote_htlc_to_us(
         anchors: m.option_anchor_outputs,
         input: 0,
     };
-    remote_htlc_to_us(s, &client.id, client.dbid, &req)
+    let reply = remote_htlc_to_us(s, &client.id, client.dbid, &req)?;
+    on_chain(s, &client.id, client.dbid, reply)
 }
 
 /// `sign_any_remote_htlc_to_us` (143, lightningd).
@@ -117,7 +130,8 @@ pub(crate) fn sign_any_remote_htlc_to_us(
         anchors: m.option_anchor_outputs,
         input: m.input,
     };
-    remote_htlc_to_us(s, &m.peerid, m.channel_dbid, &req)
+    let reply = remote_htlc_to_us(s, &m.peerid, m.channel_dbid, &req)?;
+    on_chain(s, &m.peerid, m.channel_dbid, reply)
 }
 
 /// `sign_penalty_to_us` (14, channeld's watchtower code): an output of a revoked commitment.
@@ -137,7 +151,8 @@ pub(crate) fn sign_any_penalty_to_us(
     m: &SignAnyPenaltyToUs,
 ) -> Result<Vec<u8>, BadRequestError> {
     let secret = *m.revocation_secret.expose_secret();
-    penalty_to_us(s, &m.peerid, m.channel_dbid, secret, &m.tx, &m.wscript, m.input)
+    let reply = penalty_to_us(s, &m.peerid, m.channel_dbid, secret, &m.tx, &m.wscript, m.input)?;
+    on_chain(s, &m.peerid, m.channel_dbid, reply)
 }
 
 /// `sign_any_local_htlc_tx` (146, lightningd): our HTLC-success or HTLC-timeout transaction.
@@ -231,7 +246,21 @@ pub(crate) fn sign_any_local_htlc_tx(
         check_htlc_feerate(&s.policy.limits, channel_type, content.feerate, built.fee),
     )?;
     let key = derive_private_key(secp, keys.htlc_basepoint_secret(), &point).map_err(invalid)?;
-    sign_reply(secp, &key, tx, &m.wscript, value, htlc_sighash_type(channel_type))
+    let reply = sign_reply(secp, &key, tx, &m.wscript, value, htlc_sighash_type(channel_type))?;
+    on_chain(s, &m.peerid, m.channel_dbid, reply)
+}
+
+/// What onchaind and lightningd ask for here exists only once a commitment of the channel is
+/// on chain (channeld's watchtower asks for `sign_penalty_to_us` in advance, so that one is
+/// not evidence): the funding output is spent, recorded durably before the reply leaves.
+fn on_chain(
+    s: &Signer,
+    peer: &NodeId,
+    dbid: u64,
+    reply: Vec<u8>,
+) -> Result<Vec<u8>, BadRequestError> {
+    s.channels.mark_funding_spent(slot(peer, dbid)?)?;
+    Ok(reply)
 }
 
 // --- the three sweeps -------------------------------------------------------------------------

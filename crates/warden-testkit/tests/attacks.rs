@@ -9,7 +9,9 @@ use bitcoin::{Amount, ScriptBuf, TxOut};
 use warden_core::tx::ChannelType;
 use warden_core::units::Msat;
 use warden_testkit::verify::bitcoin_tx;
-use warden_testkit::{locate_binary, perms, Change, ChannelParams, Funder, HsmdError, Node, Who};
+use warden_testkit::{
+    locate_binary, perms, Change, ChannelParams, Funder, HsmdError, Node, Unilateral, Who,
+};
 use warden_wire::msg::SignMutualCloseTx;
 
 use bitcoin::hashes::Hash;
@@ -327,4 +329,22 @@ fn a_sweep_that_burns_the_output_is_refused() {
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+/// The peer's commitment reached the chain and onchaind swept our HTLC from it: the funding
+/// output is spent. A compromised node then asks for a new state (a next commitment of ours
+/// to validate, a next one of theirs to sign): refused (`commitment-funding-spent`), although
+/// we never signed a close ourselves.
+#[test]
+fn new_state_after_the_funding_is_spent_is_refused() {
+    let mut n = node(ChannelType::AnchorsZeroFeeHtlc, Funder::Us);
+    let htlc = n.channel.new_htlc(Who::Us, Msat(20_000_000), [5; 32], 900);
+    n.round(Who::Us, &[Change::Add(htlc)]).unwrap();
+    n.unilateral_close_with_sweeps(Unilateral::Theirs).unwrap();
+    let next = n.channel.local.apply(&[]).unwrap();
+    let (validate, _) = n.channel.validate_commitment(n.channel.local_num + 1, &next).unwrap();
+    assert_channeld_refused(&mut n, &validate, "commitment-funding-spent");
+    let next = n.channel.remote.apply(&[]).unwrap();
+    let (sign, _) = n.channel.sign_remote_commitment(n.channel.remote_num + 1, &next).unwrap();
+    assert_channeld_refused(&mut n, &sign.request, "commitment-funding-spent");
 }

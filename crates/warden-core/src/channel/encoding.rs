@@ -19,6 +19,7 @@
 //! | | 6 | `counterparty` | counterparty stream |
 //! | | 8 | `mutual_close_signed` | flag |
 //! | | 12 (opt) | `splices` | n × (BigSize length ‖ splice stream), n ≥ 1; absent when empty |
+//! | | 14 (opt) | `funding_spent` | empty; present only when true (even: a Warden that does not know it must not forget it) |
 //! | setup | 0 | `is_outbound` | flag |
 //! | | 2 | `channel_value` | u64 sat |
 //! | | 4 | `push_value` | u64 msat |
@@ -196,6 +197,9 @@ pub fn encode_channel(state: &ChannelState) -> Vec<u8> {
         }
         w.record(12, &list);
     }
+    if state.funding_spent {
+        w.record(14, &[]);
+    }
     let body = w.into_bytes();
     let mut out = Vec::with_capacity(1 + body.len());
     out.push(VERSION);
@@ -229,6 +233,11 @@ pub fn decode_channel(bytes: &[u8]) -> Result<ChannelState, DecodeError> {
             splices.push(decode_splice(TlvReader::new(item, offset))?);
         }
     }
+    let funding_spent = match r.optional(14)? {
+        Some(flag) if flag.value.is_empty() => true,
+        Some(flag) => return Err(flag.bad_value("an empty funding_spent flag").into()),
+        None => false,
+    };
     r.finish()?;
     Ok(ChannelState {
         slot: ChannelSlot { peer, dbid },
@@ -237,6 +246,7 @@ pub fn decode_channel(bytes: &[u8]) -> Result<ChannelState, DecodeError> {
         counterparty,
         mutual_close_signed,
         splices,
+        funding_spent,
     })
 }
 

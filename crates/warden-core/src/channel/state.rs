@@ -172,6 +172,10 @@ pub struct ChannelState {
     /// Splice candidates: new funding outputs announced by repeated `setup_channel`s and not
     /// locked in yet (empty when no splice is in flight).
     pub splices: Vec<SpliceCandidate>,
+    /// Whether Warden has chain evidence that the funding output is spent: onchaind asked for
+    /// the sweep of an output of one of the channel's commitments, which exists only once a
+    /// commitment is on chain (`commitment-funding-spent`).
+    pub funding_spent: bool,
 }
 
 /// The most splice candidates (RBF attempts of splices in flight) a channel keeps.
@@ -265,6 +269,7 @@ impl ChannelState {
             counterparty: CounterpartySide::default(),
             mutual_close_signed: false,
             splices: Vec::new(),
+            funding_spent: false,
         }
     }
 
@@ -284,6 +289,13 @@ impl ChannelState {
     }
 
     fn ensure_open(&self) -> Result<(), PolicyError> {
+        ensure!(
+            !self.funding_spent,
+            Rule::CommitmentFundingSpent,
+            "channel {}: a commitment of it is on chain (onchaind swept its outputs), so its \
+             funding output is spent: no new state is signed",
+            self.slot.dbid
+        );
         ensure!(
             !self.is_closing(),
             Rule::CommitmentChannelClosed,
