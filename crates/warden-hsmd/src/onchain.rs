@@ -589,10 +589,20 @@ pub fn check_destinations(
                 .map(|(_, o)| (o.script_pubkey.clone(), Sat(o.value.to_sat())))
                 .collect();
             // The first output beyond what the other inputs bring is the one named.
+            // splices: what the peer takes out of the channel (its negative relative amount in
+            // a splice candidate of a channel this transaction spends) is the peer's too.
+            let txid = tx.compute_txid();
+            let peer_splice_out: u64 = spliced
+                .iter()
+                .flat_map(|state| state.splices.iter())
+                .filter(|c| c.funding_outpoint.txid == txid)
+                .map(|c| c.counterparty_relative.min(0).unsigned_abs())
+                .fold(0, u64::saturating_add);
+            let covered = others_in.saturating_add(peer_splice_out);
             let mut running = 0u64;
             let first_uncovered = foreign.iter().find(|(_, o)| {
                 running = running.saturating_add(o.value.to_sat());
-                running > others_in
+                running > covered
             });
             if let Some((vout, out)) = first_uncovered {
                 let lifted = approved(&external);

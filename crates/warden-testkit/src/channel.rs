@@ -1416,6 +1416,82 @@ impl Channel {
         })
     }
 
+    /// A splice the peer initiates moving `relative` satoshis into (positive) or out of
+    /// (negative) its balance, we add nothing (channeld's accepter: `accepter_relative` 0), the
+    /// peer pays the 1,000-sat fee. A splice-in spends the peer's UTXO (`relative` + 10,000
+    /// sat, change to the peer); a splice-out pays `-relative` less the fee to the peer. No
+    /// wallet input of ours: lightningd signs nothing but `sign_splice_tx`.
+    pub fn peer_splice(&self, relative: i64) -> Result<Splice, BuildError> {
+        let fee = 1_000i64;
+        let new_value = i64::try_from(self.params.funding.0)
+            .ok()
+            .and_then(|v| v.checked_add(relative))
+            .and_then(|v| u64::try_from(v).ok())
+            .ok_or_else(|| scenario("a splice beyond the channel"))?;
+        let amount = |v: i64| {
+            u64::try_from(v)
+                .map(bitcoin::Amount::from_sat)
+                .map_err(|_| scenario("a splice output below zero"))
+        };
+        let script = warden_core::tx::scripts::funding_witness_script(
+            &self.our_funding(),
+            &self.peer.funding_pubkey(),
+        );
+        let peer_wallet = ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array(
+            sha256::Hash::hash(b"warden-testkit peer wallet").to_byte_array()[..20]
+                .try_into()
+                .map_err(|_| scenario("hash length"))?,
+        ));
+        let mut input = vec![bitcoin::TxIn {
+            previous_output: self.params.funding_outpoint,
+            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+            ..Default::default()
+        }];
+        let mut spent = vec![self.funding_spent()];
+        let mut output = vec![TxOut {
+            value: bitcoin::Amount::from_sat(new_value),
+            script_pubkey: script.to_p2wsh(),
+        }];
+        if relative > 0 {
+            let tag = format!("warden-testkit peer splice utxo {}", self.splices.len());
+            input.push(bitcoin::TxIn {
+                previous_output: OutPoint {
+                    txid: bitcoin::Txid::from_byte_array(
+                        sha256::Hash::hash(tag.as_bytes()).to_byte_array(),
+                    ),
+                    vout: 0,
+                },
+                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                ..Default::default()
+            });
+            spent.push(SpentOutput {
+                txout: TxOut {
+                    value: amount(relative + 10_000)?,
+                    script_pubkey: peer_wallet.clone(),
+                },
+                witness_script: None,
+            });
+            output.push(TxOut { value: amount(10_000 - fee)?, script_pubkey: peer_wallet });
+        } else {
+            output.push(TxOut { value: amount(-relative - fee)?, script_pubkey: peer_wallet });
+        }
+        let tx = bitcoin::Transaction {
+            version: bitcoin::transaction::Version::TWO,
+            lock_time: bitcoin::absolute::LockTime::ZERO,
+            input,
+            output,
+        };
+        Ok(Splice {
+            outpoint: OutPoint { txid: tx.compute_txid(), vout: 0 },
+            value: Sat(new_value),
+            our_relative: 0,
+            their_relative: relative,
+            tx,
+            spent,
+            wallet_input: None,
+        })
+    }
+
     /// `setup_channel` for splice `splice` (channeld `update_hsmd_with_splice`): the new value
     /// and outpoint, the peer's relative satoshis raw in `push_value` (a negative amount
     /// wrapped), no shutdown scripts, everything else as at the open.

@@ -228,3 +228,33 @@ fn splice_locked_by_the_first_update_on_the_new_funding() {
         n.cooperative_close().unwrap_or_else(|e| panic!("{t:?} {f:?} close: {e}"));
     });
 }
+
+fn peer_splice(relative: i64) {
+    each(|n, t, f| {
+        n.open().unwrap_or_else(|e| panic!("{e}"));
+        n.update_rounds(3, 28).unwrap_or_else(|e| panic!("{e}"));
+        // A splice-out takes at most a third of what the peer holds.
+        let third = i64::try_from(n.channel.local.to_them.0 / 3000).unwrap();
+        let relative = relative.max(-third);
+        let s = n.channel.peer_splice(relative).unwrap();
+        n.splice_with(s).unwrap_or_else(|e| panic!("{t:?} {f:?} peer splice {relative}: {e}"));
+        in_flight_rounds(n);
+        let (to_us, to_them) = (n.channel.local.to_us, n.channel.local.to_them);
+        n.splice_lock().unwrap_or_else(|e| panic!("{t:?} {f:?} lock {relative}: {e}"));
+        let moved = i128::from(n.channel.local.to_them.0) - i128::from(to_them.0);
+        assert_eq!(moved, i128::from(relative) * 1000, "{t:?} {f:?}");
+        assert_eq!(n.channel.local.to_us, to_us, "{t:?} {f:?}");
+        n.update_rounds(6, 29).unwrap_or_else(|e| panic!("{t:?} {f:?} after lock: {e}"));
+        n.cooperative_close().unwrap_or_else(|e| panic!("{t:?} {f:?} close: {e}"));
+    });
+}
+
+#[test]
+fn peer_splice_in() {
+    peer_splice(250_000);
+}
+
+#[test]
+fn peer_splice_out() {
+    peer_splice(-40_000);
+}
