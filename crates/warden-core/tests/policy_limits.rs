@@ -134,6 +134,13 @@ fn commitment_rules() {
     let mut c = content(5);
     c.to_holder = Sat(353);
     assert_eq!(refused(&m, &s, &c), Rule::CommitmentTrimmed);
+    // An HTLC output below the least dust limit plus its HTLC-timeout fee must be trimmed.
+    let fee = s.channel_type().unwrap().htlc_timeout_fee(FeeratePerKw(2_500)).0;
+    let mut c = content(5);
+    c.htlcs = vec![htlc((354 + fee - 1) * 1000, 800)];
+    assert_eq!(refused(&m, &s, &c), Rule::CommitmentTrimmed);
+    c.htlcs = vec![htlc((354 + fee) * 1000, 800)];
+    check_commitment(&m, &s, &c).unwrap();
     c.to_holder = Sat(0);
     check_commitment(&m, &s, &c).unwrap();
 }

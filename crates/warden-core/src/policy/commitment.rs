@@ -104,6 +104,24 @@ pub fn commitment_refusals(
             h.cltv_expiry
         );
     }
+    // An HTLC output is untrimmed only at or above the broadcaster's dust limit plus, without
+    // zero-fee HTLCs, the fee of its second-stage transaction. Core Lightning does not send
+    // the dust limits, but BOLT-02 puts them at 354 sat or more: below that bound (with the
+    // cheaper, HTLC-timeout fee) an HTLC output can only be one that must be trimmed.
+    if let Ok(channel_type) = setup.channel_type() {
+        let bound = MIN_DUST_LIMIT.0.saturating_add(channel_type.htlc_timeout_fee(feerate).0);
+        for h in &content.htlcs {
+            let amount = h.amount.to_sat_floor().0;
+            check!(
+                out,
+                amount >= bound,
+                Rule::CommitmentTrimmed,
+                "commitment {n} carries an htlc output of {amount} sat, below {bound} sat (a \
+                 dust limit of at least {MIN_DUST_LIMIT} plus its second-stage fee at \
+                 {feerate}): it must be trimmed"
+            );
+        }
+    }
     for (who, value) in [("our", content.to_holder), ("the peer's", content.to_counterparty)] {
         check!(
             out,
