@@ -12,6 +12,8 @@
 //! | obfuscated `channel/<peer hex>/<dbid>` | 1, 2, … per change | sealed [`encode_channel`] |
 //! | obfuscated `node` | 1, 2, … per change | sealed node record (below) |
 //! | `warden-head` (clear, fixed) | = head seq | [`SignedHead`] bytes |
+//! | obfuscated `audit-tip` | 1, 2, … per batch with audit entries | sealed tip (`audit.rs`) |
+//! | `warden-audit/` ‖ seq (clear, ordered) | 1 | sealed audit entry (not in the digest) |
 //!
 //! The node record is format byte `0x01` then a TLV body: type 0 (required) the forgotten
 //! dbid high-water mark (`u64`), type 2 (required) the directory of channel slots (33-byte
@@ -37,12 +39,22 @@
 //! store key and version, runs [`verify_store`] against the stored signed head, and opens and
 //! decodes every record. Any disagreement is a [`NodeStateStaleError`]: the signer refuses to
 //! start rather than sign on a state that does not verify. An empty store starts from a genesis
-//! head. A rollback of the whole file to an older, self-consistent copy verifies: only a
-//! freshness anchor outside the file (remote replicas, a later step) can detect it.
+//! head. A rollback of the whole file to an older, self-consistent copy verifies locally: the
+//! replicas ([`SealedRedbChannelStore::open_with_replicas`], `replica.rs`) are the anchor that
+//! detects it.
+//!
+//! ## Core, replicas, audit
+//!
+//! The file handle, the replicas, the keys, the head and the audit trail's tail form the `Core`,
+//! shared behind a mutex with the signer's [`crate::audit::AuditLog`] (the channel store's lock
+//! is always taken first). Every batch goes through `Core::commit`: the changed records, the
+//! audit entries waiting (and the entry of the request being handled, whose state change this
+//! is), the audit tip, the head; the local file first, then each replica.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bitcoin::hashes::{sha256, Hash, HashEngine};
@@ -72,6 +84,10 @@ pub const HEAD_KEY: &[u8] = b"warden-head";
 pub const NODE_RECORD_NAME: &[u8] = b"node";
 /// The format byte of the node record.
 pub const NODE_RECORD_FORMAT: u8 = 0x01;
+/// The store-key prefix of audit entries (in clear, so that they list in order; `audit.rs`).
+pub const AUDIT_PREFIX: &[u8] = b"warden-audit/";
+/// The record name of the audit trail's tip (sealed and covered by the head like the others).
+pub const AUDIT_TIP_NAME: &[u8] = b"audit-tip";
 const STORE_ID_PREFIX: &[u8] = b"warden-hsmd/";
 const SLOT_LEN: usize = 33 + 8;
 const NONCE_TAG: &[u8] = b"warden-hsmd/record-nonce/v1";
@@ -160,6 +176,27 @@ pub enum NodeStateStaleError {
         /// Why.
         reason: String,
     },
+    /// A replica's records or head do not verify under this signer's keys (tampered, foreign
+    /// or corrupt): neither side is trusted until the operator decides (`replica.rs`).
+    ReplicaInvalid {
+        /// The replica's name.
+        replica: String,
+        /// What does not verify.
+        reason: String,
+    },
+    /// A replica and the local store verify but are not one history (same sequence number,
+    /// other contents; or a record one side wrote differently): the operator decides
+    /// ([`crate::replica::reconcile_adopt`] or [`crate::replica::force_local`]).
+    ReplicaDiverged {
+        /// The replica's name.
+        replica: String,
+        /// The local head's sequence number.
+        local_seq: u64,
+        /// The replica head's sequence number.
+        replica_seq: u64,
+        /// Where the histories differ.
+        reason: String,
+    },
 }
 
 impl fmt::Display for NodeStateStaleError {
@@ -184,6 +221,16 @@ impl fmt::Display for NodeStateStaleError {
             NodeStateStaleError::Open { name, error } => write!(f, "record {name}: {error}"),
             NodeStateStaleError::Decode { name, reason } => {
                 write!(f, "record {name} does not decode: {reason}")
+            }
+            NodeStateStaleError::ReplicaInvalid { replica, reason } => {
+                write!(f, "replica {replica} does not verify: {reason}")
+            }
+            NodeStateStaleError::ReplicaDiverged { replica, local_seq, replica_seq, reason } => {
+                write!(
+                    f,
+                    "replica {replica} (seq {replica_seq}) and the local store (seq {local_seq}) \
+                     have diverged: {reason}; an operator must choose one"
+                )
             }
         }
     }
@@ -213,6 +260,16 @@ pub enum OpenStoreError {
     Read(BackendError),
     /// The stored state does not verify (`node-state-stale`).
     Stale(NodeStateStaleError),
+    /// A configured replica cannot be reached or written: without its acknowledgement no
+    /// reply may leave, so the signer does not start.
+    Replica {
+        /// The replica's name.
+        replica: String,
+        /// What failed.
+        error: BackendError,
+    },
+    /// A replica's configuration is unusable (for example a bad connection string).
+    ReplicaConfig(String),
 }
 
 impl OpenStoreError {
@@ -230,6 +287,15 @@ impl fmt::Display for OpenStoreError {
             OpenStoreError::Open(e) => write!(f, "node-state-unavailable: {e}"),
             OpenStoreError::Read(e) => write!(f, "node-state-unavailable: {e}"),
             OpenStoreError::Stale(e) => write!(f, "node-state-stale: {e}"),
+            OpenStoreError::Replica { replica, error } => {
+                let detail = std::error::Error::source(error).map(|s| s.to_string());
+                write!(
+                    f,
+                    "node-state-unavailable: replica {replica}: {error}: {}",
+                    detail.unwrap_or_default()
+                )
+            }
+            OpenStoreError::ReplicaConfig(e) => write!(f, "node-state-unavailable: {e}"),
         }
     }
 }
@@ -242,6 +308,8 @@ impl std::error::Error for OpenStoreError {
             OpenStoreError::Open(e) => Some(e),
             OpenStoreError::Read(e) => Some(e),
             OpenStoreError::Stale(e) => Some(e),
+            OpenStoreError::Replica { error, .. } => Some(error),
+            OpenStoreError::ReplicaConfig(_) => None,
         }
     }
 }
@@ -278,7 +346,7 @@ impl EntropySource for BatchNonces<'_> {
     }
 }
 
-struct CachedChannel {
+pub(crate) struct CachedChannel {
     state: ChannelState,
     element: SetElement,
 }
@@ -331,200 +399,217 @@ fn decode_node(bytes: &[u8]) -> Result<NodeRecord, String> {
 }
 
 /// A change of one batch, by record name.
-enum Change {
+pub(crate) enum Change {
     Put { name: Vec<u8>, plaintext: Vec<u8> },
     Delete { name: Vec<u8> },
 }
 
-/// Channel records sealed in a redb file, with a signed head written in every batch.
-pub struct SealedRedbChannelStore {
-    store: RedbStore,
-    store_id: SealStoreId,
-    keys: WardenKeys,
-    clock: Box<dyn Clock>,
-    nonce_seed: [u8; 32],
-    head: SignedHead,
+/// What one verified copy of the store holds (the local file, or a replica).
+pub(crate) struct Snapshot {
+    /// The signed head (a fresh genesis head for an empty store).
+    pub(crate) head: SignedHead,
+    /// Whether the store held nothing at all.
+    pub(crate) empty: bool,
     channels: BTreeMap<ChannelSlot, CachedChannel>,
     node: NodeRecord,
     node_element: Option<SetElement>,
+    /// The audit trail's tip (`audit.rs`), when the store has audit entries.
+    pub(crate) audit_tip: Option<AuditTip>,
 }
 
-impl fmt::Debug for SealedRedbChannelStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SealedRedbChannelStore")
-            .field("store_id", &self.store_id)
-            .field("head_seq", &self.head.head.seq)
-            .field("channels", &self.channels.len())
-            .finish_non_exhaustive()
+/// Whether `key` is the store key of an audit entry.
+pub(crate) fn is_audit_key(key: &[u8]) -> bool {
+    key.starts_with(AUDIT_PREFIX)
+}
+
+/// Checks every record of a store (the audit entries aside: `audit::verify` walks their chain)
+/// against its signed head and opens them: the startup check of the local file, and of each
+/// replica before it is trusted. `time` stamps the genesis head of an empty store.
+pub(crate) fn load_snapshot(
+    keys: &WardenKeys,
+    store_id: &SealStoreId,
+    all: Vec<warden_store::Record>,
+    time: u64,
+) -> Result<Snapshot, NodeStateStaleError> {
+    let mut head_record = None;
+    let mut records = Vec::with_capacity(all.len());
+    for r in all {
+        if r.key == HEAD_KEY {
+            head_record = Some(r);
+        } else if !is_audit_key(&r.key) {
+            records.push(r);
+        }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn name_str(name: &[u8]) -> String {
-    String::from_utf8_lossy(name).into_owned()
-}
-
-impl SealedRedbChannelStore {
-    /// Opens (or creates) the store of `node_id` in `<lightning_dir>/warden/` and verifies
-    /// everything in it against its signed head. `entropy` seeds the record nonces; `clock`
-    /// stamps every head.
-    pub fn open(
-        lightning_dir: &Path,
-        node_id: &NodeId,
-        keys: WardenKeys,
-        entropy: &mut dyn EntropySource,
-        clock: Box<dyn Clock>,
-    ) -> Result<SealedRedbChannelStore, OpenStoreError> {
-        let id = store_id_bytes(node_id);
-        let store_id = SealStoreId::new(&id).map_err(|e| OpenStoreError::StoreId(e.to_string()))?;
-        let backend_id = StoreId::new(id).map_err(|e| OpenStoreError::StoreId(e.to_string()))?;
-        let db =
-            RedbDatabase::open(&lightning_dir.join(STORE_DIR)).map_err(OpenStoreError::Open)?;
-        let store = db.store(backend_id);
-        let mut all = store.list(&[]).map_err(OpenStoreError::Read)?;
-        let head_at = all.iter().position(|r| r.key == HEAD_KEY);
-        let head_record = head_at.map(|i| all.remove(i));
-        let records = all;
-        let Some(head_record) = head_record else {
-            if !records.is_empty() {
-                return Err(NodeStateStaleError::NoHead { records: records.len() }.into());
-            }
-            let head = Head::genesis(store_id, clock.now_unix_secs()).sign(&keys);
-            return Ok(SealedRedbChannelStore {
-                store,
-                store_id,
-                keys,
-                clock,
-                nonce_seed: entropy.random_32(),
-                head,
-                channels: BTreeMap::new(),
-                node: NodeRecord::default(),
-                node_element: None,
+    let Some(head_record) = head_record else {
+        if !records.is_empty() {
+            return Err(NodeStateStaleError::NoHead { records: records.len() });
+        }
+        return Ok(Snapshot {
+            head: Head::genesis(*store_id, time).sign(keys),
+            empty: true,
+            channels: BTreeMap::new(),
+            node: NodeRecord::default(),
+            node_element: None,
+            audit_tip: None,
+        });
+    };
+    let head = SignedHead::from_bytes(&head_record.value).map_err(NodeStateStaleError::BadHead)?;
+    if head.head.seq != head_record.version.get() {
+        return Err(NodeStateStaleError::HeadVersion {
+            seq: head.head.seq,
+            version: head_record.version.get(),
+        });
+    }
+    for r in &records {
+        let envelope = SealedRecord::from_bytes(&r.value).map_err(|e| {
+            NodeStateStaleError::Envelope { key: hex(&r.key), reason: e.to_string() }
+        })?;
+        if envelope.key().0.as_slice() != r.key.as_slice()
+            || envelope.version().0 != r.version.get()
+        {
+            return Err(NodeStateStaleError::Envelope {
+                key: hex(&r.key),
+                reason: format!(
+                    "sealed as {} {}, stored at version {}",
+                    envelope.key(),
+                    envelope.version(),
+                    r.version
+                ),
             });
-        };
-        let head =
-            SignedHead::from_bytes(&head_record.value).map_err(NodeStateStaleError::BadHead)?;
-        if head.head.seq != head_record.version.get() {
-            return Err(NodeStateStaleError::HeadVersion {
-                seq: head.head.seq,
-                version: head_record.version.get(),
-            }
-            .into());
         }
-        for r in &records {
-            let envelope = SealedRecord::from_bytes(&r.value).map_err(|e| {
-                NodeStateStaleError::Envelope { key: hex(&r.key), reason: e.to_string() }
-            })?;
-            if envelope.key().0.as_slice() != r.key.as_slice()
-                || envelope.version().0 != r.version.get()
-            {
-                return Err(NodeStateStaleError::Envelope {
-                    key: hex(&r.key),
-                    reason: format!(
-                        "sealed as {} {}, stored at version {}",
-                        envelope.key(),
-                        envelope.version(),
-                        r.version
-                    ),
-                }
-                .into());
-            }
-        }
-        let values: Vec<&[u8]> = records.iter().map(|r| r.value.as_slice()).collect();
-        verify_store(&keys.record_signing_pubkey(), &store_id, &values, &head, 0)
-            .map_err(NodeStateStaleError::Verify)?;
+    }
+    let values: Vec<&[u8]> = records.iter().map(|r| r.value.as_slice()).collect();
+    verify_store(&keys.record_signing_pubkey(), store_id, &values, &head, 0)
+        .map_err(NodeStateStaleError::Verify)?;
 
-        let by_key: BTreeMap<&[u8], &warden_store::Record> =
-            records.iter().map(|r| (r.key.as_slice(), r)).collect();
-        let open = |name: &[u8], r: &warden_store::Record| {
-            let plaintext =
-                open_record(&keys, &store_id, name, RecordVersion(r.version.get()), &r.value)
-                    .map_err(|error| NodeStateStaleError::Open { name: name_str(name), error })?;
-            let element = SealedRecord::from_bytes(&r.value)
-                .map_err(|error| NodeStateStaleError::Open { name: name_str(name), error })?
-                .element();
-            Ok::<_, NodeStateStaleError>((plaintext, element))
-        };
-        let mut channels = BTreeMap::new();
-        let (node, node_element) = if records.is_empty() {
-            (NodeRecord::default(), None)
-        } else {
-            let node_key = keys.obfuscate_key(&store_id, NODE_RECORD_NAME);
-            let r =
-                by_key.get(node_key.0.as_slice()).ok_or(NodeStateStaleError::MissingNodeRecord)?;
-            let (plaintext, element) = open(NODE_RECORD_NAME, r)?;
-            let node = decode_node(&plaintext).map_err(|reason| NodeStateStaleError::Decode {
-                name: name_str(NODE_RECORD_NAME),
-                reason,
+    let by_key: BTreeMap<&[u8], &warden_store::Record> =
+        records.iter().map(|r| (r.key.as_slice(), r)).collect();
+    let open = |name: &[u8], r: &warden_store::Record| {
+        let plaintext = open_record(keys, store_id, name, RecordVersion(r.version.get()), &r.value)
+            .map_err(|error| NodeStateStaleError::Open { name: name_str(name), error })?;
+        let element = SealedRecord::from_bytes(&r.value)
+            .map_err(|error| NodeStateStaleError::Open { name: name_str(name), error })?
+            .element();
+        Ok::<_, NodeStateStaleError>((plaintext, element))
+    };
+    let mut channels = BTreeMap::new();
+    // A store may hold the audit trail alone (requests answered before any channel existed).
+    let tip_key = keys.obfuscate_key(store_id, AUDIT_TIP_NAME);
+    let (node, node_element) = if records.iter().all(|r| r.key == tip_key.0) {
+        (NodeRecord::default(), None)
+    } else {
+        let node_key = keys.obfuscate_key(store_id, NODE_RECORD_NAME);
+        let r = by_key.get(node_key.0.as_slice()).ok_or(NodeStateStaleError::MissingNodeRecord)?;
+        let (plaintext, element) = open(NODE_RECORD_NAME, r)?;
+        let node = decode_node(&plaintext).map_err(|reason| NodeStateStaleError::Decode {
+            name: name_str(NODE_RECORD_NAME),
+            reason,
+        })?;
+        for slot in &node.channels {
+            let name = channel_record_name(slot);
+            let key = keys.obfuscate_key(store_id, &name);
+            let r = by_key
+                .get(key.0.as_slice())
+                .ok_or_else(|| NodeStateStaleError::MissingChannel { name: name_str(&name) })?;
+            let (plaintext, element) = open(&name, r)?;
+            let state = decode_channel(&plaintext).map_err(|e: DecodeError| {
+                NodeStateStaleError::Decode { name: name_str(&name), reason: e.to_string() }
             })?;
-            for slot in &node.channels {
-                let name = channel_record_name(slot);
-                let key = keys.obfuscate_key(&store_id, &name);
-                let r = by_key
-                    .get(key.0.as_slice())
-                    .ok_or_else(|| NodeStateStaleError::MissingChannel { name: name_str(&name) })?;
-                let (plaintext, element) = open(&name, r)?;
-                let state = decode_channel(&plaintext).map_err(|e: DecodeError| {
-                    NodeStateStaleError::Decode { name: name_str(&name), reason: e.to_string() }
-                })?;
-                if state.slot != *slot {
-                    return Err(NodeStateStaleError::Decode {
-                        name: name_str(&name),
-                        reason: "the record holds another channel".into(),
-                    }
-                    .into());
-                }
-                channels.insert(*slot, CachedChannel { state, element });
+            if state.slot != *slot {
+                return Err(NodeStateStaleError::Decode {
+                    name: name_str(&name),
+                    reason: "the record holds another channel".into(),
+                });
             }
-            (node, Some(element))
-        };
-        let named = channels.len() + usize::from(node_element.is_some());
-        if named != records.len() {
-            return Err(NodeStateStaleError::Unaccounted { named, found: records.len() }.into());
+            channels.insert(*slot, CachedChannel { state, element });
         }
-        Ok(SealedRedbChannelStore {
-            store,
-            store_id,
-            keys,
-            clock,
-            nonce_seed: entropy.random_32(),
-            head,
-            channels,
-            node,
-            node_element,
-        })
+        (node, Some(element))
+    };
+    let audit_tip = match by_key.get(tip_key.0.as_slice()) {
+        None => None,
+        Some(r) => {
+            let (plaintext, element) = open(AUDIT_TIP_NAME, r)?;
+            let (seq, hash) = crate::audit::decode_tip(&plaintext).map_err(|reason| {
+                NodeStateStaleError::Decode { name: name_str(AUDIT_TIP_NAME), reason }
+            })?;
+            Some(AuditTip { seq, hash, element })
+        }
+    };
+    let named =
+        channels.len() + usize::from(node_element.is_some()) + usize::from(audit_tip.is_some());
+    if named != records.len() {
+        return Err(NodeStateStaleError::Unaccounted { named, found: records.len() });
+    }
+    Ok(Snapshot { head, empty: false, channels, node, node_element, audit_tip })
+}
+
+/// The audit trail's tip as the head covers it: the last entry's number and hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AuditTip {
+    /// The last entry's sequence number.
+    pub(crate) seq: u64,
+    /// The last entry's hash.
+    pub(crate) hash: [u8; 32],
+    /// The tip record's element.
+    pub(crate) element: SetElement,
+}
+
+/// What a successful local commit returns: the new elements by change, and whether a replica
+/// failed to acknowledge (the batch is durable locally, but no reply may leave).
+pub(crate) struct Committed {
+    elements: Vec<Option<SetElement>>,
+    replica_error: Option<ChannelStoreError>,
+}
+
+/// The part of the store every batch goes through: the local file, the replicas, the keys,
+/// the signed head and the audit trail's tail. Shared (behind a mutex) by the channel store and
+/// the signer's audit log; the channel store's own lock is always taken first.
+pub(crate) struct Core {
+    pub(crate) store: RedbStore,
+    pub(crate) replicas: Vec<crate::replica::Replica>,
+    pub(crate) store_id: SealStoreId,
+    pub(crate) keys: WardenKeys,
+    clock: Box<dyn Clock>,
+    nonce_seed: [u8; 32],
+    pub(crate) head: SignedHead,
+    pub(crate) audit: crate::audit::AuditState,
+}
+
+impl Core {
+    /// Seconds since the epoch by the store's clock, never before the current head's time.
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now_unix_secs().max(self.head.head.time)
     }
 
-    /// The current signed head.
-    pub fn head(&self) -> &SignedHead {
-        &self.head
-    }
-
-    /// Seals `changes` and commits them with the next signed head in one batch. Returns the
-    /// new elements by name (`None` for a delete) once the batch is durable.
-    fn commit(
+    /// Seals `changes`, the audit entries waiting (and the entry of the request being handled
+    /// on this thread, if any) and commits them with the next signed head in one batch to the
+    /// local file, then to every replica. Returns the new elements by change (`None` for a
+    /// delete) once the batch is durable locally; a replica that did not acknowledge is
+    /// reported in [`Committed::replica_error`].
+    pub(crate) fn commit(
         &mut self,
         changes: Vec<(Change, Option<SetElement>)>,
-    ) -> Result<Vec<Option<SetElement>>, ChannelStoreError> {
+    ) -> Result<Committed, ChannelStoreError> {
         let seq = self
             .head
             .head
             .seq
             .checked_add(1)
             .ok_or_else(|| ChannelStoreError(HeadUpdateError::SeqOverflow.to_string()))?;
+        let time = self.now();
         let mut nonces = BatchNonces { seed: &self.nonce_seed, seq, index: 0 };
-        let mut ops = Vec::with_capacity(changes.len() + 1);
+        let mut ops = Vec::with_capacity(changes.len() + 3);
         let mut removed = Vec::new();
         let mut added = Vec::new();
         let mut results = Vec::with_capacity(changes.len());
+        let mut state_digest = sha256::Hash::engine();
         for (change, previous) in changes {
             let expected = previous.map_or(Version::ABSENT, |e| Version::new(e.version.0));
             removed.extend(previous);
             match change {
                 Change::Put { name, plaintext } => {
+                    state_digest.input(&name);
+                    state_digest.input(&plaintext);
                     let version = RecordVersion(expected.get().saturating_add(1));
                     let sealed = seal_record(
                         &self.keys,
@@ -545,32 +630,263 @@ impl SealedRedbChannelStore {
                     });
                 }
                 Change::Delete { name } => {
+                    state_digest.input(&name);
                     let key = self.keys.obfuscate_key(&self.store_id, &name);
                     results.push(None);
                     ops.push(Op::Delete { key: key.0.to_vec(), expected_version: expected });
                 }
             }
         }
-        // The head's time never goes backwards, whatever the clock does.
-        let time = self.clock.now_unix_secs().max(self.head.head.time);
-        let head = self
-            .head
-            .head
-            .apply(&removed, &added, time)
-            .map_err(|e| ChannelStoreError(e.to_string()))?
-            .sign(&self.keys);
+        // The audit entries of this batch: those waiting, then this request's own (its state
+        // change is this batch), chained and sealed, and the tip record the head covers.
+        let state_digest = sha256::Hash::from_engine(state_digest).to_byte_array();
+        let draft = crate::audit::take_draft();
+        let saved = self.audit.clone();
+        let audit = self.audit.seal_batch(
+            &self.keys,
+            &self.store_id,
+            &mut nonces,
+            time,
+            draft.as_ref().map(|d| (d, state_digest)),
+        );
+        if let Some(batch) = audit {
+            removed.extend(batch.tip_previous);
+            added.push(batch.tip_element);
+            ops.extend(batch.ops);
+        }
+        let head = match self.head.head.apply(&removed, &added, time) {
+            Ok(h) => h.sign(&self.keys),
+            Err(e) => {
+                self.audit = saved;
+                crate::audit::restore_draft(draft);
+                return Err(ChannelStoreError(e.to_string()));
+            }
+        };
         ops.push(Op::Put {
             key: HEAD_KEY.to_vec(),
             expected_version: Version::new(self.head.head.seq),
             new_version: Version::new(head.head.seq),
             value: head.to_bytes(),
         });
-        self.store.commit(&ops).map_err(|e| {
+        if let Err(e) = self.store.commit(&ops) {
+            self.audit = saved;
+            crate::audit::restore_draft(draft);
             let detail = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default();
-            ChannelStoreError(format!("{e}: {detail}"))
-        })?;
+            return Err(ChannelStoreError(format!("{e}: {detail}")));
+        }
         self.head = head;
-        Ok(results)
+        let replica_error = self.replicate(&ops).err();
+        Ok(Committed { elements: results, replica_error })
+    }
+
+    /// Writes a batch already durable locally to every replica (a replica that missed an
+    /// earlier batch is caught up instead). Fails if any replica did not acknowledge.
+    fn replicate(&mut self, ops: &[Op]) -> Result<(), ChannelStoreError> {
+        let mut failed = Vec::new();
+        for replica in &mut self.replicas {
+            let result = if replica.lagging {
+                crate::replica::catch_up(&self.store, replica).map(|_| ())
+            } else {
+                replica.store.commit(ops).map_err(|e| {
+                    let detail =
+                        std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default();
+                    format!("{e}: {detail}")
+                })
+            };
+            match result {
+                Ok(()) => replica.lagging = false,
+                Err(e) => {
+                    replica.lagging = true;
+                    failed.push(format!("replica {}: {e}", replica.name));
+                }
+            }
+        }
+        match failed.is_empty() {
+            true => Ok(()),
+            false => Err(ChannelStoreError(format!(
+                "the batch is durable locally but not acknowledged: {}",
+                failed.join("; ")
+            ))),
+        }
+    }
+
+    /// Catches up every replica that missed a batch; fails while any still lags.
+    pub(crate) fn ensure_replicated(&mut self) -> Result<(), ChannelStoreError> {
+        if self.replicas.iter().all(|r| !r.lagging) {
+            return Ok(());
+        }
+        self.replicate(&[])
+    }
+
+    /// Writes the waiting audit entries in a batch of their own (with the tip and the head).
+    pub(crate) fn flush_audit(&mut self) -> Result<(), ChannelStoreError> {
+        if self.audit.pending_len() == 0 {
+            return Ok(());
+        }
+        let committed = self.commit(Vec::new())?;
+        committed.replica_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // Best effort: the entries still waiting (of requests that changed no state) are
+        // written when the signer stops. A failure here loses only those entries.
+        let _ = self.flush_audit();
+    }
+}
+
+/// Channel records sealed in a redb file, with a signed head written in every batch.
+pub struct SealedRedbChannelStore {
+    core: Arc<Mutex<Core>>,
+    channels: BTreeMap<ChannelSlot, CachedChannel>,
+    node: NodeRecord,
+    node_element: Option<SetElement>,
+    report: crate::replica::OpenReport,
+}
+
+impl fmt::Debug for SealedRedbChannelStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let core = self.lock();
+        f.debug_struct("SealedRedbChannelStore")
+            .field("store_id", &core.store_id)
+            .field("head_seq", &core.head.head.seq)
+            .field("channels", &self.channels.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn name_str(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).into_owned()
+}
+
+/// The two forms of a store id, from a node id.
+pub(crate) fn store_ids(node_id: &NodeId) -> Result<(SealStoreId, StoreId), OpenStoreError> {
+    let id = store_id_bytes(node_id);
+    let store_id = SealStoreId::new(&id).map_err(|e| OpenStoreError::StoreId(e.to_string()))?;
+    let backend_id = StoreId::new(id).map_err(|e| OpenStoreError::StoreId(e.to_string()))?;
+    Ok((store_id, backend_id))
+}
+
+impl SealedRedbChannelStore {
+    /// Opens (or creates) the store of `node_id` in `<lightning_dir>/warden/` and verifies
+    /// everything in it against its signed head. `entropy` seeds the record nonces; `clock`
+    /// stamps every head. No replicas: see [`SealedRedbChannelStore::open_with_replicas`].
+    pub fn open(
+        lightning_dir: &Path,
+        node_id: &NodeId,
+        keys: WardenKeys,
+        entropy: &mut dyn EntropySource,
+        clock: Box<dyn Clock>,
+    ) -> Result<SealedRedbChannelStore, OpenStoreError> {
+        Self::open_with_replicas(lightning_dir, node_id, keys, entropy, clock, Vec::new())
+    }
+
+    /// [`SealedRedbChannelStore::open`], then reconciles the local store with each of
+    /// `replicas` (`replica.rs`): equal heads serve; a replica behind is caught up; a replica
+    /// ahead that verifies and continues the local history is adopted; anything else is
+    /// `node-state-stale`. What was done is in [`SealedRedbChannelStore::open_report`] (and in
+    /// the audit trail).
+    pub fn open_with_replicas(
+        lightning_dir: &Path,
+        node_id: &NodeId,
+        keys: WardenKeys,
+        entropy: &mut dyn EntropySource,
+        clock: Box<dyn Clock>,
+        mut replicas: Vec<crate::replica::Replica>,
+    ) -> Result<SealedRedbChannelStore, OpenStoreError> {
+        let (store_id, backend_id) = store_ids(node_id)?;
+        let db =
+            RedbDatabase::open(&lightning_dir.join(STORE_DIR)).map_err(OpenStoreError::Open)?;
+        let store = db.store(backend_id);
+        let now = clock.now_unix_secs();
+        let mut snapshot =
+            load_snapshot(&keys, &store_id, store.list(&[]).map_err(OpenStoreError::Read)?, now)?;
+        let mut report = crate::replica::OpenReport::default();
+        for replica in &mut replicas {
+            let action =
+                crate::replica::reconcile(&keys, &store_id, &store, &snapshot, replica, now)?;
+            if matches!(action, crate::replica::ReplicaAction::Adopted { .. }) {
+                let all = store.list(&[]).map_err(OpenStoreError::Read)?;
+                snapshot = load_snapshot(&keys, &store_id, all, now)?;
+            }
+            report.actions.push((replica.name.clone(), action));
+        }
+        // A replica adopted after another was found equal or caught up: bring the earlier
+        // ones to the adopted state too.
+        if report.adopted() {
+            for replica in &mut replicas {
+                crate::replica::catch_up(&store, replica).map_err(|reason| {
+                    NodeStateStaleError::ReplicaDiverged {
+                        replica: replica.name.clone(),
+                        local_seq: snapshot.head.head.seq,
+                        replica_seq: 0,
+                        reason,
+                    }
+                })?;
+            }
+        }
+        let audit = crate::audit::AuditState::new(&store_id, snapshot.audit_tip);
+        let mut core = Core {
+            store,
+            replicas,
+            store_id,
+            keys,
+            clock,
+            nonce_seed: entropy.random_32(),
+            head: snapshot.head,
+            audit,
+        };
+        // Every reconciliation that did something is an alarm: recorded in the audit trail
+        // (written with the next batch) and returned to the caller to log.
+        for line in report.alarms() {
+            core.audit.event(now, &line);
+        }
+        Ok(SealedRedbChannelStore {
+            core: Arc::new(Mutex::new(core)),
+            channels: snapshot.channels,
+            node: snapshot.node,
+            node_element: snapshot.node_element,
+            report,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Core> {
+        // A poisoned lock means a thread panicked inside a batch; the store's own state is
+        // consistent (the file is transactional), so go on.
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The current signed head.
+    pub fn head(&self) -> SignedHead {
+        self.lock().head
+    }
+
+    /// What reconciling with the replicas did at open (for the caller to log).
+    pub fn open_report(&self) -> &crate::replica::OpenReport {
+        &self.report
+    }
+
+    /// The audit log of this store, for `Signer::handle` to record every decision.
+    pub fn audit_log(&self) -> crate::audit::AuditLog {
+        crate::audit::AuditLog::new(Arc::clone(&self.core), self.report.alarms())
+    }
+
+    /// Commits `changes`; returns their elements once the batch is durable locally and
+    /// acknowledged by every replica. When a replica failed, `apply` still runs (the local
+    /// file has the batch) before the error is returned, so the cache matches the file.
+    fn commit(
+        &mut self,
+        changes: Vec<(Change, Option<SetElement>)>,
+        apply: impl FnOnce(&mut Self, Vec<Option<SetElement>>),
+    ) -> Result<(), ChannelStoreError> {
+        let committed = self.lock().commit(changes)?;
+        apply(self, committed.elements);
+        committed.replica_error.map_or(Ok(()), Err)
     }
 
     fn node_change(&self, node: &NodeRecord) -> (Change, Option<SetElement>) {
@@ -587,9 +903,10 @@ impl ChannelStore for SealedRedbChannelStore {
     }
 
     fn persist(&mut self, state: &ChannelState) -> Result<(), ChannelStoreError> {
-        // A retry that changes nothing (the same request again) writes nothing.
+        // A retry that changes nothing (the same request again) writes nothing, but its reply
+        // too waits for every replica to hold the state.
         if self.channels.get(&state.slot).is_some_and(|c| c.state == *state) {
-            return Ok(());
+            return self.lock().ensure_replicated();
         }
         let name = channel_record_name(&state.slot);
         let previous = self.channels.get(&state.slot).map(|c| c.element);
@@ -601,21 +918,27 @@ impl ChannelStore for SealedRedbChannelStore {
             changes.push(self.node_change(&n));
             node = Some(n);
         }
-        let results = self.commit(changes)?;
-        let element = results.first().copied().flatten().ok_or_else(|| {
-            ChannelStoreError("the batch did not return the channel's element".into())
+        let mut missing = false;
+        self.commit(changes, |this, results| {
+            let Some(element) = results.first().copied().flatten() else {
+                missing = true;
+                return;
+            };
+            this.channels.insert(state.slot, CachedChannel { state: state.clone(), element });
+            if let Some(n) = node {
+                this.node = n;
+                this.node_element = results.get(1).copied().flatten();
+            }
         })?;
-        self.channels.insert(state.slot, CachedChannel { state: state.clone(), element });
-        if let Some(n) = node {
-            self.node = n;
-            self.node_element = results.get(1).copied().flatten();
+        match missing {
+            true => Err(ChannelStoreError("the batch did not return the channel's element".into())),
+            false => Ok(()),
         }
-        Ok(())
     }
 
     fn forget(&mut self, slot: &ChannelSlot) -> Result<(), ChannelStoreError> {
         let Some(previous) = self.channels.get(slot).map(|c| c.element) else {
-            return Ok(());
+            return self.lock().ensure_replicated();
         };
         let mut node = self.node.clone();
         node.channels.retain(|s| s != slot);
@@ -623,11 +946,11 @@ impl ChannelStore for SealedRedbChannelStore {
             (Change::Delete { name: channel_record_name(slot) }, Some(previous)),
             self.node_change(&node),
         ];
-        let results = self.commit(changes)?;
-        self.channels.remove(slot);
-        self.node = node;
-        self.node_element = results.get(1).copied().flatten();
-        Ok(())
+        self.commit(changes, |this, results| {
+            this.channels.remove(slot);
+            this.node = node;
+            this.node_element = results.get(1).copied().flatten();
+        })
     }
 
     fn find_by_funding(&self, outpoint: &OutPoint) -> Option<ChannelState> {
@@ -651,14 +974,15 @@ impl ChannelStore for SealedRedbChannelStore {
 
     fn persist_payments(&mut self, bytes: &[u8]) -> Result<(), ChannelStoreError> {
         if self.node.payments.as_deref() == Some(bytes) {
-            return Ok(());
+            return self.lock().ensure_replicated();
         }
         let mut node = self.node.clone();
         node.payments = Some(bytes.to_vec());
-        let results = self.commit(vec![self.node_change(&node)])?;
-        self.node = node;
-        self.node_element = results.first().copied().flatten();
-        Ok(())
+        let change = self.node_change(&node);
+        self.commit(vec![change], |this, results| {
+            this.node = node;
+            this.node_element = results.first().copied().flatten();
+        })
     }
 
     fn states(&self) -> Vec<ChannelState> {
@@ -671,10 +995,11 @@ impl ChannelStore for SealedRedbChannelStore {
         }
         let mut node = self.node.clone();
         node.forgotten_high_water = dbid;
-        let results = self.commit(vec![self.node_change(&node)])?;
-        self.node = node;
-        self.node_element = results.first().copied().flatten();
-        Ok(())
+        let change = self.node_change(&node);
+        self.commit(vec![change], |this, results| {
+            this.node = node;
+            this.node_element = results.first().copied().flatten();
+        })
     }
 }
 

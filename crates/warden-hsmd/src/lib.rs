@@ -7,6 +7,9 @@
 //!   `<lightning dir>/warden/approvals/`).
 //! - [`durable`]: the default channel store: sealed records and a signed head in a redb
 //!   file under `<lightning dir>/warden/`, verified at startup.
+//! - [`replica`]: remote replicas of that store (PostgreSQL), written before each reply and
+//!   reconciled with the local file at startup.
+//! - [`audit`]: the hash-chained audit trail of every decision, kept in the same store.
 //! - [`gossip`]: gossip signatures, signed only for messages that parse as what they claim.
 //! - [`payments`]: BOLT-12 and liquidity-ad signatures, payment pre-approval, the payment
 //!   ledger (`payment-*` rules).
@@ -31,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 pub mod approvals;
+pub mod audit;
 pub mod channels;
 pub mod durable;
 pub mod gossip;
@@ -42,6 +46,7 @@ pub mod permissions;
 pub mod policy;
 pub mod policy_file;
 pub mod proxy;
+pub mod replica;
 pub mod server;
 pub mod signer;
 pub mod sweeps;

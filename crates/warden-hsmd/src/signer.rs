@@ -167,6 +167,30 @@ pub enum Outcome {
     },
 }
 
+/// replicas + audit: opens the sealed store (reconciled with `replicas`) and its audit log.
+fn open_durable(
+    dir: &Path,
+    node_id: &NodeId,
+    seed: &warden_core::secret::Seed,
+    clock: Box<dyn Clock>,
+    mut entropy: Box<dyn EntropySource>,
+    replicas: Vec<crate::replica::Replica>,
+) -> Result<(Box<dyn ChannelStore>, crate::audit::AuditLog), InitError> {
+    let keys = warden_core::seal::WardenKeys::derive(seed)
+        .map_err(|e| InitError::BadRequest(invalid(e)))?;
+    let store = SealedRedbChannelStore::open_with_replicas(
+        dir,
+        node_id,
+        keys,
+        &mut *entropy,
+        clock,
+        replicas,
+    )
+    .map_err(InitError::NodeState)?;
+    let audit = store.audit_log();
+    Ok((Box::new(store), audit))
+}
+
 fn invalid(reason: impl fmt::Display) -> BadRequestError {
     BadRequestError::Invalid { reason: reason.to_string() }
 }
@@ -187,6 +211,8 @@ pub struct Signer {
     /// What the operator approved once after a refusal (`approvals.rs`).
     pub(crate) approvals: crate::approvals::Approvals,
     wallet_scripts: std::sync::OnceLock<std::sync::Arc<crate::wallet::WalletScripts>>,
+    /// audit: the durable store's audit trail (`audit.rs`), written from `handle`.
+    audit: crate::audit::AuditLog,
 }
 
 impl fmt::Debug for Signer {
@@ -212,6 +238,16 @@ pub enum StoreChoice {
         /// Seeds the record nonces (32 bytes, drawn once at `init`).
         entropy: Box<dyn EntropySource>,
     },
+    /// [`StoreChoice::Durable`] with these replicas instead of the environment's
+    /// (`replica.rs`; `warden run` passes its configured ones).
+    Replicated {
+        /// Stamps every signed head.
+        clock: Box<dyn Clock>,
+        /// Seeds the record nonces (32 bytes, drawn once at `init`).
+        entropy: Box<dyn EntropySource>,
+        /// The replicas, reconciled at `init` and written before every reply.
+        replicas: Vec<crate::replica::Replica>,
+    },
     /// In memory only, lost when the signer is dropped (unit tests).
     Memory,
 }
@@ -220,6 +256,7 @@ impl fmt::Debug for StoreChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             StoreChoice::Durable { .. } => "Durable",
+            StoreChoice::Replicated { .. } => "Replicated",
             StoreChoice::Memory => "Memory",
         })
     }
@@ -317,15 +354,19 @@ impl Signer {
             },
         };
         let reply = encode(&reply).map_err(bad)?;
-        let store: Box<dyn ChannelStore> = match store {
-            StoreChoice::Memory => Box::new(MemoryChannelStore::default()),
-            StoreChoice::Durable { clock, mut entropy } => {
-                let warden_keys = warden_core::seal::WardenKeys::derive(&loaded.seed)
-                    .map_err(|e| bad(invalid(e)))?;
-                Box::new(
-                    SealedRedbChannelStore::open(dir, &node_id, warden_keys, &mut *entropy, clock)
-                        .map_err(InitError::NodeState)?,
-                )
+        // replicas + audit: `Durable` takes its replicas from the environment
+        // (`WARDEN_REPLICA_POSTGRES`, replica.rs), `Replicated` from the caller; the open
+        // report's alarms are in the audit trail.
+        let (store, audit): (Box<dyn ChannelStore>, crate::audit::AuditLog) = match store {
+            StoreChoice::Memory => {
+                (Box::new(MemoryChannelStore::default()), crate::audit::AuditLog::disabled())
+            }
+            StoreChoice::Durable { clock, entropy } => {
+                let replicas = crate::replica::from_env(&node_id).map_err(InitError::NodeState)?;
+                open_durable(dir, &node_id, &loaded.seed, clock, entropy, replicas)?
+            }
+            StoreChoice::Replicated { clock, entropy, replicas } => {
+                open_durable(dir, &node_id, &loaded.seed, clock, entropy, replicas)?
             }
         };
         let channels = Channels::new(store);
@@ -359,6 +400,7 @@ impl Signer {
                 payments,
                 approvals,
                 wallet_scripts: Default::default(),
+                audit,
             },
             reply,
         ))
@@ -390,11 +432,18 @@ impl Signer {
     /// Handles one request body from `client`. A policy refusal is also recorded in the
     /// policy log (counted, kept for `status`, written to the status log).
     pub fn handle(&self, client: &ClientContext, body: &[u8]) -> Result<Outcome, BadRequestError> {
-        let outcome = self.dispatch(client, body);
+        // audit: every decision is recorded (audit.rs); a state change's entry is written in
+        // the batch that makes the change durable.
+        let outcome = self.audit.decide(client, body, || self.dispatch(client, body));
         if let Err(BadRequestError::Refused(e)) = &outcome {
             self.policy.refused(e);
         }
         outcome
+    }
+
+    /// audit: the audit trail of the durable store (its start's replica alarms, `flush`).
+    pub fn audit_log(&self) -> &crate::audit::AuditLog {
+        &self.audit
     }
 
     /// What the policy refused and warned about.

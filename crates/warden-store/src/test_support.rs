@@ -63,6 +63,50 @@ impl Drop for PgServer {
     }
 }
 
+impl PgServer {
+    /// Creates an empty database `name` on the server (dropping one of that name first) and
+    /// returns a connection string for it, so that tests sharing the server stay apart.
+    pub fn fresh_database(&self, name: &str) -> Result<String, String> {
+        if name.is_empty()
+            || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(format!("database name {name:?}: lower-case letters, digits and _ only"));
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start a runtime: {e}"))?;
+        rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| format!("cannot connect to {}: {e}", self.url))?;
+            let driver = tokio::spawn(conn);
+            let sql = format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}");
+            for statement in sql.split("; ") {
+                client.batch_execute(statement).await.map_err(|e| format!("{statement}: {e}"))?;
+            }
+            drop(client);
+            let _ = driver.await;
+            Ok::<_, String>(())
+        })?;
+        Ok(with_dbname(&self.url, name))
+    }
+}
+
+/// `url` naming database `name` instead: a `postgresql://` URI gets it as its path, a
+/// key-value string gets a trailing `dbname=` (the last one wins).
+fn with_dbname(url: &str, name: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (rest, query) = rest.split_once('?').map_or((rest, None), |(r, q)| (r, Some(q)));
+            let authority = rest.split_once('/').map_or(rest, |(a, _)| a);
+            let query = query.map_or(String::new(), |q| format!("?{q}"));
+            format!("{scheme}://{authority}/{name}{query}")
+        }
+        None => format!("{url} dbname={name}"),
+    }
+}
+
 static SHARED: Mutex<Weak<PgServer>> = Mutex::new(Weak::new());
 
 /// Returns the shared server, starting it if needed; `None` means "skip" (only outside CI).
@@ -245,4 +289,22 @@ fn append_conf(data: &Path, sock: &Path, port: u16) -> Result<(), String> {
         sock.display()
     )
     .map_err(|e| format!("cannot edit postgresql.conf: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_dbname;
+
+    #[test]
+    fn database_names_replace_the_url_s() {
+        assert_eq!(
+            with_dbname("host=/tmp port=5 dbname=postgres", "x"),
+            "host=/tmp port=5 dbname=postgres dbname=x"
+        );
+        assert_eq!(
+            with_dbname("postgresql://u@h:5/postgres?sslmode=disable", "x"),
+            "postgresql://u@h:5/x?sslmode=disable"
+        );
+        assert_eq!(with_dbname("postgresql://u@h", "x"), "postgresql://u@h/x");
+    }
 }
