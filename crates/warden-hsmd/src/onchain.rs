@@ -885,7 +885,9 @@ fn sign_psbt(
         &|outputs| external_outputs_approved(signer, outputs),
     )
     .map_err(refused)?;
+    signer.charge_onchain_fee(&psbt.unsigned_tx, &prevouts)?;
     sign_inputs(secp, &mut psbt, &ours, &prevouts)?;
+    signer.persist_payments()?;
     Ok(WirePsbt::new(psbt))
 }
 
@@ -1155,6 +1157,7 @@ pub fn sign_splice_tx(
             crate::channels::enforce(&signer.policy, check_funding_countersigned(&funded))?;
         }
     }
+    signer.charge_onchain_fee(tx, &spent)?;
     let sig = warden_core::sign::sign_p2wsh_input(
         secp,
         ck.funding_key(),
@@ -1165,6 +1168,7 @@ pub fn sign_splice_tx(
         EcdsaSighashType::All,
     )
     .map_err(invalid)?;
+    signer.persist_payments()?;
     encode(&SignTxReply { sig })
 }
 

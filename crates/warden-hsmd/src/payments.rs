@@ -329,6 +329,28 @@ impl Payments {
         approved
     }
 
+    /// Charges an on-chain transaction's `fee` (spending `inputs`) to the daily fee budget
+    /// (`onchain-fee-range`); a demoted refusal still records the fee.
+    fn charge_onchain_fee(
+        &self,
+        policy: &Policy,
+        inputs: &[bitcoin::OutPoint],
+        fee: u64,
+    ) -> Result<(), PolicyError> {
+        let now = self.now();
+        let limit = policy.limits.max_onchain_fee_per_day.map(|s| s.0);
+        let mut ledger = lock(&self.ledger);
+        let plan = match ledger.plan_onchain_fee(inputs, fee, now, limit) {
+            Ok(plan) => plan,
+            Err(e) => {
+                policy.enforce(Err(e))?;
+                ledger.plan_onchain_fee(inputs, fee, now, None)?
+            }
+        };
+        ledger.apply_onchain_fee(plan);
+        Ok(())
+    }
+
     /// Writes the ledger's persisted part if it changed since it was last written.
     fn persist(&self, channels: &Channels) -> Result<(), ChannelStoreError> {
         // Lock order: `written`, then the ledger (released before the store is taken); a
@@ -461,6 +483,22 @@ impl Signer {
         htlcs: &[HtlcInfo],
     ) -> Result<(), BadRequestError> {
         self.payments.account(&self.policy, slot, side, htlcs).map_err(BadRequestError::Refused)
+    }
+
+    /// Charges the fee of `tx` (spending `prevouts`) to the daily on-chain fee budget
+    /// (`onchain-fee-range`); persisted with the payment ledger before the reply.
+    pub(crate) fn charge_onchain_fee(
+        &self,
+        tx: &bitcoin::Transaction,
+        prevouts: &[bitcoin::TxOut],
+    ) -> Result<(), BadRequestError> {
+        let inputs: u64 = prevouts.iter().map(|o| o.value.to_sat()).fold(0, u64::saturating_add);
+        let outputs: u64 = tx.output.iter().map(|o| o.value.to_sat()).fold(0, u64::saturating_add);
+        let fee = inputs.saturating_sub(outputs);
+        let spent: Vec<bitcoin::OutPoint> = tx.input.iter().map(|i| i.previous_output).collect();
+        self.payments
+            .charge_onchain_fee(&self.policy, &spent, fee)
+            .map_err(BadRequestError::Refused)
     }
 
     /// Makes the payment ledger's changes durable (after the channel record, before the reply).

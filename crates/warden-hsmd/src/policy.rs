@@ -140,6 +140,7 @@ impl Policy {
     pub fn enforce(&self, outcome: Result<(), PolicyError>) -> Result<(), PolicyError> {
         match self.config.enforcement.apply(outcome)? {
             Some(error) => {
+                crate::audit::note_warning(error.rule.tag());
                 self.log.record(PolicyEvent { kind: EventKind::Warned, error });
                 Ok(())
             }

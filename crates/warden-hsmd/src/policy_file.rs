@@ -21,6 +21,7 @@
 //! max-sweep-feerate = 100000     # sat/kw
 //! max-push-sat = 0               # value given to the peer when we open
 //! max-channels = 10000
+//! onchain-fee-per-day-sat = 1000000  # RBF/CPFP bumps of one spend counted once; "unlimited"
 //!
 //! [allowlist]
 //! # Destinations of ours outside the wallet: withdrawals, closes and sweeps may pay them.
@@ -135,6 +136,7 @@ struct LimitsSection {
     max_sweep_feerate: Option<u32>,
     max_push_sat: Option<u64>,
     max_channels: Option<usize>,
+    onchain_fee_per_day_sat: Option<Velocity>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -182,6 +184,7 @@ fn apply_limits(limits: &mut Limits, section: &LimitsSection) -> Result<(), Stri
         max_sweep_feerate,
         max_push_sat,
         max_channels,
+        ref onchain_fee_per_day_sat,
     } = *section;
     if let Some(v) = min_to_self_delay {
         limits.min_to_self_delay = v;
@@ -213,6 +216,17 @@ fn apply_limits(limits: &mut Limits, section: &LimitsSection) -> Result<(), Stri
     }
     if let Some(v) = max_channels {
         limits.max_channels = v;
+    }
+    match onchain_fee_per_day_sat {
+        None => {}
+        Some(Velocity::Sat(sat)) => limits.max_onchain_fee_per_day = Some(Sat(*sat)),
+        Some(Velocity::Word(w)) if w == "unlimited" => limits.max_onchain_fee_per_day = None,
+        Some(Velocity::Word(w)) => {
+            return Err(format!(
+                "limits.onchain-fee-per-day-sat: {w:?} is neither a number of satoshis nor \
+                 \"unlimited\""
+            ))
+        }
     }
     if limits.max_sweep_feerate.0 < limits.max_feerate.0 {
         return Err(format!(

@@ -700,3 +700,45 @@ fn a_withdrawal_to_an_external_address_waits_for_the_operators_approval() {
     assert_eq!(approvals.state(&id), Some(ApprovalState::Used));
     assert_eq!(refused_rule(reply(&f, &client, &build(8))), Rule::OnchainUnknownDestination);
 }
+
+/// `onchain-fee-range`'s daily velocity: fees signed per day are bounded, and the fee bumps of
+/// one spend (RBF: the same input again) are charged only for what they add.
+#[test]
+fn daily_onchain_fees_are_bounded_and_fee_bumps_count_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hsm_secret"), [0x42; 32]).unwrap();
+    std::fs::create_dir_all(dir.path().join("warden")).unwrap();
+    std::fs::write(
+        dir.path().join("warden/policy.toml"),
+        "[limits]\nonchain-fee-per-day-sat = 2500\n",
+    )
+    .unwrap();
+    let (signer, _) = Signer::init(&init_body(), dir.path(), &mut NoEntropy).unwrap();
+    let secp = Secp256k1::new();
+    let keys = NodeKeys::derive(&secp, &Seed::from_legacy([0x42; 32]), NetworkKind::Test).unwrap();
+    let f = Fixture { _dir: dir, signer, keys, secp };
+    let client = master(&f.signer);
+    // Utxo `n` (index 5 key, 100,000 sat) to our index 9 and change, paying `fee`.
+    let spend = |n: u8, fee: u64| {
+        let pk = f.keys.wallet().bitcoin_key(&f.secp, 5).unwrap().public_key(&f.secp);
+        let to = f.keys.wallet().bitcoin_key(&f.secp, 9).unwrap().public_key(&f.secp);
+        let change = f.keys.wallet().bitcoin_key(&f.secp, 7).unwrap().public_key(&f.secp);
+        let spent = out(100_000, p2wpkh(&pk));
+        let u = utxo(outpoint(n), 100_000, 5, p2wpkh(&pk));
+        let p = psbt(
+            &[(outpoint(n), spent)],
+            &[out(60_000, p2wpkh(&to)), out(40_000 - fee, p2wpkh(&change))],
+        );
+        withdrawal(vec![u], p)
+    };
+    reply(&f, &client, &spend(1, 1_000)).unwrap();
+    // Two bumps of the same spend: only 500, then 300 more are charged (1,800 in all).
+    reply(&f, &client, &spend(1, 1_500)).unwrap();
+    reply(&f, &client, &spend(1, 1_800)).unwrap();
+    // Another spend of 1,000 would make 2,800 > 2,500.
+    assert_eq!(refused_rule(reply(&f, &client, &spend(2, 1_000))), Rule::OnchainFeeRange);
+    // 700 still fits, and a bump of the first spend back below its highest fee adds nothing.
+    reply(&f, &client, &spend(2, 700)).unwrap();
+    reply(&f, &client, &spend(1, 1_200)).unwrap();
+    assert_eq!(refused_rule(reply(&f, &client, &spend(3, 1))), Rule::OnchainFeeRange);
+}

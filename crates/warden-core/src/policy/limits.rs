@@ -39,6 +39,10 @@ pub struct Limits {
     pub max_push: Sat,
     /// The most channels the node may have set up (`node-limits`).
     pub max_channels: usize,
+    /// The most on-chain fees signed per day across wallet transactions (withdrawals, funding,
+    /// anchor spends, mingled HTLC transactions, splices), each spend's RBF/CPFP bumps counted
+    /// once at their highest fee (`onchain-fee-range`); `None` is unlimited.
+    pub max_onchain_fee_per_day: Option<Sat>,
 }
 
 impl Limits {
@@ -55,17 +59,20 @@ impl Limits {
             max_sweep_feerate: FeeratePerKw(100_000),
             max_push: Sat(0),
             max_channels: 10_000,
+            max_onchain_fee_per_day: Some(Sat(1_000_000)),
         }
     }
 
     /// The defaults of test networks (testnet, signet, regtest): delays from 1 block, feerates
-    /// up to 100,000 sat/kw (sweeps 250,000), and pushes up to the largest channel.
+    /// up to 100,000 sat/kw (sweeps 250,000), pushes up to the largest channel, and 100 BTC of
+    /// on-chain fees a day.
     pub fn test_network() -> Limits {
         Limits {
             min_to_self_delay: 1,
             max_feerate: FeeratePerKw(100_000),
             max_sweep_feerate: FeeratePerKw(250_000),
             max_push: Sat(1_000_000_000),
+            max_onchain_fee_per_day: Some(Sat(10_000_000_000)),
             ..Limits::mainnet()
         }
     }

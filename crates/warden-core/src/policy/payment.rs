@@ -338,6 +338,126 @@ impl Velocity {
     }
 }
 
+/// On-chain fees signed in the last day, per spend (`onchain-fee-range`'s daily velocity).
+///
+/// A node bumps the fee of one spend again and again (RBF of a withdrawal, the anchor CPFP of
+/// a commitment toward a deadline): only one of the conflicting transactions confirms, so a
+/// transaction is charged only what it pays beyond the most charged to an earlier one that
+/// spends any of the same outpoints. Entries older than a day are dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FeeVelocity {
+    /// Per spent outpoint: when, and the fee charged to the spends of it so far.
+    spends: BTreeMap<bitcoin::OutPoint, (u64, u64)>,
+}
+
+/// What charging a transaction's fee would change (see [`PaymentLedger::plan_onchain_fee`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeePlan {
+    inputs: Vec<bitcoin::OutPoint>,
+    fee: u64,
+    now: u64,
+}
+
+impl FeeVelocity {
+    /// The fees charged in the day up to `now` (each spend counted once: its largest charge).
+    fn spent(&self, now: u64) -> u64 {
+        let mut seen: Vec<(u64, u64)> = Vec::new();
+        let mut total = 0u64;
+        for (at, fee) in self.spends.values() {
+            if now.saturating_sub(*at) < DAY && !seen.contains(&(*at, *fee)) {
+                seen.push((*at, *fee));
+                total = total.saturating_add(*fee);
+            }
+        }
+        total
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.spends.len() * 52);
+        for (o, (at, fee)) in &self.spends {
+            out.extend_from_slice(&bitcoin::hashes::Hash::to_byte_array(o.txid));
+            out.extend_from_slice(&o.vout.to_be_bytes());
+            out.extend_from_slice(&at.to_be_bytes());
+            out.extend_from_slice(&fee.to_be_bytes());
+        }
+        out
+    }
+
+    fn decode(rec: &crate::tlv::Record<'_>) -> Result<FeeVelocity, TlvError> {
+        let mut spends = BTreeMap::new();
+        for b in rec.chunks::<52>()? {
+            let (txid, rest) = b.split_at(32);
+            let (vout, rest) = rest.split_at(4);
+            let (at, fee) = rest.split_at(8);
+            let mut t = [0u8; 32];
+            t.copy_from_slice(txid);
+            let mut v = [0u8; 4];
+            v.copy_from_slice(vout);
+            let outpoint = bitcoin::OutPoint {
+                txid: bitcoin::hashes::Hash::from_byte_array(t),
+                vout: u32::from_be_bytes(v),
+            };
+            spends.insert(outpoint, (be64(at), be64(fee)));
+        }
+        Ok(FeeVelocity { spends })
+    }
+}
+
+impl PaymentLedger {
+    /// Plans charging `fee` (satoshis) of a transaction spending `inputs` at `now` to the daily
+    /// on-chain fee budget `limit` (`None`: unlimited): refused with `onchain-fee-range` when
+    /// what it pays beyond the earlier spends of the same outpoints does not fit. Nothing
+    /// changes until [`PaymentLedger::apply_onchain_fee`].
+    pub fn plan_onchain_fee(
+        &self,
+        inputs: &[bitcoin::OutPoint],
+        fee: u64,
+        now: u64,
+        limit: Option<u64>,
+    ) -> Result<FeePlan, PolicyError> {
+        let earlier = inputs
+            .iter()
+            .filter_map(|o| self.fees.spends.get(o))
+            .filter(|(at, _)| now.saturating_sub(*at) < DAY)
+            .map(|(_, f)| *f)
+            .max()
+            .unwrap_or(0);
+        let extra = fee.saturating_sub(earlier);
+        if let Some(limit) = limit {
+            let spent = self.fees.spent(now);
+            if spent.saturating_add(extra) > limit {
+                return Err(PolicyError::new(
+                    Rule::OnchainFeeRange,
+                    alloc::format!(
+                        "on-chain fees of {spent} sat were signed in the last day; {extra} sat \
+                         more (a fee of {fee} sat, {earlier} sat of it already charged to a \
+                         conflicting spend) exceed the daily limit of {limit} sat"
+                    ),
+                ));
+            }
+        }
+        Ok(FeePlan { inputs: inputs.to_vec(), fee, now })
+    }
+
+    /// Records a planned fee charge.
+    pub fn apply_onchain_fee(&mut self, plan: FeePlan) {
+        let FeePlan { inputs, fee, now } = plan;
+        self.fees.spends.retain(|_, (at, _)| now.saturating_sub(*at) < DAY);
+        let earlier = inputs.iter().filter_map(|o| self.fees.spends.get(o)).map(|(_, f)| *f).max();
+        let charged = earlier.map_or(fee, |e| e.max(fee));
+        // Every outpoint of the conflicting set now carries the largest fee charged to it.
+        for o in inputs {
+            self.fees.spends.insert(o, (now, charged));
+        }
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// The on-chain fees charged in the day up to `now`, in satoshis.
+    pub fn onchain_fees_spent(&self, now: u64) -> u64 {
+        self.fees.spent(now)
+    }
+}
+
 /// A hash's change in a commitment plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct HashChange {
@@ -379,6 +499,8 @@ pub struct PaymentLedger {
     entries: BTreeMap<PaymentHash, Entry>,
     channels: BTreeMap<ChannelSlot, ChannelFlows>,
     velocity: Velocity,
+    /// On-chain fees signed in the last day (`onchain-fee-range`'s velocity).
+    fees: FeeVelocity,
     /// Bumped by every change of what [`PaymentLedger::encode`] writes.
     generation: u64,
 }
@@ -777,6 +899,9 @@ impl PaymentLedger {
             approvals.extend_from_slice(&e.charged.0.to_be_bytes());
         }
         w.record(2, &approvals);
+        if !self.fees.spends.is_empty() {
+            w.record(5, &self.fees.encode());
+        }
         let mut out = vec![LEDGER_FORMAT];
         out.extend_from_slice(&w.into_bytes());
         out
@@ -820,6 +945,9 @@ impl PaymentLedger {
                     outgoing: Msat::ZERO,
                 },
             );
+        }
+        if let Some(fees) = r.optional(5)? {
+            ledger.fees = FeeVelocity::decode(&fees)?;
         }
         r.finish()?;
         Ok(ledger)
