@@ -370,7 +370,7 @@ pub fn crash_mid_batches<B: Backend>(b: &B, child_test: &str) {
     // just before it died: wait until what is stored stops changing before judging it.
     let mut seen = read(&s, b"a").unwrap().0;
     for _ in 0..20 {
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(100));
         let now = read(&s, b"a").unwrap().0;
         if now == seen {
             break;
