@@ -26,6 +26,8 @@
 //! [allowlist]
 //! # Destinations of ours outside the wallet: withdrawals, closes and sweeps may pay them.
 //! addresses = ["bc1q..."]
+//! xpubs = ["xpub..."]            # account keys: receive and change chains, P2WPKH/P2SH/P2TR
+//! xpub-window = 1000             # addresses per chain
 //!
 //! [payment]
 //! payees = ["02..."]             # node ids paid without a velocity charge
@@ -98,7 +100,13 @@ struct PolicyFile {
 struct AllowlistSection {
     #[serde(default)]
     addresses: Vec<String>,
+    #[serde(default)]
+    xpubs: Vec<String>,
+    xpub_window: Option<u32>,
 }
+
+/// How many receive and change addresses of each allowlisted xpub are allowlisted by default.
+pub const DEFAULT_XPUB_WINDOW: u32 = 1000;
 
 /// A velocity: satoshis, or `"unlimited"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -165,6 +173,19 @@ pub fn parse(text: &str, network: Network) -> Result<PolicyConfig, String> {
     config.allowlist =
         Allowlist::from_addresses(network, file.allowlist.addresses.iter().map(String::as_str))
             .map_err(|e| format!("allowlist.addresses: {e}"))?;
+    let window = file.allowlist.xpub_window.unwrap_or(DEFAULT_XPUB_WINDOW);
+    if window > 100_000 {
+        return Err(format!("allowlist.xpub-window ({window}) is above 100000"));
+    }
+    if !file.allowlist.xpubs.is_empty() {
+        let secp = secp256k1::Secp256k1::verification_only();
+        for xpub in &file.allowlist.xpubs {
+            config
+                .allowlist
+                .add_xpub(&secp, network, xpub, window)
+                .map_err(|e| format!("allowlist.xpubs: {e}"))?;
+        }
+    }
     apply_payment(&mut config.payment, &file.payment)?;
     for pattern in &file.enforcement.warn {
         config.enforcement.demote(pattern).map_err(|e| format!("enforcement.warn: {e}"))?;
@@ -380,6 +401,18 @@ mod tests {
     }
 
     #[test]
+    fn an_allowlisted_xpub_allowlists_its_addresses() {
+        use bitcoin::bip32::{Xpriv, Xpub};
+        let secp = secp256k1::Secp256k1::new();
+        let xpub = Xpub::from_priv(&secp, &Xpriv::new_master(Network::Regtest, &[3; 32]).unwrap());
+        let text = format!("[allowlist]\nxpubs = [\"{xpub}\"]\nxpub-window = 10\n");
+        let config = parse(&text, Network::Regtest).unwrap();
+        assert_eq!(config.allowlist.len(), 2 * 10 * 3);
+        let err = parse(&text, Network::Bitcoin).unwrap_err();
+        assert!(err.contains("allowlist.xpubs"), "{err}");
+    }
+
+    #[test]
     fn invalid_files_are_refused_with_the_key_named() {
         let cases = [
             ("[limits]\nmax-fee-rate = 1\n", "max-fee-rate"),
@@ -390,6 +423,7 @@ mod tests {
             ("[enforcement]\nwarn = [\"revoke-after-broadcast\"]\n", "hard rule"),
             ("[enforcement]\nwarn = [\"no-such-rule\"]\n", "no-such-rule"),
             ("[surprise]\n", "surprise"),
+            ("[allowlist]\nxpubs = [\"tpubnonsense\"]\n", "allowlist.xpubs"),
             (
                 "[allowlist]\naddresses = [\"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080\"]\n",
                 "not an address of bitcoin",

@@ -82,6 +82,43 @@ impl Allowlist {
     pub fn is_empty(&self) -> bool {
         self.scripts.is_empty()
     }
+
+    /// Adds the addresses of an account extended public key (an operator's cold wallet): the
+    /// receive and change chains (`xpub/0/i`, `xpub/1/i`) for `i < window`, each as P2WPKH,
+    /// P2SH-P2WPKH and P2TR (BIP-86 key path). The key must be of `network`'s kind (`xpub`
+    /// on mainnet, `tpub` on test networks).
+    pub fn add_xpub<C: secp256k1::Verification>(
+        &mut self,
+        secp: &secp256k1::Secp256k1<C>,
+        network: Network,
+        xpub: &str,
+        window: u32,
+    ) -> Result<(), AllowlistError> {
+        use bitcoin::bip32::{ChildNumber, Xpub};
+        use bitcoin::{CompressedPublicKey, NetworkKind};
+        let err = |reason: String| AllowlistError { entry: xpub.into(), reason };
+        let key = Xpub::from_str(xpub.trim()).map_err(|e| err(alloc::format!("{e}")))?;
+        if key.network != NetworkKind::from(network) {
+            return Err(err(alloc::format!("not an extended public key of {network}")));
+        }
+        for chain in [0u32, 1] {
+            let chain_key = key
+                .ckd_pub(secp, ChildNumber::Normal { index: chain })
+                .map_err(|e| err(alloc::format!("{e}")))?;
+            for i in 0..window {
+                let child = chain_key
+                    .ckd_pub(secp, ChildNumber::Normal { index: i })
+                    .map_err(|e| err(alloc::format!("{e}")))?;
+                let pk = CompressedPublicKey(child.public_key);
+                let wpkh = ScriptBuf::new_p2wpkh(&pk.wpubkey_hash());
+                self.scripts.insert(ScriptBuf::new_p2sh(&wpkh.script_hash()));
+                self.scripts.insert(wpkh);
+                let (xonly, _) = child.public_key.x_only_public_key();
+                self.scripts.insert(ScriptBuf::new_p2tr(secp, xonly, None));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `onchain-push`: when we opened `state`'s channel, what we give the peer at the start —
@@ -133,6 +170,28 @@ pub fn check_funding_countersigned(state: &ChannelState) -> Result<(), PolicyErr
 mod tests {
     #![allow(clippy::unwrap_used, reason = "test code")]
     use super::*;
+
+    #[test]
+    fn an_xpubs_receive_and_change_addresses_are_allowlisted() {
+        use bitcoin::bip32::{ChildNumber, Xpriv, Xpub};
+        let secp = secp256k1::Secp256k1::new();
+        let xpriv = Xpriv::new_master(Network::Regtest, &[7u8; 32]).unwrap();
+        let xpub = Xpub::from_priv(&secp, &xpriv);
+        let mut list = Allowlist::default();
+        list.add_xpub(&secp, Network::Regtest, &xpub.to_string(), 5).unwrap();
+        assert_eq!(list.len(), 2 * 5 * 3);
+        let child = |chain, i| {
+            let path = [ChildNumber::Normal { index: chain }, ChildNumber::Normal { index: i }];
+            bitcoin::CompressedPublicKey(xpub.derive_pub(&secp, &path).unwrap().public_key)
+        };
+        let change4 = ScriptBuf::new_p2wpkh(&child(1, 4).wpubkey_hash());
+        assert!(list.contains(&change4));
+        let receive5 = ScriptBuf::new_p2wpkh(&child(0, 5).wpubkey_hash());
+        assert!(!list.contains(&receive5), "beyond the window");
+        let mainnet = list.add_xpub(&secp, Network::Bitcoin, &xpub.to_string(), 5);
+        assert!(mainnet.is_err(), "a tpub is not a mainnet key");
+        assert!(list.add_xpub(&secp, Network::Regtest, "xpub-nonsense", 5).is_err());
+    }
 
     #[test]
     fn addresses_of_the_network_only() {
