@@ -21,8 +21,9 @@ use bitcoin::{OutPoint, Txid};
 
 use super::{ChannelSetup, ChannelSlot};
 use crate::keys::{FundingPubkey, PerCommitmentPoint};
+use crate::policy::revocation::{check_holder_revocation, check_peer_revocation, Revocation};
 use crate::policy::{ensure, PolicyError, Rule};
-use crate::secp256k1::{PublicKey, Secp256k1, SecretKey, Signing};
+use crate::secp256k1::{Secp256k1, Signing};
 use crate::shachain::SecretStore;
 use crate::units::{CommitmentNumber, FeeratePerKw, Msat, Sat};
 
@@ -254,7 +255,8 @@ fn same_but_funding(main: &CommitmentContent, new: &CommitmentContent) -> Result
     Ok(())
 }
 
-fn number(n: u64) -> Result<CommitmentNumber, PolicyError> {
+/// The commitment number `n`, or `commitment-number` when it is beyond 48 bits.
+pub(crate) fn number(n: u64) -> Result<CommitmentNumber, PolicyError> {
     CommitmentNumber::new(n)
         .map_err(|e| PolicyError::new(Rule::CommitmentNumber, alloc::format!("{e}")))
 }
@@ -603,28 +605,9 @@ impl ChannelState {
     /// A repeated revocation of an already revoked number is accepted (same secret).
     pub fn revoke_holder_commitment(&mut self, n: u64) -> Result<(), PolicyError> {
         self.setup()?;
-        let h = &self.holder;
-        ensure!(
-            h.broadcast_signed.is_none_or(|b| b > n),
-            Rule::RevokeAfterBroadcast,
-            "our commitment {n} was signed for broadcast and can no longer be revoked"
-        );
-        if n < h.revoked_below {
-            return Ok(());
+        if check_holder_revocation(&self.holder, n)? == Revocation::New {
+            self.holder.revoked_below = n.saturating_add(1);
         }
-        ensure!(
-            n.checked_add(1).is_some_and(|next| next < h.next_number),
-            Rule::RevokeNewCommitmentValidated,
-            "our commitment {n} revoked before commitment {} was validated",
-            n.saturating_add(1)
-        );
-        ensure!(
-            n == h.revoked_below,
-            Rule::CommitmentNumber,
-            "revocation of our commitment {n} skips commitment {}",
-            h.revoked_below
-        );
-        self.holder.revoked_below = n.saturating_add(1);
         Ok(())
     }
 
@@ -703,42 +686,11 @@ impl ChannelState {
         secret: [u8; 32],
     ) -> Result<(), PolicyError> {
         self.setup()?;
-        let index = number(n)?.shachain_index();
-        let c = &self.counterparty;
-        if n < c.revoked_below {
-            ensure!(
-                c.secrets.get(index) == Some(secret),
-                Rule::RevokePeerSecret,
-                "the peer's commitment {n} was revoked with another secret"
-            );
-            return Ok(());
+        let point = self.counterparty_point(n);
+        if let Some(secrets) = check_peer_revocation(secp, &self.counterparty, point, n, secret)? {
+            self.counterparty.secrets = secrets;
+            self.counterparty.revoked_below = n.saturating_add(1);
         }
-        ensure!(
-            n == c.revoked_below,
-            Rule::CommitmentNumber,
-            "revocation of the peer's commitment {n} skips commitment {}",
-            c.revoked_below
-        );
-        ensure!(
-            n.checked_add(1).is_some_and(|next| next < c.next_number),
-            Rule::CommitmentNumber,
-            "the peer revoked its commitment {n} before we signed its successor"
-        );
-        let key = SecretKey::from_slice(&secret).map_err(|_| {
-            PolicyError::new(Rule::RevokePeerSecret, "the peer's secret is not a valid key")
-        })?;
-        let point = PublicKey::from_secret_key(secp, &key);
-        ensure!(
-            self.counterparty_point(n).map(|p| p.0) == Some(point),
-            Rule::RevokePeerSecret,
-            "the peer's secret for commitment {n} does not match the point we signed with"
-        );
-        let mut secrets = self.counterparty.secrets.clone();
-        secrets.insert(index, secret).map_err(|e| {
-            PolicyError::new(Rule::RevokePeerSecret, alloc::format!("the peer's secret: {e}"))
-        })?;
-        self.counterparty.secrets = secrets;
-        self.counterparty.revoked_below = n.saturating_add(1);
         Ok(())
     }
 

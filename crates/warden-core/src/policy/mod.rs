@@ -12,11 +12,13 @@ pub mod balance;
 pub mod channel;
 pub mod close;
 pub mod commitment;
+pub mod gossip;
 pub mod htlc;
 pub mod limits;
 pub mod node;
 pub mod onchain;
 pub mod payment;
+pub mod revocation;
 pub mod sweep;
 
 pub use limits::{Enforcement, EnforcementError, Limits, PolicyConfig};
