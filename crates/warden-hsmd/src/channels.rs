@@ -574,6 +574,17 @@ impl Channels {
             )?;
             let main = state.counterparty.current.as_ref().map(|c| &c.content);
             enforce(ctx.policy, check_balances(state, &setup, candidate, main, n, &read.content))?;
+            // What left our side without a visible HTLC since the peer's previous commitment
+            // (a new number, on the current funding) counts against the day's budget.
+            let trimmed_outflow = match (
+                candidate,
+                main.filter(|c| c.number.get().checked_add(1) == Some(n.get())),
+            ) {
+                (None, Some(prev)) => {
+                    ctx.signer.check_trimmed_outflow(&setup, prev, &read.content)?
+                }
+                _ => Msat::ZERO,
+            };
             // For the `sign_remote_htlc_tx` requests of this commitment that follow.
             if let Some(keys) = &read.keys {
                 ctx.cache.remember_remote_keys(&ctx.slot, &setup.counterparty_basepoints, keys);
@@ -587,6 +598,7 @@ impl Channels {
             // payments: account this commitment's HTLCs per payment hash (payment-* rules);
             // a refusal drops this copy of the state.
             ctx.signer.account_htlcs(&ctx.slot, CommitmentSide::Counterparty, &list)?;
+            ctx.signer.charge_trimmed_outflow(trimmed_outflow);
             let sig = sign_funding_input(ctx, &setup, m.tx.tx())?;
             encode(&SignTxReply { sig })
         })?;

@@ -329,6 +329,19 @@ impl Payments {
         approved
     }
 
+    /// Whether `amount` more value leaving our side without a visible HTLC fits the day's
+    /// budget (`commitment-balance`, through the enforcement filter); nothing changes.
+    fn check_trimmed_outflow(&self, policy: &Policy, amount: Msat) -> Result<(), PolicyError> {
+        let (now, limits) = (self.now(), self.limits());
+        policy.enforce(lock(&self.ledger).check_trimmed_outflow(&limits, amount, now))
+    }
+
+    /// Records `amount` of value that left our side without a visible HTLC.
+    fn charge_trimmed_outflow(&self, amount: Msat) {
+        let now = self.now();
+        lock(&self.ledger).charge_trimmed_outflow(amount, now);
+    }
+
     /// Charges an on-chain transaction's `fee` (spending `inputs`) to the daily fee budget
     /// (`onchain-fee-range`); a demoted refusal still records the fee.
     fn charge_onchain_fee(
@@ -483,6 +496,31 @@ impl Signer {
         htlcs: &[HtlcInfo],
     ) -> Result<(), BadRequestError> {
         self.payments.account(&self.policy, slot, side, htlcs).map_err(BadRequestError::Refused)
+    }
+
+    /// What left our side between the peer's commitment `prev` and its successor `new` without
+    /// a visible HTLC (trimmed HTLCs we offered, or value moved under their cover), checked
+    /// against the day's budget (`commitment-balance` over time); charge it with
+    /// [`Signer::charge_trimmed_outflow`] once the request is otherwise accepted.
+    pub(crate) fn check_trimmed_outflow(
+        &self,
+        setup: &warden_core::channel::ChannelSetup,
+        prev: &warden_core::channel::CommitmentContent,
+        new: &warden_core::channel::CommitmentContent,
+    ) -> Result<Msat, BadRequestError> {
+        let out = warden_core::policy::balance::trimmed_outflow(setup, prev, new)
+            .map_err(BadRequestError::Refused)?;
+        let amount = Msat(out.0.saturating_mul(1000));
+        self.payments
+            .check_trimmed_outflow(&self.policy, amount)
+            .map_err(BadRequestError::Refused)?;
+        Ok(amount)
+    }
+
+    /// Records what [`Signer::check_trimmed_outflow`] found (persisted with the payment ledger
+    /// before the reply).
+    pub(crate) fn charge_trimmed_outflow(&self, amount: Msat) {
+        self.payments.charge_trimmed_outflow(amount);
     }
 
     /// Charges the fee of `tx` (spending `prevouts`) to the daily on-chain fee budget

@@ -39,6 +39,7 @@
 //! invoice-clock-skew-secs = 300
 //! keysend-approval-secs = 3600
 //! max-tracked-payments = 10000
+//! trimmed-outflow-per-day-sat = 5000000  # value leaving us without a visible htlc (dust)
 //!
 //! [enforcement]
 //! # Demote a tag, or every soft rule of a prefix, to a logged warning.
@@ -129,6 +130,7 @@ struct PaymentSection {
     invoice_clock_skew_secs: Option<u64>,
     keysend_approval_secs: Option<u64>,
     max_tracked_payments: Option<usize>,
+    trimmed_outflow_per_day_sat: Option<Velocity>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -328,6 +330,10 @@ fn apply_payment(payment: &mut PaymentLimits, section: &PaymentSection) -> Resul
     }
     if let Some(v) = section.max_tracked_payments {
         payment.max_tracked_payments = v;
+    }
+    if let Some(v) = velocity("trimmed-outflow-per-day-sat", &section.trimmed_outflow_per_day_sat)?
+    {
+        payment.trimmed_outflow_per_day = v;
     }
     Ok(())
 }

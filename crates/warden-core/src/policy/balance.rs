@@ -81,6 +81,31 @@ pub fn our_value(setup: &ChannelSetup, c: &CommitmentContent) -> Result<Sat, Pol
     Ok(Sat(u64::try_from(value).unwrap_or(u64::MAX)))
 }
 
+/// What left our side between the previous commitment `prev` and `new` of the same side
+/// without a visible HTLC to explain it (beyond millisatoshi rounding): value that went into
+/// trimmed HTLCs we offered — or, within the per-update allowance [`check_balance`] leaves
+/// for them, value moved to the peer. [`check_balance`] bounds it per update by the trimmed
+/// pool; its sum over time is bounded by the daily budget of
+/// `PaymentLimits::trimmed_outflow_per_day` (`commitment-balance`).
+pub fn trimmed_outflow(
+    setup: &ChannelSetup,
+    prev: &CommitmentContent,
+    new: &CommitmentContent,
+) -> Result<Sat, PolicyError> {
+    let channel_type = setup.channel_type()?;
+    let (x_new, _) = accounts(setup, channel_type, new);
+    let (x_prev, _) = accounts(setup, channel_type, prev);
+    let slack = |c: &CommitmentContent| 2 + c.htlcs.len() as i128;
+    let value =
+        |c: &CommitmentContent, x: i128| sat(c.to_holder) + if setup.is_outbound { x } else { 0 };
+    let offered: i128 = newly_offered(&prev.htlcs, &new.htlcs)
+        .iter()
+        .map(|h| sat(h.amount.to_sat_floor()) + 1)
+        .sum();
+    let out = value(prev, x_prev) - offered - slack(prev) - slack(new) - value(new, x_new);
+    Ok(Sat(u64::try_from(out.max(0)).unwrap_or(u64::MAX)))
+}
+
 /// The HTLCs of `new` that we offered and that `old` does not carry (as a multiset).
 fn newly_offered<'a>(old: &[HtlcInfo], new: &'a [HtlcInfo]) -> Vec<&'a HtlcInfo> {
     let mut remaining: Vec<&HtlcInfo> =

@@ -42,7 +42,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::{PolicyError, Rule};
+use super::{ensure, PolicyError, Rule};
 use crate::channel::{ChannelSlot, HtlcInfo, HtlcSide};
 use crate::keys::NodeId;
 use crate::tlv::{TlvError, TlvReader, TlvWriter};
@@ -86,6 +86,12 @@ pub struct PaymentLimits {
     pub keysend_approval_secs: u64,
     /// The most payment hashes tracked at once (`node-limits` beyond).
     pub max_tracked_payments: usize,
+    /// The most value that may leave our side, in a day, without a visible HTLC: what goes
+    /// into trimmed HTLCs we offer (dust payments and forwards), which Core Lightning's
+    /// requests do not list. Bounds what a compromised node could move to the peer under
+    /// cover of the trimmed-HTLC pool, update after update (`commitment-balance`); `None` is
+    /// unlimited.
+    pub trimmed_outflow_per_day: Option<Msat>,
 }
 
 impl PaymentLimits {
@@ -109,6 +115,7 @@ impl PaymentLimits {
             invoice_clock_skew_secs: 300,
             keysend_approval_secs: HOUR,
             max_tracked_payments: 10_000,
+            trimmed_outflow_per_day: Some(Msat(5_000_000_000)),
         }
     }
 
@@ -122,6 +129,7 @@ impl PaymentLimits {
         PaymentLimits {
             velocity_per_hour: Some(Msat(10_000_000_000_000)),
             velocity_per_day: Some(Msat(10_000_000_000_000)),
+            trimmed_outflow_per_day: Some(Msat(10_000_000_000_000)),
             min_cltv_delta: 1,
             ..PaymentLimits::mainnet()
         }
@@ -452,6 +460,34 @@ impl PaymentLedger {
         self.generation = self.generation.wrapping_add(1);
     }
 
+    /// Checks that `amount` more value leaving our side without a visible HTLC fits the day's
+    /// budget (`commitment-balance`); nothing changes.
+    pub fn check_trimmed_outflow(
+        &self,
+        limits: &PaymentLimits,
+        amount: Msat,
+        now: u64,
+    ) -> Result<(), PolicyError> {
+        let Some(limit) = limits.trimmed_outflow_per_day else { return Ok(()) };
+        let spent = self.trimmed.spent(now, DAY);
+        ensure!(
+            add(spent, amount) <= limit,
+            Rule::CommitmentBalance,
+            "{amount} more would leave our side without a visible htlc, after {spent} in the \
+             last day: above the daily limit of {limit} (trimmed htlcs are invisible to the \
+             signer; this bounds what can move under their cover)"
+        );
+        Ok(())
+    }
+
+    /// Records `amount` of value that left our side without a visible HTLC.
+    pub fn charge_trimmed_outflow(&mut self, amount: Msat, now: u64) {
+        if amount.0 > 0 {
+            self.trimmed.charge(now, amount);
+            self.generation = self.generation.wrapping_add(1);
+        }
+    }
+
     /// The on-chain fees charged in the day up to `now`, in satoshis.
     pub fn onchain_fees_spent(&self, now: u64) -> u64 {
         self.fees.spent(now)
@@ -501,6 +537,8 @@ pub struct PaymentLedger {
     velocity: Velocity,
     /// On-chain fees signed in the last day (`onchain-fee-range`'s velocity).
     fees: FeeVelocity,
+    /// Value that left our side without a visible HTLC (`commitment-balance` over time).
+    trimmed: Velocity,
     /// Bumped by every change of what [`PaymentLedger::encode`] writes.
     generation: u64,
 }
@@ -902,6 +940,14 @@ impl PaymentLedger {
         if !self.fees.spends.is_empty() {
             w.record(5, &self.fees.encode());
         }
+        if !self.trimmed.buckets.is_empty() {
+            let mut buckets = Vec::with_capacity(self.trimmed.buckets.len() * 16);
+            for (i, a) in &self.trimmed.buckets {
+                buckets.extend_from_slice(&i.to_be_bytes());
+                buckets.extend_from_slice(&a.0.to_be_bytes());
+            }
+            w.record(7, &buckets);
+        }
         let mut out = vec![LEDGER_FORMAT];
         out.extend_from_slice(&w.into_bytes());
         out
@@ -948,6 +994,12 @@ impl PaymentLedger {
         }
         if let Some(fees) = r.optional(5)? {
             ledger.fees = FeeVelocity::decode(&fees)?;
+        }
+        if let Some(trimmed) = r.optional(7)? {
+            for b in trimmed.chunks::<16>()? {
+                let (i, a) = b.split_at(8);
+                ledger.trimmed.buckets.push((be64(i), Msat(be64(a))));
+            }
         }
         r.finish()?;
         Ok(ledger)
