@@ -15,7 +15,6 @@ use warden_hsmd::permissions;
 use warden_hsmd::signer::{BadRequestError, ClientContext, Outcome, Signer, StoreChoice};
 use warden_testkit::flows::{OUR_SECRET, PEER_SECRET};
 use warden_testkit::{perms, Change, Channel, ChannelParams, CommitState, Funder, Hsmd, Who};
-use warden_wire::msg::*;
 use warden_wire::Message;
 
 struct NoEntropy;
@@ -71,7 +70,7 @@ fn a_drain_under_the_trimmed_pool_is_bounded_by_the_days_budget() {
         .collect();
     let mut next = ch.remote.apply(&dust).unwrap();
     // The peer's commitments from now on; each signed one is then revoked by the peer.
-    let mut step = |ch: &mut Channel, state: CommitState| -> Result<(), BadRequestError> {
+    let step = |ch: &mut Channel, state: CommitState| -> Result<(), BadRequestError> {
         let m = ch.remote_num + 1;
         let (sign, _) = ch.sign_remote_commitment(m, &state).unwrap();
         call(&s, &channeld, &sign.request)?;
