@@ -92,18 +92,35 @@ pub fn trimmed_outflow(
     prev: &CommitmentContent,
     new: &CommitmentContent,
 ) -> Result<Sat, PolicyError> {
-    let channel_type = setup.channel_type()?;
-    let (x_new, _) = accounts(setup, channel_type, new);
+    let out = unexplained_drop(setup, setup.channel_type()?, prev, new);
+    Ok(Sat(u64::try_from(out.max(0)).unwrap_or(u64::MAX)))
+}
+
+/// Millisatoshi floors: one satoshi per main output and per HTLC of `c`.
+fn slack(c: &CommitmentContent) -> i128 {
+    2 + c.htlcs.len() as i128
+}
+
+/// `V(C)` given `X(C)`: our main output, plus the fee and anchors when we opened.
+fn value(setup: &ChannelSetup, c: &CommitmentContent, x: i128) -> i128 {
+    sat(c.to_holder) + if setup.is_outbound { x } else { 0 }
+}
+
+/// `V(P) − Σ(newly offered, +1 sat each) − ε − V(N)`: what left our side between `prev` and
+/// `new` without a visible HTLC we offered (negative when our value grew).
+fn unexplained_drop(
+    setup: &ChannelSetup,
+    channel_type: ChannelType,
+    prev: &CommitmentContent,
+    new: &CommitmentContent,
+) -> i128 {
     let (x_prev, _) = accounts(setup, channel_type, prev);
-    let slack = |c: &CommitmentContent| 2 + c.htlcs.len() as i128;
-    let value =
-        |c: &CommitmentContent, x: i128| sat(c.to_holder) + if setup.is_outbound { x } else { 0 };
+    let (x_new, _) = accounts(setup, channel_type, new);
     let offered: i128 = newly_offered(&prev.htlcs, &new.htlcs)
         .iter()
         .map(|h| sat(h.amount.to_sat_floor()) + 1)
         .sum();
-    let out = value(prev, x_prev) - offered - slack(prev) - slack(new) - value(new, x_new);
-    Ok(Sat(u64::try_from(out.max(0)).unwrap_or(u64::MAX)))
+    value(setup, prev, x_prev) - offered - slack(prev) - slack(new) - value(setup, new, x_new)
 }
 
 /// The HTLCs of `new` that we offered and that `old` does not carry (as a multiset).
@@ -132,9 +149,7 @@ pub fn check_balance(
 ) -> Result<(), PolicyError> {
     let channel_type = setup.channel_type()?;
     let n = new.number.get();
-    let (x_new, i_new) = accounts(setup, channel_type, new);
-    // Millisatoshi floors: one satoshi per main output and per HTLC.
-    let slack = |c: &CommitmentContent| 2 + c.htlcs.len() as i128;
+    let (_, i_new) = accounts(setup, channel_type, new);
     ensure!(
         i_new >= -slack(new),
         Rule::CommitmentFeeRange,
@@ -149,24 +164,18 @@ pub fn check_balance(
         MAX_DUST_EXPOSURE
     );
     let Some(prev) = prev else { return Ok(()) };
-    let (x_prev, i_prev) = accounts(setup, channel_type, prev);
-    let value =
-        |c: &CommitmentContent, x: i128| sat(c.to_holder) + if setup.is_outbound { x } else { 0 };
-    let offered: i128 = newly_offered(&prev.htlcs, &new.htlcs)
-        .iter()
-        .map(|h| sat(h.amount.to_sat_floor()) + 1)
-        .sum();
     // Trimmed HTLCs are invisible: in one update some of ours may be fulfilled (leaving the
     // pool) while others are added (entering it), so the pool's growth alone does not bound
     // what we newly put into trimmed HTLCs. What we newly put in is still in the new pool
     // (I(N) = I(P) + added − removed, and removed ≤ I(P)), so the new pool bounds it.
     let trimmed = i_new.max(0);
-    let allowed = value(prev, x_prev) - offered - trimmed - slack(prev) - slack(new);
-    let ours = value(new, x_new);
+    let drop = unexplained_drop(setup, channel_type, prev, new);
     ensure!(
-        ours >= allowed,
+        drop <= trimmed,
         Rule::CommitmentBalance,
-        "commitment {n} gives us {ours} sat where at least {allowed} sat remain ours: value moved to the peer without an htlc we offered (ours {} -> {}, fee and anchors {x_prev} -> {x_new}, trimmed {i_prev} -> {i_new}, newly offered {offered}, htlcs {} -> {})",
+        "commitment {n}: {drop} sat left our side without an htlc we offered, more than the \
+         {trimmed} sat trimmed htlcs could hold: value moved to the peer (ours {} -> {}, htlcs \
+         {} -> {})",
         prev.to_holder,
         new.to_holder,
         prev.htlcs.len(),
