@@ -6,47 +6,24 @@
 //! use against the binary), and answered in process.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
 
+mod flow;
+
 use std::path::Path;
 
 use bitcoin::hashes::Hash;
-use warden_core::rng::EntropySource;
-use warden_core::tx::ChannelType;
-use warden_hsmd::durable::{store_id_bytes, Clock, AUDIT_PREFIX, HEAD_KEY, STORE_DIR};
+use flow::{copy_dir, new_dir, FixedClock, Flow, NoEntropy, Stream};
+use warden_hsmd::durable::{store_id_bytes, AUDIT_PREFIX, HEAD_KEY, STORE_DIR};
 use warden_hsmd::permissions;
-use warden_hsmd::signer::{ClientContext, InitError, Outcome, Signer, StoreChoice};
+use warden_hsmd::signer::{InitError, Signer, StoreChoice};
 use warden_store::redb::{RedbDatabase, FILE_NAME};
 use warden_store::{Op, Store, StoreId, Version};
-use warden_testkit::flows::{random_changes, OUR_SECRET, PEER_SECRET};
+use warden_testkit::flows::OUR_SECRET;
 use warden_testkit::rng::TestRng;
-use warden_testkit::{perms, Channel, ChannelParams, Funder, Hsmd, Who};
+use warden_testkit::{perms, Hsmd};
 use warden_wire::msg::*;
 use warden_wire::Message;
 
-/// An existing `hsm_secret` needs no entropy from `init` itself.
-struct NoEntropy;
-impl EntropySource for NoEntropy {
-    fn fill_bytes(&mut self, _: &mut [u8]) {
-        panic!("an existing secret needs no entropy");
-    }
-}
-
-/// Deterministic nonce-seed entropy (a different stream per start).
-struct Stream(TestRng);
-impl EntropySource for Stream {
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for b in dest {
-            *b = self.0.next_u64() as u8;
-        }
-    }
-}
-
-struct FixedClock(u64);
-impl Clock for FixedClock {
-    fn now_unix_secs(&self) -> u64 {
-        self.0
-    }
-}
-
+/// Starts the signer on `dir` with the default durable store (no replica).
 fn start(dir: &Path, run: u64) -> Result<Signer, InitError> {
     let body = Hsmd::regtest_init().encode().unwrap();
     let store = StoreChoice::Durable {
@@ -54,103 +31,6 @@ fn start(dir: &Path, run: u64) -> Result<Signer, InitError> {
         entropy: Box::new(Stream(TestRng::new(run))),
     };
     Signer::init_with(&body, dir, &mut NoEntropy, store).map(|(s, _)| s)
-}
-
-fn new_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hsm_secret"), OUR_SECRET).unwrap();
-    dir
-}
-
-/// The lightningd side of one channel, answered in process.
-struct Flow {
-    ch: Channel,
-    rng: TestRng,
-    /// The last request sent and its reply.
-    last: Option<(ClientContext, Vec<u8>, Vec<u8>)>,
-}
-
-impl Flow {
-    fn new() -> Flow {
-        let params = ChannelParams::new(ChannelType::AnchorsZeroFeeHtlc, Funder::Us);
-        Flow {
-            ch: Channel::new(params, OUR_SECRET, PEER_SECRET).unwrap(),
-            rng: TestRng::new(7),
-            last: None,
-        }
-    }
-
-    fn ctx(&self, s: &Signer, permissions: warden_wire::Permissions) -> ClientContext {
-        match permissions == permissions::ALL {
-            true => ClientContext { id: s.node_id(), dbid: 0, permissions },
-            false => {
-                ClientContext { id: self.ch.peer_id(), dbid: self.ch.params().dbid, permissions }
-            }
-        }
-    }
-
-    fn call<M: Message, R: Message>(
-        &mut self,
-        s: &Signer,
-        permissions: warden_wire::Permissions,
-        m: &M,
-    ) -> R {
-        let ctx = self.ctx(s, permissions);
-        let body = m.encode().unwrap();
-        let reply = match s.handle(&ctx, &body).unwrap_or_else(|e| panic!("{}: {e}", M::NAME)) {
-            Outcome::Reply(r) => r,
-            Outcome::NewClient { .. } => panic!("unexpected new client"),
-        };
-        self.last = Some((ctx, body, reply.clone()));
-        R::decode(&reply).unwrap()
-    }
-
-    fn open(&mut self, s: &Signer) {
-        let _: NewChannelReply = self.call(s, permissions::ALL, &self.ch.new_channel());
-        let _: SetupChannelReply = self.call(s, perms::OPENINGD, &self.ch.setup_channel());
-        let (sign, _) = self.ch.sign_remote_commitment(0, &self.ch.remote).unwrap();
-        let _: SignTxReply = self.call(s, perms::OPENINGD, &sign.request);
-        let (validate, point) = self.ch.validate_commitment(0, &self.ch.local).unwrap();
-        let reply: ValidateCommitmentTxReply = self.call(s, perms::OPENINGD, &validate);
-        self.ch.check_validate_reply(&reply, &point).unwrap();
-    }
-
-    /// One round the peer starts: we validate and revoke, sign theirs, take their revocation.
-    fn round(&mut self, s: &Signer) {
-        let changes = random_changes(&mut self.ch, &mut self.rng, Who::Them);
-        let local_next = self.ch.local.apply(&changes).unwrap();
-        let remote_next = self.ch.remote.apply(&changes).unwrap();
-        let n = self.ch.local_num + 1;
-        let (validate, point) = self.ch.validate_commitment(n, &local_next).unwrap();
-        let reply: ValidateCommitmentTxReply = self.call(s, perms::CHANNELD, &validate);
-        self.ch.check_validate_reply(&reply, &point).unwrap();
-        let (revoke, expected) = self.ch.revoke_commitment(n - 1).unwrap();
-        let reply: RevokeCommitmentTxReply = self.call(s, perms::CHANNELD, &revoke);
-        assert_eq!(reply, expected);
-        self.ch.local = local_next;
-        self.ch.local_num = n;
-
-        let m = self.ch.remote_num + 1;
-        let (sign, built) = self.ch.sign_remote_commitment(m, &remote_next).unwrap();
-        let _: SignTxReply = self.call(s, perms::CHANNELD, &sign.request);
-        for h in self.ch.sign_remote_htlc_txs(&built).unwrap() {
-            let _: SignTxReply = self.call(s, perms::CHANNELD, &h.request);
-        }
-        let old = self.ch.remote_num;
-        let revocation = self.ch.validate_revocation(old).unwrap();
-        let _: ValidateRevocationReply = self.call(s, perms::CHANNELD, &revocation);
-        let revoked = std::mem::replace(&mut self.ch.remote, remote_next);
-        self.ch.revoked_remote = Some((old, revoked));
-        self.ch.remote_num = old + 1;
-    }
-
-    /// Sends `body` again and returns the raw reply.
-    fn resend(s: &Signer, ctx: &ClientContext, body: &[u8]) -> Vec<u8> {
-        match s.handle(ctx, body).unwrap() {
-            Outcome::Reply(r) => r,
-            Outcome::NewClient { .. } => panic!("unexpected new client"),
-        }
-    }
 }
 
 #[test]
@@ -205,15 +85,6 @@ fn store_of(dir: &Path) -> (RedbDatabase, warden_store::redb::RedbStore) {
     let db = RedbDatabase::open(&dir.join(STORE_DIR)).unwrap();
     let store = db.store(id);
     (db, store)
-}
-
-fn copy_dir(from: &Path) -> tempfile::TempDir {
-    let to = tempfile::tempdir().unwrap();
-    std::fs::copy(from.join("hsm_secret"), to.path().join("hsm_secret")).unwrap();
-    std::fs::create_dir(to.path().join(STORE_DIR)).unwrap();
-    std::fs::copy(from.join(STORE_DIR).join(FILE_NAME), to.path().join(STORE_DIR).join(FILE_NAME))
-        .unwrap();
-    to
 }
 
 fn assert_stale(dir: &Path, what: &str) {

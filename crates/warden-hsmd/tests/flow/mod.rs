@@ -1,6 +1,6 @@
 //! One channel's lightningd side, answered in process by a `Signer` on the durable store: the
-//! helpers of `tests/replica.rs` and `tests/audit.rs` (requests built with `warden-testkit`'s
-//! channel model, as `tests/durable.rs` does).
+//! helpers of `tests/durable.rs`, `tests/replica.rs` and `tests/audit.rs` (requests built with
+//! `warden-testkit`'s channel model).
 #![allow(dead_code, reason = "each test file uses part of the helpers")]
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
 
@@ -91,12 +91,18 @@ pub fn identity() -> (NodeId, WardenKeys) {
 pub struct Flow {
     pub ch: Channel,
     rng: TestRng,
+    /// The last request sent and its reply.
+    pub last: Option<(ClientContext, Vec<u8>, Vec<u8>)>,
 }
 
 impl Flow {
     pub fn new() -> Flow {
         let params = ChannelParams::new(ChannelType::AnchorsZeroFeeHtlc, Funder::Us);
-        Flow { ch: Channel::new(params, OUR_SECRET, PEER_SECRET).unwrap(), rng: TestRng::new(7) }
+        Flow {
+            ch: Channel::new(params, OUR_SECRET, PEER_SECRET).unwrap(),
+            rng: TestRng::new(7),
+            last: None,
+        }
     }
 
     pub fn ctx(&self, s: &Signer, permissions: warden_wire::Permissions) -> ClientContext {
@@ -120,7 +126,16 @@ impl Flow {
             Outcome::Reply(r) => r,
             Outcome::NewClient { .. } => panic!("unexpected new client"),
         };
+        self.last = Some((ctx, body, reply.clone()));
         R::decode(&reply).unwrap()
+    }
+
+    /// Sends `body` again and returns the raw reply.
+    pub fn resend(s: &Signer, ctx: &ClientContext, body: &[u8]) -> Vec<u8> {
+        match s.handle(ctx, body).unwrap() {
+            Outcome::Reply(r) => r,
+            Outcome::NewClient { .. } => panic!("unexpected new client"),
+        }
     }
 
     pub fn open(&mut self, s: &Signer) {
