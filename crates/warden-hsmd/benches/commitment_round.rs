@@ -22,6 +22,7 @@
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
+use warden_testkit::rng::NoEntropy;
 
 use bitcoin::hashes::{sha256, Hash, HashEngine};
 use secp256k1::{All, Message as Digest, PublicKey, Scalar, Secp256k1, SecretKey};
@@ -287,14 +288,6 @@ impl Bench {
         for (_, body) in &round.requests {
             self.handle(&ctx, body);
         }
-    }
-}
-
-/// An existing `hsm_secret` needs no entropy.
-struct NoEntropy;
-impl warden_core::rng::EntropySource for NoEntropy {
-    fn fill_bytes(&mut self, _: &mut [u8]) {
-        panic!("an existing secret needs no entropy");
     }
 }
 

@@ -1063,16 +1063,10 @@ mod policy_tests {
     use super::*;
     use crate::policy::Policy;
     use crate::signer::{Outcome, StoreChoice};
-    use warden_core::rng::EntropySource;
     use warden_testkit::flows::{OUR_SECRET, PEER_SECRET};
     use warden_testkit::{Channel, ChannelParams, Funder};
 
-    struct NoEntropy;
-    impl EntropySource for NoEntropy {
-        fn fill_bytes(&mut self, _: &mut [u8]) {
-            panic!("an existing secret needs no entropy");
-        }
-    }
+    use warden_testkit::rng::NoEntropy;
 
     #[test]
     fn node_limits_caps_new_channels_not_splices() {

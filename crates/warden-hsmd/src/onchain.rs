@@ -1182,15 +1182,9 @@ mod tests {
     use bitcoin::{absolute, Address, Amount, Network, Sequence, TxIn, Txid, Witness};
     use warden_core::policy::onchain::Allowlist;
     use warden_core::policy::PolicyConfig;
-    use warden_core::rng::EntropySource;
     use warden_wire::Message as _;
 
-    struct NoEntropy;
-    impl EntropySource for NoEntropy {
-        fn fill_bytes(&mut self, _: &mut [u8]) {
-            panic!("an existing secret needs no entropy");
-        }
-    }
+    use warden_testkit::rng::NoEntropy;
 
     /// A regtest signer (legacy secret `0x42`) in memory.
     pub(crate) fn signer() -> (tempfile::TempDir, Signer) {

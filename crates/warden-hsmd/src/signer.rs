@@ -660,12 +660,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
     use super::*;
 
-    struct NoEntropy;
-    impl EntropySource for NoEntropy {
-        fn fill_bytes(&mut self, _: &mut [u8]) {
-            panic!("an existing secret needs no entropy");
-        }
-    }
+    use warden_testkit::rng::NoEntropy;
 
     /// lightningd's regtest `init` (the testkit's, so every test sends the same one).
     fn init_body() -> Vec<u8> {

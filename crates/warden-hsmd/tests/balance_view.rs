@@ -9,23 +9,16 @@
 
 use warden_core::channel::ChannelState;
 use warden_core::policy::balance::our_value;
-use warden_core::rng::EntropySource;
 use warden_core::tx::ChannelType;
 use warden_core::units::Msat;
 use warden_hsmd::permissions;
 use warden_hsmd::signer::{ClientContext, Outcome, Signer, StoreChoice};
 use warden_testkit::flows::{random_changes, OUR_SECRET, PEER_SECRET};
+use warden_testkit::rng::NoEntropy;
 use warden_testkit::rng::TestRng;
 use warden_testkit::{perms, Channel, ChannelParams, CommitState, Funder, Hsmd, Who};
 use warden_wire::msg::*;
 use warden_wire::Message;
-
-struct NoEntropy;
-impl EntropySource for NoEntropy {
-    fn fill_bytes(&mut self, _: &mut [u8]) {
-        panic!("an existing secret needs no entropy");
-    }
-}
 
 struct Flow {
     signer: Signer,

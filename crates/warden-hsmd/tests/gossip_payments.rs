@@ -13,12 +13,12 @@ use bitcoin::{TxIn, TxOut, Txid};
 use secp256k1::{All, Message, PublicKey, Scalar, Secp256k1, XOnlyPublicKey};
 use warden_core::keys::{NodeId as CoreNodeId, NodeKeys};
 use warden_core::policy::Rule;
-use warden_core::rng::EntropySource;
 use warden_core::secret::Seed;
 use warden_core::sign;
 use warden_core::units::Dbid;
 use warden_hsmd::permissions;
 use warden_hsmd::signer::{BadRequestError, ClientContext, Outcome, Signer};
+use warden_testkit::rng::NoEntropy;
 use warden_wire::msg::*;
 use warden_wire::{AmountMsat, Basepoints, ChannelType, Message as _, NodeId, Permissions};
 
@@ -42,13 +42,6 @@ fn exchange(i: usize) -> (Vec<u8>, Vec<u8>) {
 fn secret_bytes() -> Vec<u8> {
     let v: serde_json::Value = serde_json::from_str(TRANSCRIPT).unwrap();
     hex(v["hsm_secret_file_hex"].as_str().unwrap())
-}
-
-struct NoEntropy;
-impl EntropySource for NoEntropy {
-    fn fill_bytes(&mut self, _: &mut [u8]) {
-        panic!("an existing secret needs no entropy");
-    }
 }
 
 fn pk(b: u8) -> PublicKey {

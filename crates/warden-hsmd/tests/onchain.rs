@@ -20,13 +20,13 @@ use warden_core::keys::{
     NodeId as CoreNodeId, NodeKeys, PaymentBasepoint, RevocationBasepoint,
 };
 use warden_core::policy::Rule;
-use warden_core::rng::EntropySource;
 use warden_core::secret::{PrivateKey, Seed};
 use warden_core::tx::scripts::{anchor_witness_script, funding_witness_script};
 use warden_core::units::{Dbid, Msat, Sat};
 use warden_hsmd::onchain;
 use warden_hsmd::permissions;
 use warden_hsmd::signer::{BadRequestError, ClientContext, Outcome, Signer};
+use warden_testkit::rng::NoEntropy;
 use warden_wire::msg::*;
 use warden_wire::{
     AmountMsat, Basepoints, BitcoinTx, ChannelType, CloseInfo, HsmUtxo, Message as _, NodeId,
@@ -35,13 +35,6 @@ use warden_wire::{
 
 const WORDS: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon \
                      abandon abandon about";
-
-struct NoEntropy;
-impl EntropySource for NoEntropy {
-    fn fill_bytes(&mut self, _: &mut [u8]) {
-        panic!("an existing secret needs no entropy");
-    }
-}
 
 /// lightningd's regtest `init` (the testkit's, so every test sends the same one).
 fn init_body() -> Vec<u8> {

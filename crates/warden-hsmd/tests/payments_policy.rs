@@ -24,19 +24,13 @@ use warden_hsmd::permissions;
 use warden_hsmd::signer::{BadRequestError, ClientContext, Outcome, Signer, StoreChoice};
 use warden_testkit::channel::{Change, CommitState};
 use warden_testkit::flows::{OUR_SECRET, PEER_SECRET};
+use warden_testkit::rng::NoEntropy;
 use warden_testkit::rng::TestRng;
 use warden_testkit::{perms, Channel, ChannelParams, Funder, Hsmd, Who};
 use warden_wire::msg::*;
 use warden_wire::{AmountMsat, Message, WireString};
 
 const NOW: u64 = 1_800_000_000;
-
-struct NoEntropy;
-impl EntropySource for NoEntropy {
-    fn fill_bytes(&mut self, _: &mut [u8]) {
-        panic!("an existing secret needs no entropy");
-    }
-}
 
 struct Stream(TestRng);
 impl EntropySource for Stream {

@@ -4,22 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
 
 use warden_core::policy::Rule;
-use warden_core::rng::EntropySource;
 use warden_core::tx::ChannelType;
 use warden_hsmd::permissions;
 use warden_hsmd::policy::EventKind;
 use warden_hsmd::signer::{BadRequestError, ClientContext, InitError, Signer, StoreChoice};
 use warden_testkit::flows::{OUR_SECRET, PEER_SECRET};
+use warden_testkit::rng::NoEntropy;
 use warden_testkit::{perms, Channel, ChannelParams, Funder, Hsmd};
 use warden_wire::Message;
-
-/// An existing `hsm_secret` needs no entropy from `init` itself.
-struct NoEntropy;
-impl EntropySource for NoEntropy {
-    fn fill_bytes(&mut self, _: &mut [u8]) {
-        panic!("an existing secret needs no entropy");
-    }
-}
 
 fn start(policy: Option<&str>) -> (tempfile::TempDir, Result<Signer, InitError>) {
     let dir = tempfile::tempdir().unwrap();

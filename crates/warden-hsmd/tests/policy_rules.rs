@@ -23,23 +23,16 @@ use bitcoin::{
     Txid, Witness,
 };
 use warden_core::policy::Rule;
-use warden_core::rng::EntropySource;
 use warden_core::tx::funding::funding_witness_script;
 use warden_core::tx::{ChannelType, CommitmentOutputKind};
 use warden_core::units::{FeeratePerKw, Msat, Sat};
 use warden_hsmd::permissions;
 use warden_hsmd::signer::{BadRequestError, ClientContext, Outcome, Signer, StoreChoice};
 use warden_testkit::flows::{OUR_SECRET, PEER_SECRET};
+use warden_testkit::rng::NoEntropy;
 use warden_testkit::{Change, Channel, ChannelParams, CommitState, Funder, Hsmd, Splice, Who};
 use warden_wire::msg::*;
 use warden_wire::{BitcoinTx, HsmUtxo, Message, WirePsbt};
-
-struct NoEntropy;
-impl EntropySource for NoEntropy {
-    fn fill_bytes(&mut self, _: &mut [u8]) {
-        panic!("an existing secret needs no entropy");
-    }
-}
 
 /// A signer on `chain` with our testkit secret, in memory, with `policy` as its policy file.
 fn signer(chain: ChainHash, policy: Option<&str>) -> (tempfile::TempDir, Signer) {

@@ -18,7 +18,6 @@ use warden_core::keys::{
     PerCommitmentPoint, RevocationBasepoint,
 };
 use warden_core::policy::Rule;
-use warden_core::rng::EntropySource;
 use warden_core::secret::PrivateKey;
 use warden_core::shachain::generate_from_seed;
 use warden_core::tx::commitment::{
@@ -30,6 +29,7 @@ use warden_core::tx::{ChannelType, CommitmentKeys};
 use warden_core::units::{CommitmentNumber, FeeratePerKw, Msat, Sat};
 use warden_hsmd::permissions;
 use warden_hsmd::signer::{BadRequestError, ClientContext, Outcome, Signer};
+use warden_testkit::rng::NoEntropy;
 use warden_wire::msg::*;
 use warden_wire::{AmountMsat, BitcoinTx, HsmHtlc, Message, NodeId, Secret, Side};
 
@@ -40,13 +40,6 @@ const PEER_DELAY: u16 = 144;
 /// The delay the peer imposes on ours (`remote_to_self_delay`).
 const OUR_DELAY: u16 = 6;
 const FEERATE: FeeratePerKw = FeeratePerKw(253);
-
-struct NoEntropy;
-impl EntropySource for NoEntropy {
-    fn fill_bytes(&mut self, _: &mut [u8]) {
-        panic!("an existing secret needs no entropy");
-    }
-}
 
 fn sk(b: u8) -> SecretKey {
     SecretKey::from_slice(&[b; 32]).unwrap()

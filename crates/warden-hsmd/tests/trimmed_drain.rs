@@ -8,21 +8,14 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
 
 use warden_core::policy::Rule;
-use warden_core::rng::EntropySource;
 use warden_core::tx::ChannelType;
 use warden_core::units::Msat;
 use warden_hsmd::permissions;
 use warden_hsmd::signer::{BadRequestError, ClientContext, Outcome, Signer, StoreChoice};
 use warden_testkit::flows::{OUR_SECRET, PEER_SECRET};
+use warden_testkit::rng::NoEntropy;
 use warden_testkit::{perms, Change, Channel, ChannelParams, CommitState, Funder, Hsmd, Who};
 use warden_wire::Message;
-
-struct NoEntropy;
-impl EntropySource for NoEntropy {
-    fn fill_bytes(&mut self, _: &mut [u8]) {
-        panic!("an existing secret needs no entropy");
-    }
-}
 
 fn call(s: &Signer, ctx: &ClientContext, m: &impl Message) -> Result<Vec<u8>, BadRequestError> {
     match s.handle(ctx, &m.encode().unwrap())? {

@@ -62,3 +62,14 @@ mod tests {
         assert_ne!(TestRng::new(8).next_u64(), a[0]);
     }
 }
+
+/// The entropy of a signer started on an existing `hsm_secret`: `init` draws none, and a test
+/// that makes it draw fails loudly.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoEntropy;
+
+impl warden_core::rng::EntropySource for NoEntropy {
+    fn fill_bytes(&mut self, _: &mut [u8]) {
+        panic!("an existing secret needs no entropy");
+    }
+}

@@ -15,18 +15,11 @@ use warden_hsmd::replica::Replica;
 use warden_hsmd::signer::{ClientContext, InitError, Outcome, Signer, StoreChoice};
 use warden_store::redb::FILE_NAME;
 use warden_testkit::flows::{random_changes, OUR_SECRET, PEER_SECRET};
+pub use warden_testkit::rng::NoEntropy;
 use warden_testkit::rng::TestRng;
 use warden_testkit::{perms, Channel, ChannelParams, Funder, Hsmd, Who};
 use warden_wire::msg::*;
 use warden_wire::{Message, NodeId};
-
-/// An existing `hsm_secret` needs no entropy from `init` itself.
-pub struct NoEntropy;
-impl EntropySource for NoEntropy {
-    fn fill_bytes(&mut self, _: &mut [u8]) {
-        panic!("an existing secret needs no entropy");
-    }
-}
 
 /// Deterministic nonce-seed entropy (a different stream per start).
 pub struct Stream(pub TestRng);
