@@ -34,7 +34,8 @@ use bitcoin::script::Instruction;
 use bitcoin::sighash::EcdsaSighashType;
 use bitcoin::{Script, ScriptBuf, Transaction, Witness};
 use subtle::ConstantTimeEq;
-use warden_core::channel::{ChannelSetup, ChannelState, HtlcSide};
+use warden_core::channel::commitment::Broadcaster;
+use warden_core::channel::{ChannelSetup, ChannelState};
 use warden_core::keys::bolt3::{derive_private_key, derive_revocation_privkey};
 use warden_core::keys::PerCommitmentPoint;
 use warden_core::policy::htlc::check_htlc_feerate;
@@ -43,7 +44,7 @@ use warden_core::policy::{PolicyError, Rule};
 use warden_core::secp256k1::{All, PublicKey, Secp256k1, SecretKey};
 use warden_core::secret::{PerCommitmentSecret, PrivateKey};
 use warden_core::sign;
-use warden_core::tx::htlc::{build_htlc_tx, Htlc, HtlcDirection, PaymentHash};
+use warden_core::tx::htlc::{build_htlc_tx, Htlc, PaymentHash};
 use warden_core::tx::scripts::{
     offered_htlc_witness_script, received_htlc_witness_script, to_local_witness_script,
 };
@@ -206,15 +207,7 @@ pub(crate) fn sign_any_local_htlc_tx(
     let basepoints = ctx.basepoints;
     let ckeys = CommitmentKeys::derive(secp, &point, &basepoints, &setup.counterparty_basepoints)
         .map_err(invalid)?;
-    let htlc = Htlc {
-        direction: match h.offered_by {
-            HtlcSide::Holder => HtlcDirection::Offered,
-            HtlcSide::Counterparty => HtlcDirection::Received,
-        },
-        amount: h.amount,
-        payment_hash: PaymentHash(h.payment_hash),
-        cltv_expiry: h.cltv_expiry,
-    };
+    let htlc = h.as_htlc(Broadcaster::Holder);
     let built = build_htlc_tx(
         channel_type,
         txin.previous_output,
@@ -539,15 +532,7 @@ fn is_revoked_output_script(
 
 /// An HTLC of the peer's commitment, seen from the peer as broadcaster.
 fn counterparty_htlc(h: &warden_core::channel::HtlcInfo) -> Htlc {
-    Htlc {
-        direction: match h.offered_by {
-            HtlcSide::Counterparty => HtlcDirection::Offered,
-            HtlcSide::Holder => HtlcDirection::Received,
-        },
-        amount: h.amount,
-        payment_hash: PaymentHash(h.payment_hash),
-        cltv_expiry: h.cltv_expiry,
-    }
+    h.as_htlc(Broadcaster::Counterparty)
 }
 
 /// Whether `wscript` is an offered or received HTLC script with `keys`, for some payment hash

@@ -362,16 +362,7 @@ impl WardenChannelSigner {
             .map_err(derivation(Rule::HtlcStructure))?;
             let txid = tx.compute_txid();
             for ((h, vout), ldk_index) in content.htlcs.iter().zip(&read.htlc_vouts).zip(&order) {
-                let htlc = Htlc {
-                    direction: if h.offered_by == warden_core::channel::HtlcSide::Counterparty {
-                        HtlcDirection::Offered
-                    } else {
-                        HtlcDirection::Received
-                    },
-                    amount: h.amount,
-                    payment_hash: PaymentHash(h.payment_hash),
-                    cltv_expiry: h.cltv_expiry,
-                };
+                let htlc = h.as_htlc(Broadcaster::Counterparty);
                 let built = build_htlc_tx(
                     read.channel_type,
                     OutPoint { txid, vout: *vout },

@@ -25,7 +25,7 @@ use crate::keys::{Basepoints, FundingPubkey, PerCommitmentPoint};
 use crate::policy::{ensure, PolicyError, Rule};
 use crate::secp256k1::{Secp256k1, Verification};
 use crate::tx::commitment::ObscuringFactor;
-use crate::tx::htlc::{build_htlc_tx, Htlc, HtlcDirection, HtlcTx, PaymentHash};
+use crate::tx::htlc::{build_htlc_tx, HtlcTx, PaymentHash};
 use crate::tx::scripts::{
     anchor_witness_script, funding_witness_script, offered_htlc_witness_script,
     received_htlc_witness_script, to_local_witness_script, to_remote_anchors_witness_script,
@@ -376,21 +376,7 @@ impl ReadCommitment {
                 sig.sighash_type,
                 expected_type
             );
-            let offered_by_broadcaster = matches!(
-                (h.offered_by, self.broadcaster),
-                (HtlcSide::Holder, Broadcaster::Holder)
-                    | (HtlcSide::Counterparty, Broadcaster::Counterparty)
-            );
-            let htlc = Htlc {
-                direction: if offered_by_broadcaster {
-                    HtlcDirection::Offered
-                } else {
-                    HtlcDirection::Received
-                },
-                amount: h.amount,
-                payment_hash: PaymentHash(h.payment_hash),
-                cltv_expiry: h.cltv_expiry,
-            };
+            let htlc = h.as_htlc(self.broadcaster);
             let htlc_tx = build_htlc_tx(
                 self.channel_type,
                 OutPoint { txid, vout: *vout },
@@ -494,15 +480,7 @@ pub fn check_counterparty_htlc_tx_with_keys(
         "htlc keys of another per-commitment point than commitment {}'s",
         content.number
     );
-    let htlc = Htlc {
-        direction: match h.offered_by {
-            HtlcSide::Counterparty => HtlcDirection::Offered,
-            HtlcSide::Holder => HtlcDirection::Received,
-        },
-        amount: h.amount,
-        payment_hash: PaymentHash(h.payment_hash),
-        cltv_expiry: h.cltv_expiry,
-    };
+    let htlc = h.as_htlc(Broadcaster::Counterparty);
     let built = build_htlc_tx(
         channel_type,
         input.previous_output,

@@ -25,6 +25,7 @@ use crate::policy::revocation::{check_holder_revocation, check_peer_revocation, 
 use crate::policy::{ensure, PolicyError, Rule};
 use crate::secp256k1::{Secp256k1, Signing};
 use crate::shachain::SecretStore;
+use crate::tx::{Htlc, HtlcDirection, PaymentHash};
 use crate::units::{CommitmentNumber, FeeratePerKw, Msat, Sat};
 
 /// Who offered an HTLC.
@@ -47,6 +48,29 @@ pub struct HtlcInfo {
     pub payment_hash: [u8; 32],
     /// Its absolute expiry height.
     pub cltv_expiry: u32,
+}
+
+impl HtlcInfo {
+    /// The HTLC as BOLT-03 builds it on `broadcaster`'s commitment: offered by the broadcaster,
+    /// or received.
+    pub fn as_htlc(&self, broadcaster: super::commitment::Broadcaster) -> Htlc {
+        use super::commitment::Broadcaster;
+        let offered_by_broadcaster = matches!(
+            (self.offered_by, broadcaster),
+            (HtlcSide::Holder, Broadcaster::Holder)
+                | (HtlcSide::Counterparty, Broadcaster::Counterparty)
+        );
+        Htlc {
+            direction: if offered_by_broadcaster {
+                HtlcDirection::Offered
+            } else {
+                HtlcDirection::Received
+            },
+            amount: self.amount,
+            payment_hash: PaymentHash(self.payment_hash),
+            cltv_expiry: self.cltv_expiry,
+        }
+    }
 }
 
 /// What a commitment transaction says, as Warden understood it.
