@@ -94,6 +94,22 @@ enum Command {
     /// node's retry of exactly that request goes through, once.
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
+    /// Check or export the audit trail: every decision (request digest, client, outcome with
+    /// its rule, digest of what was signed), hash-chained and sealed in the signer's store.
+    ///
+    /// Reads the store in the data directory: stop `warden run` first (the store is locked
+    /// while it runs).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify the chain from the first entry to the store's signed tip; exit 1 naming the
+    /// first entry that was changed, removed or reordered.
+    Verify,
+    /// Verify, then write every entry as one JSON line to stdout.
+    Export,
 }
 
 #[derive(Debug, Subcommand)]
@@ -352,6 +368,8 @@ fn main() -> ExitCode {
         Command::Approvals(ApprovalsCommand::Deny { id }) => {
             dir().and_then(|d| operator::approvals_decide(&d, &id, false))
         }
+        Command::Audit(AuditCommand::Verify) => dir().and_then(|d| audit(&d, false)),
+        Command::Audit(AuditCommand::Export) => dir().and_then(|d| audit(&d, true)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -438,6 +456,36 @@ fn node_id(loaded: &hsm_secret::LoadedSecret) -> Result<String, CliError> {
     let keys = warden_core::keys::NodeKeys::derive(&secp, &loaded.seed, bitcoin::NetworkKind::Main)
         .map_err(|e| CliError::new(format!("cannot derive the node keys: {e}")))?;
     Ok(keys.node_id().to_string())
+}
+
+/// `warden audit verify` / `export`: the trail of the store in `dir` (its `warden/`).
+fn audit(dir: &Path, export: bool) -> Result<(), CliError> {
+    let seed = datadir::load_seed(dir)?;
+    let secp = secp256k1::Secp256k1::new();
+    let keys = warden_core::keys::NodeKeys::derive(&secp, &seed.seed, bitcoin::NetworkKind::Main)
+        .map_err(|e| CliError::new(format!("cannot derive the node keys: {e}")))?;
+    let node_id = warden_wire::NodeId::from(keys.node_id().to_public_key());
+    let warden_keys = warden_core::seal::WardenKeys::derive(&seed.seed)
+        .map_err(|e| CliError::new(format!("cannot derive the store keys: {e}")))?;
+    let failed = |e: warden_hsmd::audit::AuditError| {
+        CliError::new(format!(
+            "the audit trail in {} does not verify: {e} (if `warden run` is running, stop it \
+             first: the store is locked while it runs)",
+            dir.join(warden_hsmd::durable::STORE_DIR).display()
+        ))
+    };
+    if export {
+        let mut out = io::stdout().lock();
+        warden_hsmd::audit::export_jsonl(dir, &node_id, &warden_keys, &mut out).map_err(failed)?;
+        Ok(())
+    } else {
+        let report = warden_hsmd::audit::verify(dir, &node_id, &warden_keys).map_err(failed)?;
+        say(&format!(
+            "Audit trail verified: {} entries, chained to the store's signed head (sequence {}).\n",
+            report.entries.len(),
+            report.head_seq
+        ))
+    }
 }
 
 fn pair(dir: &Path, args: &PairArgs) -> Result<(), CliError> {
