@@ -124,6 +124,45 @@ impl WardenChannelSigner {
         }
     }
 
+    /// Signs input `input` of `tx` (a P2WSH output of `amount` locked by `script`) with `key`,
+    /// `SIGHASH_ALL`; a signing failure is a refusal by `rule`.
+    fn sign_input(
+        &self,
+        key: &PrivateKey,
+        tx: &Transaction,
+        input: usize,
+        script: &bitcoin::Script,
+        amount: Sat,
+        rule: Rule,
+    ) -> Result<Signature, PolicyError> {
+        sign_p2wsh_input(self.secp(), key, tx, input, script, amount, EcdsaSighashType::All)
+            .map(|sig| sig.signature)
+            .map_err(|e| refusal(rule, format!("{e}")))
+    }
+
+    /// The revocation key of the peer's revoked commitment whose per-commitment secret is
+    /// `per_commitment_key`, and that commitment's keys (the peer broadcasts it).
+    fn revoked_keys(
+        &self,
+        setup: &warden_core::channel::ChannelSetup,
+        channel_parameters: &ChannelTransactionParameters,
+        per_commitment_key: &SecretKey,
+    ) -> Result<(PrivateKey, CommitmentKeys), PolicyError> {
+        let secret = PerCommitmentSecret::new(per_commitment_key.secret_bytes());
+        let point = PerCommitmentPoint(PublicKey::from_secret_key(self.secp(), per_commitment_key));
+        let key =
+            derive_revocation_privkey(self.secp(), self.secrets.revocation_base_key(), &secret)
+                .map_err(derivation(Rule::SweepStructure))?;
+        let keys = CommitmentKeys::derive(
+            self.secp(),
+            &point,
+            &setup.counterparty_basepoints,
+            &holder_keys(channel_parameters).0,
+        )
+        .map_err(derivation(Rule::SweepStructure))?;
+        Ok((key, keys))
+    }
+
     fn secp(&self) -> &Secp256k1<All> {
         &self.shared.secp
     }
@@ -304,17 +343,14 @@ impl WardenChannelSigner {
             &FundingPubkey(key.public_key(self.secp())),
             &FundingPubkey(theirs.funding_pubkey),
         );
-        let sig = sign_p2wsh_input(
-            self.secp(),
+        self.sign_input(
             &key,
             tx,
             input,
             &script,
             Sat(params.channel_value_satoshis),
-            EcdsaSighashType::All,
+            Rule::CommitmentStructure,
         )
-        .map_err(|e| refusal(Rule::CommitmentStructure, format!("{e}")))?;
-        Ok(sig.signature)
     }
 
     fn sign_counterparty(
@@ -610,35 +646,13 @@ impl EcdsaChannelSigner for WardenChannelSigner {
             self.ensure_setup(record, channel_parameters)?;
             self.check_sweep_outputs(justice_tx)?;
             let setup = record.state.setup()?.clone();
-            let secret = PerCommitmentSecret::new(per_commitment_key.secret_bytes());
-            let point =
-                PerCommitmentPoint(PublicKey::from_secret_key(self.secp(), per_commitment_key));
-            let key =
-                derive_revocation_privkey(self.secp(), self.secrets.revocation_base_key(), &secret)
-                    .map_err(derivation(Rule::SweepStructure))?;
-            let keys = CommitmentKeys::derive(
-                self.secp(),
-                &point,
-                &setup.counterparty_basepoints,
-                &holder_keys(channel_parameters).0,
-            )
-            .map_err(derivation(Rule::SweepStructure))?;
+            let (key, keys) = self.revoked_keys(&setup, channel_parameters, per_commitment_key)?;
             let script = to_local_witness_script(
                 &keys.revocation,
                 setup.holder_selected_delay,
                 &keys.broadcaster_delayed_payment,
             );
-            let sig = sign_p2wsh_input(
-                self.secp(),
-                &key,
-                justice_tx,
-                input,
-                &script,
-                Sat(amount),
-                EcdsaSighashType::All,
-            )
-            .map_err(|e| refusal(Rule::SweepStructure, format!("{e}")))?;
-            Ok(sig.signature)
+            self.sign_input(&key, justice_tx, input, &script, Sat(amount), Rule::SweepStructure)
         })
     }
 
@@ -657,32 +671,10 @@ impl EcdsaChannelSigner for WardenChannelSigner {
             self.check_sweep_outputs(justice_tx)?;
             let setup = record.state.setup()?.clone();
             let channel_type = setup.channel_type()?;
-            let secret = PerCommitmentSecret::new(per_commitment_key.secret_bytes());
-            let point =
-                PerCommitmentPoint(PublicKey::from_secret_key(self.secp(), per_commitment_key));
-            let key =
-                derive_revocation_privkey(self.secp(), self.secrets.revocation_base_key(), &secret)
-                    .map_err(derivation(Rule::SweepStructure))?;
-            let keys = CommitmentKeys::derive(
-                self.secp(),
-                &point,
-                &setup.counterparty_basepoints,
-                &holder_keys(channel_parameters).0,
-            )
-            .map_err(derivation(Rule::SweepStructure))?;
+            let (key, keys) = self.revoked_keys(&setup, channel_parameters, per_commitment_key)?;
             let h = ldk_htlc(htlc);
             let script = h.witness_script(channel_type, &keys);
-            let sig = sign_p2wsh_input(
-                self.secp(),
-                &key,
-                justice_tx,
-                input,
-                &script,
-                Sat(amount),
-                EcdsaSighashType::All,
-            )
-            .map_err(|e| refusal(Rule::SweepStructure, format!("{e}")))?;
-            Ok(sig.signature)
+            self.sign_input(&key, justice_tx, input, &script, Sat(amount), Rule::SweepStructure)
         })
     }
 
@@ -755,17 +747,14 @@ impl EcdsaChannelSigner for WardenChannelSigner {
                 &point,
             )
             .map_err(derivation(Rule::HtlcStructure))?;
-            let sig = sign_p2wsh_input(
-                self.secp(),
+            self.sign_input(
                 &key,
                 htlc_tx,
                 input,
                 &built.htlc_witness_script,
                 built.htlc_value,
-                EcdsaSighashType::All,
+                Rule::HtlcStructure,
             )
-            .map_err(|e| refusal(Rule::HtlcStructure, format!("{e}")))?;
-            Ok(sig.signature)
         })
     }
 
@@ -799,17 +788,7 @@ impl EcdsaChannelSigner for WardenChannelSigner {
                 &point,
             )
             .map_err(derivation(Rule::HtlcStructure))?;
-            let sig = sign_p2wsh_input(
-                self.secp(),
-                &key,
-                htlc_tx,
-                input,
-                &script,
-                Sat(amount),
-                EcdsaSighashType::All,
-            )
-            .map_err(|e| refusal(Rule::HtlcStructure, format!("{e}")))?;
-            Ok(sig.signature)
+            self.sign_input(&key, htlc_tx, input, &script, Sat(amount), Rule::HtlcStructure)
         })
     }
 
@@ -854,17 +833,14 @@ impl EcdsaChannelSigner for WardenChannelSigner {
             self.ensure_setup(record, channel_parameters)?;
             let key = self.funding_key(channel_parameters)?;
             let script = anchor_witness_script(&FundingPubkey(key.public_key(self.secp())));
-            let sig = sign_p2wsh_input(
-                self.secp(),
+            self.sign_input(
                 &key,
                 anchor_tx,
                 input,
                 &script,
                 warden_core::tx::ANCHOR_OUTPUT_VALUE,
-                EcdsaSighashType::All,
+                Rule::SweepStructure,
             )
-            .map_err(|e| refusal(Rule::SweepStructure, format!("{e}")))?;
-            Ok(sig.signature)
         })
     }
 
