@@ -349,13 +349,17 @@ impl Velocity {
 /// On-chain fees signed in the last day, per spend (`onchain-fee-range`'s daily velocity).
 ///
 /// A node bumps the fee of one spend again and again (RBF of a withdrawal, the anchor CPFP of
-/// a commitment toward a deadline): only one of the conflicting transactions confirms, so a
-/// transaction is charged only what it pays beyond the most charged to an earlier one that
-/// spends any of the same outpoints. Entries older than a day are dropped.
+/// a commitment toward a deadline): only one of the conflicting transactions confirms, so the
+/// transactions that spend a common outpoint form one group, charged its highest fee once.
+/// Groups older than a day are dropped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FeeVelocity {
-    /// Per spent outpoint: when, and the fee charged to the spends of it so far.
-    spends: BTreeMap<bitcoin::OutPoint, (u64, u64)>,
+    /// Per group: when it was last charged, and the fee it holds.
+    groups: BTreeMap<u64, (u64, u64)>,
+    /// The group of each spent outpoint.
+    spends: BTreeMap<bitcoin::OutPoint, u64>,
+    /// The next group's number.
+    next: u64,
 }
 
 /// What charging a transaction's fee would change (see [`PaymentLedger::plan_onchain_fee`]).
@@ -367,36 +371,59 @@ pub struct FeePlan {
 }
 
 impl FeeVelocity {
-    /// The fees charged in the day up to `now` (each spend counted once: its largest charge).
+    /// The group (and its fee) that `inputs` conflict with, if one was charged in the day up
+    /// to `now`: the one holding the highest fee.
+    fn conflict(&self, inputs: &[bitcoin::OutPoint], now: u64) -> Option<(u64, u64)> {
+        inputs
+            .iter()
+            .filter_map(|o| self.spends.get(o))
+            .filter_map(|g| self.groups.get(g).map(|(at, fee)| (*g, *at, *fee)))
+            .filter(|(_, at, _)| now.saturating_sub(*at) < DAY)
+            .max_by_key(|(_, _, fee)| *fee)
+            .map(|(g, _, fee)| (g, fee))
+    }
+
+    /// The fees charged in the day up to `now`: each group once, at its highest fee.
     fn spent(&self, now: u64) -> u64 {
-        let mut seen: Vec<(u64, u64)> = Vec::new();
-        let mut total = 0u64;
-        for (at, fee) in self.spends.values() {
-            if now.saturating_sub(*at) < DAY && !seen.contains(&(*at, *fee)) {
-                seen.push((*at, *fee));
-                total = total.saturating_add(*fee);
-            }
-        }
-        total
+        self.groups
+            .values()
+            .filter(|(at, _)| now.saturating_sub(*at) < DAY)
+            .fold(0u64, |sum, (_, fee)| sum.saturating_add(*fee))
     }
 
     fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.spends.len() * 52);
-        for (o, (at, fee)) in &self.spends {
-            out.extend_from_slice(&bitcoin::hashes::Hash::to_byte_array(o.txid));
-            out.extend_from_slice(&o.vout.to_be_bytes());
-            out.extend_from_slice(&at.to_be_bytes());
-            out.extend_from_slice(&fee.to_be_bytes());
+        let mut w = TlvWriter::new();
+        w.u64(0, self.next);
+        let mut groups = Vec::with_capacity(self.groups.len() * 24);
+        for (g, (at, fee)) in &self.groups {
+            for v in [g, at, fee] {
+                groups.extend_from_slice(&v.to_be_bytes());
+            }
         }
-        out
+        w.record(2, &groups);
+        let mut spends = Vec::with_capacity(self.spends.len() * 44);
+        for (o, g) in &self.spends {
+            spends.extend_from_slice(&bitcoin::hashes::Hash::to_byte_array(o.txid));
+            spends.extend_from_slice(&o.vout.to_be_bytes());
+            spends.extend_from_slice(&g.to_be_bytes());
+        }
+        w.record(4, &spends);
+        w.into_bytes()
     }
 
     fn decode(rec: &crate::tlv::Record<'_>) -> Result<FeeVelocity, TlvError> {
-        let mut spends = BTreeMap::new();
-        for b in rec.chunks::<52>()? {
-            let (txid, rest) = b.split_at(32);
-            let (vout, rest) = rest.split_at(4);
+        let mut r = TlvReader::new(rec.value, rec.offset);
+        let next = r.required(0)?.u64()?;
+        let mut groups = BTreeMap::new();
+        for b in r.required(2)?.chunks::<24>()? {
+            let (g, rest) = b.split_at(8);
             let (at, fee) = rest.split_at(8);
+            groups.insert(be64(g), (be64(at), be64(fee)));
+        }
+        let mut spends = BTreeMap::new();
+        for b in r.required(4)?.chunks::<44>()? {
+            let (txid, rest) = b.split_at(32);
+            let (vout, g) = rest.split_at(4);
             let mut t = [0u8; 32];
             t.copy_from_slice(txid);
             let mut v = [0u8; 4];
@@ -405,17 +432,18 @@ impl FeeVelocity {
                 txid: bitcoin::hashes::Hash::from_byte_array(t),
                 vout: u32::from_be_bytes(v),
             };
-            spends.insert(outpoint, (be64(at), be64(fee)));
+            spends.insert(outpoint, be64(g));
         }
-        Ok(FeeVelocity { spends })
+        r.finish()?;
+        Ok(FeeVelocity { groups, spends, next })
     }
 }
 
 impl PaymentLedger {
     /// Plans charging `fee` (satoshis) of a transaction spending `inputs` at `now` to the daily
     /// on-chain fee budget `limit` (`None`: unlimited): refused with `onchain-fee-range` when
-    /// what it pays beyond the earlier spends of the same outpoints does not fit. Nothing
-    /// changes until [`PaymentLedger::apply_onchain_fee`].
+    /// what it pays beyond the group of spends it conflicts with does not fit. Nothing changes
+    /// until [`PaymentLedger::apply_onchain_fee`].
     pub fn plan_onchain_fee(
         &self,
         inputs: &[bitcoin::OutPoint],
@@ -423,13 +451,7 @@ impl PaymentLedger {
         now: u64,
         limit: Option<u64>,
     ) -> Result<FeePlan, PolicyError> {
-        let earlier = inputs
-            .iter()
-            .filter_map(|o| self.fees.spends.get(o))
-            .filter(|(at, _)| now.saturating_sub(*at) < DAY)
-            .map(|(_, f)| *f)
-            .max()
-            .unwrap_or(0);
+        let earlier = self.fees.conflict(inputs, now).map_or(0, |(_, f)| f);
         let extra = fee.saturating_sub(earlier);
         if let Some(limit) = limit {
             let spent = self.fees.spent(now);
@@ -447,15 +469,28 @@ impl PaymentLedger {
         Ok(FeePlan { inputs: inputs.to_vec(), fee, now })
     }
 
-    /// Records a planned fee charge.
+    /// Records a planned fee charge: the transaction joins the group it conflicts with (which
+    /// then holds the higher of the two fees), or starts one.
     pub fn apply_onchain_fee(&mut self, plan: FeePlan) {
         let FeePlan { inputs, fee, now } = plan;
-        self.fees.spends.retain(|_, (at, _)| now.saturating_sub(*at) < DAY);
-        let earlier = inputs.iter().filter_map(|o| self.fees.spends.get(o)).map(|(_, f)| *f).max();
-        let charged = earlier.map_or(fee, |e| e.max(fee));
-        // Every outpoint of the conflicting set now carries the largest fee charged to it.
+        let f = &mut self.fees;
+        f.groups.retain(|_, (at, _)| now.saturating_sub(*at) < DAY);
+        let groups = &f.groups;
+        f.spends.retain(|_, g| groups.contains_key(g));
+        let group = match f.conflict(&inputs, now) {
+            Some((g, earlier)) => {
+                f.groups.insert(g, (now, earlier.max(fee)));
+                g
+            }
+            None => {
+                let g = f.next;
+                f.next = f.next.wrapping_add(1);
+                f.groups.insert(g, (now, fee));
+                g
+            }
+        };
         for o in inputs {
-            self.fees.spends.insert(o, (now, charged));
+            f.spends.insert(o, group);
         }
         self.generation = self.generation.wrapping_add(1);
     }
@@ -937,7 +972,7 @@ impl PaymentLedger {
             approvals.extend_from_slice(&e.charged.0.to_be_bytes());
         }
         w.record(2, &approvals);
-        if !self.fees.spends.is_empty() {
+        if !self.fees.groups.is_empty() {
             w.record(5, &self.fees.encode());
         }
         if !self.trimmed.buckets.is_empty() {
@@ -1023,6 +1058,33 @@ fn hex_short(hash: &PaymentHash) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
     use super::*;
+
+    #[test]
+    fn onchain_fees_count_each_spend_and_each_bump_once() {
+        let op = |n: u8| bitcoin::OutPoint {
+            txid: bitcoin::hashes::Hash::from_byte_array([n; 32]),
+            vout: 0,
+        };
+        let mut l = PaymentLedger::new();
+        let charge = |l: &mut PaymentLedger, inputs: &[bitcoin::OutPoint], fee| {
+            let plan = l.plan_onchain_fee(inputs, fee, NOW, Some(3_000))?;
+            l.apply_onchain_fee(plan);
+            Ok::<_, PolicyError>(())
+        };
+        // Two different spends in the same second with the same fee: both count.
+        charge(&mut l, &[op(1)], 1_000).unwrap();
+        charge(&mut l, &[op(2)], 1_000).unwrap();
+        assert_eq!(l.onchain_fees_spent(NOW), 2_000);
+        // A bump of the first (sharing an input) adds only what it pays beyond it.
+        charge(&mut l, &[op(1), op(3)], 1_400).unwrap();
+        assert_eq!(l.onchain_fees_spent(NOW), 2_400);
+        let refused = l.plan_onchain_fee(&[op(4)], 700, NOW, Some(3_000)).unwrap_err();
+        assert_eq!(refused.rule, Rule::OnchainFeeRange);
+        // The ledger survives its encoding; a day later the budget is free again.
+        let back = PaymentLedger::decode(&l.encode()).unwrap();
+        assert_eq!(back.onchain_fees_spent(NOW), 2_400);
+        assert_eq!(back.onchain_fees_spent(NOW + DAY), 0);
+    }
     use crate::units::Dbid;
     use secp256k1::{PublicKey, Secp256k1, SecretKey};
 
