@@ -240,16 +240,8 @@ fn apply_limits(limits: &mut Limits, section: &LimitsSection) -> Result<(), Stri
     if let Some(v) = max_channels {
         limits.max_channels = v;
     }
-    match onchain_fee_per_day_sat {
-        None => {}
-        Some(Velocity::Sat(sat)) => limits.max_onchain_fee_per_day = Some(Sat(*sat)),
-        Some(Velocity::Word(w)) if w == "unlimited" => limits.max_onchain_fee_per_day = None,
-        Some(Velocity::Word(w)) => {
-            return Err(format!(
-                "limits.onchain-fee-per-day-sat: {w:?} is neither a number of satoshis nor \
-                 \"unlimited\""
-            ))
-        }
+    if let Some(limit) = budget("limits.onchain-fee-per-day-sat", onchain_fee_per_day_sat)? {
+        limits.max_onchain_fee_per_day = limit.map(Sat);
     }
     if limits.max_sweep_feerate.0 < limits.max_feerate.0 {
         return Err(format!(
@@ -285,18 +277,27 @@ fn apply_limits(limits: &mut Limits, section: &LimitsSection) -> Result<(), Stri
     Ok(())
 }
 
-fn velocity(key: &str, v: &Option<Velocity>) -> Result<Option<Option<Msat>>, String> {
+/// A budget key's value (`key` names it, section included): `None` when absent,
+/// `Some(None)` for "unlimited", else the satoshis.
+fn budget(key: &str, v: &Option<Velocity>) -> Result<Option<Option<u64>>, String> {
     match v {
         None => Ok(None),
-        Some(Velocity::Sat(sat)) => {
-            let msat = sat.checked_mul(1000).ok_or(format!("payment.{key} is too large"))?;
-            Ok(Some(Some(Msat(msat))))
-        }
+        Some(Velocity::Sat(sat)) => Ok(Some(Some(*sat))),
         Some(Velocity::Word(w)) if w == "unlimited" => Ok(Some(None)),
         Some(Velocity::Word(w)) => {
-            Err(format!("payment.{key}: {w:?} is neither a number of satoshis nor \"unlimited\""))
+            Err(format!("{key}: {w:?} is neither a number of satoshis nor \"unlimited\""))
         }
     }
+}
+
+/// A `[payment]` velocity key in millisatoshi.
+fn velocity(key: &str, v: &Option<Velocity>) -> Result<Option<Option<Msat>>, String> {
+    let key = format!("payment.{key}");
+    let Some(limit) = budget(&key, v)? else { return Ok(None) };
+    limit
+        .map(|sat| sat.checked_mul(1000).map(Msat).ok_or(format!("{key} is too large")))
+        .transpose()
+        .map(Some)
 }
 
 fn apply_payment(payment: &mut PaymentLimits, section: &PaymentSection) -> Result<(), String> {
