@@ -553,34 +553,7 @@ impl Channel {
         state: &CommitState,
         splice: Option<&Splice>,
     ) -> Result<BuiltCommitment, BuildError> {
-        let (funding_outpoint, funding_value) = self.funding_of(splice);
-        let keys = CommitmentKeys::derive(
-            &self.secp,
-            &self.our_point(n)?,
-            &self.our_basepoints(),
-            &self.peer.basepoints(),
-        )?;
-        let spec = CommitmentSpec {
-            channel_type: self.params.channel_type,
-            funding_outpoint,
-            funding_value,
-            broadcaster_funding_pubkey: self.our_funding(),
-            countersignatory_funding_pubkey: self.peer.funding_pubkey(),
-            obscuring_factor: self.obscuring(),
-            commitment_number: commitment_number(n)?,
-            keys,
-            to_self_delay: self.params.remote_to_self_delay,
-            dust_limit: self.params.local_dust_limit,
-            feerate: state.feerate,
-            opener: match self.params.funder {
-                Funder::Us => Party::Broadcaster,
-                Funder::Them => Party::Countersignatory,
-            },
-            to_broadcaster: state.to_us,
-            to_countersignatory: state.to_them,
-            htlcs: Self::core_htlcs(state, Who::Us),
-        };
-        Ok(spec.build()?)
+        self.commitment_on(Who::Us, n, state, splice)
     }
 
     /// The peer's commitment `n` with content `state`.
@@ -600,32 +573,54 @@ impl Channel {
         state: &CommitState,
         splice: Option<&Splice>,
     ) -> Result<BuiltCommitment, BuildError> {
+        self.commitment_on(Who::Them, n, state, splice)
+    }
+
+    /// `broadcaster`'s commitment `n` with content `state` (balances as we see them) on the
+    /// current funding, or on splice `splice`.
+    fn commitment_on(
+        &self,
+        broadcaster: Who,
+        n: u64,
+        state: &CommitState,
+        splice: Option<&Splice>,
+    ) -> Result<BuiltCommitment, BuildError> {
         let (funding_outpoint, funding_value) = self.funding_of(splice);
-        let keys = CommitmentKeys::derive(
-            &self.secp,
-            &self.peer.per_commitment_point(n)?,
-            &self.peer.basepoints(),
-            &self.our_basepoints(),
-        )?;
+        let ours = broadcaster == Who::Us;
+        let (point, local, remote) = match broadcaster {
+            Who::Us => (self.our_point(n)?, self.our_basepoints(), self.peer.basepoints()),
+            Who::Them => {
+                (self.peer.per_commitment_point(n)?, self.peer.basepoints(), self.our_basepoints())
+            }
+        };
+        let keys = CommitmentKeys::derive(&self.secp, &point, &local, &remote)?;
+        let (our_funding, their_funding) = (self.our_funding(), self.peer.funding_pubkey());
+        let we_open = self.params.funder == Funder::Us;
         let spec = CommitmentSpec {
             channel_type: self.params.channel_type,
             funding_outpoint,
             funding_value,
-            broadcaster_funding_pubkey: self.peer.funding_pubkey(),
-            countersignatory_funding_pubkey: self.our_funding(),
+            broadcaster_funding_pubkey: if ours { our_funding } else { their_funding },
+            countersignatory_funding_pubkey: if ours { their_funding } else { our_funding },
             obscuring_factor: self.obscuring(),
             commitment_number: commitment_number(n)?,
             keys,
-            to_self_delay: self.params.local_to_self_delay,
-            dust_limit: self.params.remote_dust_limit,
-            feerate: state.feerate,
-            opener: match self.params.funder {
-                Funder::Them => Party::Broadcaster,
-                Funder::Us => Party::Countersignatory,
+            // The broadcaster's outputs wait the delay the other side chose.
+            to_self_delay: if ours {
+                self.params.remote_to_self_delay
+            } else {
+                self.params.local_to_self_delay
             },
-            to_broadcaster: state.to_them,
-            to_countersignatory: state.to_us,
-            htlcs: Self::core_htlcs(state, Who::Them),
+            dust_limit: if ours {
+                self.params.local_dust_limit
+            } else {
+                self.params.remote_dust_limit
+            },
+            feerate: state.feerate,
+            opener: if we_open == ours { Party::Broadcaster } else { Party::Countersignatory },
+            to_broadcaster: if ours { state.to_us } else { state.to_them },
+            to_countersignatory: if ours { state.to_them } else { state.to_us },
+            htlcs: Self::core_htlcs(state, broadcaster),
         };
         Ok(spec.build()?)
     }
