@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use secp256k1::PublicKey;
 use warden_core::rng::EntropySource;
-use warden_core::seal::{ecies_seal, EciesError};
+use warden_core::seal::EciesError;
 
 use crate::format::{self, FormatError};
 
@@ -130,17 +130,19 @@ impl BackupDir {
         writes: &[String],
         entropy: &mut dyn EntropySource,
     ) -> Result<(), DirError> {
+        let blob = format::seal_record(&self.recipient, data_version, writes, entropy)
+            .map_err(DirError::from)?;
+        self.append_sealed(data_version, &blob)
+    }
+
+    /// Appends the sealed record `blob` of `data_version` (from [`format::seal_record`] to
+    /// this directory's recipient), durably: `fdatasync`ed before it returns.
+    pub fn append_sealed(&mut self, data_version: u64, blob: &[u8]) -> Result<(), DirError> {
         let expected = self.last.map(|l| l.saturating_add(1));
         if expected != Some(data_version) {
             return Err(DirError::OutOfOrder { last: self.last, got: data_version });
         }
-        let plaintext = zeroize::Zeroizing::new(
-            format::encode_record(data_version, writes).map_err(DirError::Encode)?,
-        );
-        let blob =
-            ecies_seal(&self.recipient, &plaintext, &format::record_context(data_version), entropy)
-                .map_err(DirError::Seal)?;
-        let stored = format::encode_stored_record(data_version, &blob).map_err(DirError::Encode)?;
+        let stored = format::encode_stored_record(data_version, blob).map_err(DirError::Encode)?;
         let seg = self.segment.as_mut().ok_or(DirError::NoSegment)?;
         let seg_path = self.path.join(format::segment_name(seg.start));
         let offset = seg.len;
@@ -194,19 +196,24 @@ impl BackupDir {
                 return Err(DirError::SnapshotBehind { last, snapshot: data_version });
             }
         }
-        let plaintext = zeroize::Zeroizing::new(format::snapshot_plaintext(data_version, database));
-        let blob = ecies_seal(
-            &self.recipient,
-            &plaintext,
-            &format::snapshot_context(data_version),
-            entropy,
-        )
-        .map_err(DirError::Seal)?;
-        drop(plaintext);
+        let blob = format::seal_snapshot(&self.recipient, data_version, database, entropy)
+            .map_err(DirError::from)?;
+        self.snapshot_sealed(data_version, &blob)
+    }
+
+    /// Writes the sealed snapshot `blob` of `data_version` (from [`format::seal_snapshot`]) as
+    /// the newest snapshot (temporary file, fsync, rename, directory fsync) and begins the log
+    /// segment that follows it.
+    pub fn snapshot_sealed(&mut self, data_version: u64, blob: &[u8]) -> Result<(), DirError> {
+        if let Some(last) = self.last {
+            if data_version < last {
+                return Err(DirError::SnapshotBehind { last, snapshot: data_version });
+            }
+        }
         let mut file_bytes = Vec::with_capacity(16 + blob.len());
         file_bytes.extend_from_slice(&format::SNAPSHOT_MAGIC);
         file_bytes.extend_from_slice(&data_version.to_be_bytes());
-        file_bytes.extend_from_slice(&blob);
+        file_bytes.extend_from_slice(blob);
         let name = format::snapshot_name(data_version);
         write_durably(&self.path, &name, &file_bytes)?;
         self.newest_snapshot = Some(data_version);
@@ -349,6 +356,15 @@ pub enum DirError {
     NoSegment,
     /// The last record is not the one to rewind.
     NothingToRewind,
+}
+
+impl From<format::SealError> for DirError {
+    fn from(e: format::SealError) -> DirError {
+        match e {
+            format::SealError::Encode(e) => DirError::Encode(e),
+            format::SealError::Seal(e) => DirError::Seal(e),
+        }
+    }
 }
 
 impl DirError {

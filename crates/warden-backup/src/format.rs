@@ -25,6 +25,10 @@
 
 use std::fmt;
 
+use secp256k1::PublicKey;
+use warden_core::rng::EntropySource;
+use warden_core::seal::{ecies_seal, EciesError};
+
 /// Magic and format of a log segment's header.
 pub const LOG_MAGIC: [u8; 8] = *b"WBLOG\0\x00\x01";
 /// Magic and format of a snapshot file's header.
@@ -135,6 +139,60 @@ pub fn decode_snapshot(plaintext: &[u8]) -> Result<(u64, &[u8]), FormatError> {
     }
     let dv = r.u64()?;
     Ok((dv, plaintext.get(r.at..).unwrap_or_default()))
+}
+
+/// Seals the record of `data_version` holding `writes` to `recipient`: one ECIES blob with a
+/// fresh ephemeral key, bound to the version by [`record_context`]. Every destination stores
+/// the same blob.
+pub fn seal_record(
+    recipient: &PublicKey,
+    data_version: u64,
+    writes: &[String],
+    entropy: &mut dyn EntropySource,
+) -> Result<Vec<u8>, SealError> {
+    let plaintext =
+        zeroize::Zeroizing::new(encode_record(data_version, writes).map_err(SealError::Encode)?);
+    ecies_seal(recipient, &plaintext, &record_context(data_version), entropy)
+        .map_err(SealError::Seal)
+}
+
+/// Seals the snapshot of `database` (the SQLite file at `data_version`) to `recipient`.
+pub fn seal_snapshot(
+    recipient: &PublicKey,
+    data_version: u64,
+    database: &[u8],
+    entropy: &mut dyn EntropySource,
+) -> Result<Vec<u8>, SealError> {
+    let plaintext = zeroize::Zeroizing::new(snapshot_plaintext(data_version, database));
+    ecies_seal(recipient, &plaintext, &snapshot_context(data_version), entropy)
+        .map_err(SealError::Seal)
+}
+
+/// Why a record or snapshot could not be sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealError {
+    /// The plaintext could not be encoded (a length beyond the format's bounds).
+    Encode(FormatError),
+    /// Sealing failed (a broken entropy source).
+    Seal(EciesError),
+}
+
+impl fmt::Display for SealError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SealError::Encode(e) => write!(f, "cannot encode: {e}"),
+            SealError::Seal(e) => write!(f, "cannot seal: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SealError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SealError::Encode(e) => Some(e),
+            SealError::Seal(e) => Some(e),
+        }
+    }
 }
 
 /// One record of a segment as stored: its clear `data_version`, where it starts, its blob.

@@ -7,9 +7,14 @@
 //! - [`config`]: the plugin's configuration and its state file (`db_write` comes before
 //!   `init`).
 //! - [`dir`]: the backup directory's writer; [`format`]: its files and encodings.
+//! - [`postgres`]: the PostgreSQL destination (the same sealed blobs, one row each, in a
+//!   database several nodes may share) and restore source.
+//! - [`dest`]: the destinations the plugin writes to (a directory, PostgreSQL, or both:
+//!   each record durable in every one before `continue`).
 //! - [`sqlite`]: consistent in-memory copies of the database and its `data_version`.
-//! - [`restore`]: the newest snapshot plus every later record, verified and replayed into a
-//!   fresh `lightningd.sqlite3`, with the unsealing behind [`restore::Unsealer`].
+//! - [`restore`]: the newest snapshot plus every later record, from a directory or
+//!   PostgreSQL ([`restore::BackupSource`]), verified and replayed into a fresh
+//!   `lightningd.sqlite3`, with the unsealing behind [`restore::Unsealer`].
 //!
 //! ## Why the plugin protocol directly, not `cln-plugin`
 //!
@@ -44,8 +49,10 @@
 //! node that stopped there; the node's own database, compared at start, covers that side.)
 
 pub mod config;
+pub mod dest;
 pub mod dir;
 pub mod format;
 pub mod plugin;
+pub mod postgres;
 pub mod restore;
 pub mod sqlite;

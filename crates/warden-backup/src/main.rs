@@ -1,5 +1,5 @@
 //! The `warden-backup` binary: run by lightningd as a plugin (no arguments), or by the
-//! operator as `warden-backup restore` / `warden-backup pubkey`.
+//! operator as `warden-backup restore` / `setup` / `pubkey`.
 
 use std::fs;
 use std::io::{self, Write};
@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use warden_backup::config::{parse_pubkey, Config};
 use warden_backup::plugin::{setup, Exit, Plugin};
-use warden_backup::restore::{restore, SeedUnsealer};
+use warden_backup::postgres::PgTarget;
+use warden_backup::restore::{restore_from, BackupSource, SeedUnsealer};
 use warden_hsmd::hsm_secret::{self, OsEntropy};
 
 /// The environment variable holding the passphrase of an encrypted `hsm_secret`.
@@ -27,15 +28,20 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Restores lightningd.sqlite3 from a backup directory with the seed.
+    /// Restores lightningd.sqlite3 from a backup directory or a PostgreSQL database with the
+    /// seed.
     Restore {
         /// The signer's seed (an hsm_secret file in any format Warden reads; an encrypted
         /// one with WARDEN_HSM_PASSPHRASE set).
         #[arg(long)]
         seed_file: PathBuf,
         /// The backup directory (the plugin's --warden-backup-dir).
+        #[arg(long, required_unless_present = "postgres", conflicts_with = "postgres")]
+        backup_dir: Option<PathBuf>,
+        /// Or the PostgreSQL database (the plugin's --warden-backup-postgres connection
+        /// string); the backup restored is the one sealed to the seed's node-backup key.
         #[arg(long)]
-        backup_dir: PathBuf,
+        postgres: Option<String>,
         /// The database to create (must not exist).
         #[arg(long)]
         out: PathBuf,
@@ -50,9 +56,13 @@ enum Command {
         /// The signer's node-backup public key (hex; `warden-backup pubkey` prints it).
         #[arg(long)]
         pubkey: String,
-        /// The backup directory (relative to the lightning directory).
-        #[arg(long, default_value = warden_backup::config::DEFAULT_DIR)]
-        backup_dir: PathBuf,
+        /// The backup directory (relative to the lightning directory; default: warden-backup
+        /// unless --postgres is given).
+        #[arg(long)]
+        backup_dir: Option<PathBuf>,
+        /// A PostgreSQL connection string to back up to, alone or with --backup-dir.
+        #[arg(long)]
+        postgres: Option<String>,
         /// Seconds between snapshots (0: only at start).
         #[arg(long, default_value_t = warden_backup::config::DEFAULT_SNAPSHOT_INTERVAL)]
         snapshot_interval: u64,
@@ -69,11 +79,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         None => run_plugin(),
-        Some(Command::Restore { seed_file, backup_dir, out }) => {
-            run_restore(&seed_file, &backup_dir, &out)
+        Some(Command::Restore { seed_file, backup_dir, postgres, out }) => {
+            run_restore(&seed_file, backup_dir, postgres.as_deref(), &out)
         }
-        Some(Command::Setup { lightning_dir, pubkey, backup_dir, snapshot_interval }) => {
-            run_setup(&lightning_dir, &pubkey, backup_dir, snapshot_interval)
+        Some(Command::Setup { lightning_dir, pubkey, backup_dir, postgres, snapshot_interval }) => {
+            run_setup(&lightning_dir, &pubkey, backup_dir, postgres.as_deref(), snapshot_interval)
         }
         Some(Command::Pubkey { seed_file }) => {
             load_unsealer(&seed_file).and_then(|u| say(&format!("{}", u.public_key())))
@@ -115,10 +125,23 @@ fn load_unsealer(seed_file: &Path) -> Result<SeedUnsealer, String> {
     SeedUnsealer::new(&loaded.seed).map_err(|e| e.to_string())
 }
 
-fn run_restore(seed_file: &Path, backup_dir: &Path, out: &Path) -> Result<ExitCode, String> {
+fn run_restore(
+    seed_file: &Path,
+    backup_dir: Option<PathBuf>,
+    postgres: Option<&str>,
+    out: &Path,
+) -> Result<ExitCode, String> {
     let mut unsealer = load_unsealer(seed_file)?;
+    let source = match (backup_dir, postgres) {
+        (Some(dir), None) => BackupSource::Dir(dir),
+        (None, Some(url)) => BackupSource::Postgres {
+            target: PgTarget::parse(url)?,
+            backup_id: unsealer.public_key(),
+        },
+        _ => return Err("give either --backup-dir or --postgres".to_owned()),
+    };
     let started = std::time::Instant::now();
-    let report = restore(backup_dir, out, &mut unsealer).map_err(|e| format!("restore: {e}"))?;
+    let report = restore_from(&source, out, &mut unsealer).map_err(|e| format!("restore: {e}"))?;
     let from = match report.snapshot {
         Some(v) => format!("snapshot {v}"),
         None => "an empty database".to_owned(),
@@ -140,16 +163,23 @@ fn run_restore(seed_file: &Path, backup_dir: &Path, out: &Path) -> Result<ExitCo
 fn run_setup(
     home: &Path,
     pubkey: &str,
-    backup_dir: PathBuf,
+    backup_dir: Option<PathBuf>,
+    postgres: Option<&str>,
     snapshot_interval: u64,
 ) -> Result<ExitCode, String> {
-    let config = Config { backup_dir, pubkey: parse_pubkey(pubkey)?, snapshot_interval };
+    let postgres = postgres.map(PgTarget::parse).transpose()?;
+    let backup_dir = match (backup_dir, &postgres) {
+        (Some(dir), _) => Some(dir),
+        (None, Some(_)) => None,
+        (None, None) => Some(PathBuf::from(warden_backup::config::DEFAULT_DIR)),
+    };
+    let config = Config { backup_dir, postgres, pubkey: parse_pubkey(pubkey)?, snapshot_interval };
     let mut entropy = OsEntropy::open().map_err(|e| format!("cannot open /dev/urandom: {e}"))?;
     let snapshot = setup(home, &config, &mut entropy)?;
     say(&format!(
         "wrote {}; backup in {}{}",
         home.join(warden_backup::config::STATE_FILE).display(),
-        config.backup_dir_in(home).display(),
+        config.describe_destinations(home),
         match snapshot {
             Some(v) => format!(", first snapshot at data_version {v}"),
             None => " (no database yet)".to_owned(),

@@ -55,12 +55,13 @@ use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use secp256k1::PublicKey;
 use serde_json::{json, Value};
 use warden_core::rng::EntropySource;
 
 use crate::config::{self, Config, DB_FILE, DEFAULT_SNAPSHOT_INTERVAL};
-use crate::dir::BackupDir;
-use crate::sqlite;
+use crate::dest::{start_check, Destination, StartCheck};
+use crate::{format, sqlite};
 
 /// The plugin's state machine, generic over its output (stdout in the binary).
 pub struct Plugin<W: Write> {
@@ -79,23 +80,37 @@ impl<W: Write> std::fmt::Debug for Plugin<W> {
 
 #[derive(Debug)]
 struct Running {
-    dir: BackupDir,
+    dests: Vec<Box<dyn Destination>>,
     db_path: PathBuf,
     config: Config,
+    /// The lightning directory the destinations were resolved against.
+    home: PathBuf,
     interval: Option<Duration>,
     last_snapshot: Instant,
 }
 
 impl Running {
-    fn new(dir: BackupDir, db_path: PathBuf, config: Config) -> Running {
+    fn new(
+        dests: Vec<Box<dyn Destination>>,
+        db_path: PathBuf,
+        config: Config,
+        home: PathBuf,
+    ) -> Running {
         let secs = config.snapshot_interval;
         Running {
-            dir,
+            dests,
             db_path,
             config,
+            home,
             interval: (secs > 0).then(|| Duration::from_secs(secs)),
             last_snapshot: Instant::now(),
         }
+    }
+
+    fn positions(&self) -> String {
+        let each: Vec<String> =
+            self.dests.iter().map(|d| format!("{} at {:?}", d.describe(), d.last())).collect();
+        each.join(", ")
     }
 }
 
@@ -186,86 +201,82 @@ impl<W: Write> Plugin<W> {
             .ok_or("init has no configuration.lightning-dir")?;
         let saved = config::load(&home)?;
         let config = config::from_options(&options, saved.as_ref())?;
-        let dir = config.backup_dir_in(&home);
         let db_path = home.join(DB_FILE);
 
-        let mut backup = match self.running.take() {
+        let mut dests = match self.running.take() {
             // Hooks came before init, configured from the state file: the options must agree.
             Some(running) => {
-                if running.dir.path() != dir || running.config.pubkey != config.pubkey {
+                let before = &running.config;
+                if before.backup_dir_in(&running.home) != config.backup_dir_in(&home)
+                    || before.postgres != config.postgres
+                    || before.pubkey != config.pubkey
+                {
                     return Err(format!(
                         "refusing to run: the options name backup {} to key {}, but the \
                          writes before init went to {} for key {} ({})",
-                        dir.display(),
+                        config.describe_destinations(&home),
                         config.pubkey,
-                        running.dir.path().display(),
-                        running.config.pubkey,
+                        before.describe_destinations(&running.home),
+                        before.pubkey,
                         home.join(config::STATE_FILE).display()
                     ));
                 }
-                running.dir
+                running.dests
             }
-            None => BackupDir::open(&dir, config.pubkey).map_err(|e| e.to_string())?,
+            None => config.open_destinations(&home)?,
         };
         let database = sqlite::read_data_version(&db_path).map_err(|e| e.to_string())?;
-        let last = backup.position().last;
-        match (last, database) {
-            (Some(l), None) if l > 0 => {
-                return Err(format!(
-                    "refusing to run: the backup in {} is at data_version {l} but the database \
-                     {} has data_version 0 (missing or new): restore it first \
-                     (warden-backup restore)",
-                    dir.display(),
-                    db_path.display()
-                ));
-            }
-            (Some(l), Some(d)) if l > d.saturating_add(1) => {
-                return Err(format!(
-                    "refusing to run: the backup in {} is at data_version {l}, ahead of the \
-                     database {} at data_version {d}: the database was rolled back or replaced",
-                    dir.display(),
-                    db_path.display()
-                ));
-            }
-            (Some(l), Some(d)) if l == d.saturating_add(1) => {
-                backup.rewind_last(l).map_err(|e| {
-                    format!(
-                        "refusing to run: the backup is at data_version {l}, the database at \
-                         {d}, and the last record cannot be rewound: {e}"
-                    )
-                })?;
-                self.log_ok(
+        let db_name = db_path.display().to_string();
+        // Every destination is checked before any is changed: a refusal leaves them as found.
+        let checks = dests
+            .iter()
+            .map(|d| start_check(d.as_ref(), database, &db_name))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (dest, check) in dests.iter_mut().zip(checks) {
+            match check {
+                StartCheck::Rewind { last: l, database: d } => {
+                    dest.rewind_last(l).map_err(|e| {
+                        format!(
+                            "refusing to run: {} is at data_version {l}, the database at {d}, \
+                             and the last record cannot be rewound: {e}",
+                            dest.describe()
+                        )
+                    })?;
+                    self.log_ok(
+                        "unusual",
+                        &format!(
+                            "record {l} was acknowledged but lightningd did not commit it \
+                             (database at {d}): removed from {}",
+                            dest.describe()
+                        ),
+                    );
+                }
+                StartCheck::Behind { last: l, database: d } => self.log_ok(
                     "unusual",
                     &format!(
-                        "record {l} was acknowledged but lightningd did not commit it \
-                         (database at {d}): removed from the backup"
+                        "{} is at data_version {l}, behind the database's {d} (the node ran \
+                         without it): a new snapshot covers the difference",
+                        dest.describe()
                     ),
-                );
-            }
-            (Some(l), Some(d)) if l < d => self.log_ok(
-                "unusual",
-                &format!(
-                    "the backup is at data_version {l}, behind the database's {d} (the node \
-                     ran without this plugin): a new snapshot covers the difference"
                 ),
-            ),
-            _ => {}
+                StartCheck::Fine => {}
+            }
         }
         if database.is_some() {
-            self.snapshot(&mut backup, &db_path, None)?;
+            self.snapshot(&mut dests, &config.pubkey, &db_path, None)?;
         }
         config::save(&home, &config)?;
+        let running = Running::new(dests, db_path, config, home);
         self.log_ok(
             "info",
             &format!(
-                "backing up {} to {} (data_version {:?}, snapshot every {}s)",
-                db_path.display(),
-                dir.display(),
-                backup.position().last,
-                config.snapshot_interval
+                "backing up {} to {} (snapshot every {}s)",
+                running.db_path.display(),
+                running.positions(),
+                running.config.snapshot_interval
             ),
         );
-        self.running = Some(Running::new(backup, db_path, config));
+        self.running = Some(running);
         Ok(())
     }
 
@@ -279,24 +290,25 @@ impl<W: Write> Plugin<W> {
                 self.home.display()
             )
         })?;
-        let dir = config.backup_dir_in(&self.home);
-        let backup = BackupDir::open(&dir, config.pubkey).map_err(|e| e.to_string())?;
+        let dests = config.open_destinations(&self.home)?;
         self.log_ok(
             "info",
             &format!(
                 "db_write before init: backing up to {} (from {})",
-                dir.display(),
+                config.describe_destinations(&self.home),
                 config::STATE_FILE
             ),
         );
-        Ok(Running::new(backup, self.home.join(DB_FILE), config))
+        Ok(Running::new(dests, self.home.join(DB_FILE), config, self.home.clone()))
     }
 
-    /// Seals a snapshot of the database's committed state; `expected` is the version it must
-    /// have (the one before a hook's), `None` at start.
+    /// Seals a snapshot of the database's committed state once and writes it to every
+    /// destination; `expected` is the version it must have (the one before a hook's), `None`
+    /// at start.
     fn snapshot(
         &mut self,
-        backup: &mut BackupDir,
+        dests: &mut [Box<dyn Destination>],
+        recipient: &PublicKey,
         db_path: &Path,
         expected: Option<u64>,
     ) -> Result<u64, String> {
@@ -313,7 +325,12 @@ impl<W: Write> Plugin<W> {
             (None, Some(e)) => e,
             (None, None) => 0,
         };
-        backup.snapshot(version, &copy.bytes, self.entropy.as_mut()).map_err(|e| e.to_string())?;
+        let blob = format::seal_snapshot(recipient, version, &copy.bytes, self.entropy.as_mut())
+            .map_err(|e| e.to_string())?;
+        drop(copy);
+        for dest in dests.iter_mut() {
+            dest.snapshot_sealed(version, &blob)?;
+        }
         Ok(version)
     }
 
@@ -345,39 +362,52 @@ impl<W: Write> Plugin<W> {
         writes: &[String],
     ) -> Result<(), String> {
         let before = dv.checked_sub(1).ok_or("db_write with data_version 0")?;
-        let last = running.dir.position().last;
-        let due = running.interval.is_some_and(|i| running.last_snapshot.elapsed() >= i);
-        match last {
-            Some(l) if l == before => {
-                // A periodic snapshot that fails is logged, not fatal: the log stays complete.
-                if due {
-                    if let Err(e) = self.snapshot_in_hook(running, before) {
-                        self.log_ok("unusual", &format!("periodic snapshot failed: {e}"));
-                        running.last_snapshot = Instant::now();
-                    }
-                }
-            }
-            Some(l) if l == dv => {
-                // Acknowledged, not committed, and lightningd retries the transaction.
-                running.dir.rewind_last(dv).map_err(|e| e.to_string())?;
-                self.snapshot_in_hook(running, before)?;
-            }
-            Some(l) if l > dv => {
+        // Refused before anything is written: a destination ahead of this transaction.
+        for dest in &running.dests {
+            if let Some(l) = dest.last().filter(|l| *l > dv) {
                 return Err(format!(
-                    "refusing the write: the backup is at data_version {l}, ahead of the \
-                     database at data_version {before} (this transaction's is {dv}): the \
-                     database was rolled back or replaced"
+                    "refusing the write: {} is at data_version {l}, ahead of the database at \
+                     data_version {before} (this transaction's is {dv}): the database was \
+                     rolled back or replaced",
+                    dest.describe()
                 ));
             }
-            // Due, a first write on an empty backup, or writes made without the plugin.
-            _ => self.snapshot_in_hook(running, before)?,
         }
-        running.dir.append(dv, writes, self.entropy.as_mut()).map_err(|e| e.to_string())
+        let due = running.interval.is_some_and(|i| running.last_snapshot.elapsed() >= i);
+        let mut needed = false;
+        for dest in running.dests.iter_mut() {
+            match dest.last() {
+                Some(l) if l == before => {}
+                Some(l) if l == dv => {
+                    // Acknowledged, not committed, and lightningd retries the transaction.
+                    dest.rewind_last(dv)?;
+                    needed = true;
+                }
+                // A first write on an empty backup, or writes made without this destination.
+                _ => needed = true,
+            }
+        }
+        if needed {
+            self.snapshot_in_hook(running, before)?;
+        } else if due {
+            // A periodic snapshot that fails is logged, not fatal: the log stays complete.
+            if let Err(e) = self.snapshot_in_hook(running, before) {
+                self.log_ok("unusual", &format!("periodic snapshot failed: {e}"));
+                running.last_snapshot = Instant::now();
+            }
+        }
+        let blob = format::seal_record(&running.config.pubkey, dv, writes, self.entropy.as_mut())
+            .map_err(|e| e.to_string())?;
+        for dest in running.dests.iter_mut() {
+            dest.append_sealed(dv, &blob)?;
+        }
+        Ok(())
     }
 
     fn snapshot_in_hook(&mut self, running: &mut Running, before: u64) -> Result<(), String> {
         let db_path = running.db_path.clone();
-        self.snapshot(&mut running.dir, &db_path, Some(before))?;
+        let recipient = running.config.pubkey;
+        self.snapshot(&mut running.dests, &recipient, &db_path, Some(before))?;
         running.last_snapshot = Instant::now();
         Ok(())
     }
@@ -408,6 +438,7 @@ impl<W: Write> Plugin<W> {
 }
 
 /// The answer to `getmanifest`.
+/// The answer to `getmanifest`.
 pub fn manifest() -> Value {
     json!({
         "options": [
@@ -415,8 +446,17 @@ pub fn manifest() -> Value {
                 "name": "warden-backup-dir",
                 "type": "string",
                 "description": "Directory of the sealed database backup (relative to the \
-                                lightning directory; default: warden-backup, or what \
-                                `warden-backup setup` wrote)",
+                                lightning directory; default: warden-backup unless \
+                                --warden-backup-postgres is given, or what `warden-backup \
+                                setup` wrote)",
+            },
+            {
+                "name": "warden-backup-postgres",
+                "type": "string",
+                "description": "PostgreSQL connection string (libpq key=value or \
+                                postgresql:// URI) of a database to write the sealed backup \
+                                to, alone or with --warden-backup-dir (then both are \
+                                durable before each write is acknowledged)",
             },
             {
                 "name": "warden-backup-pubkey",
@@ -441,30 +481,35 @@ pub fn manifest() -> Value {
 }
 
 /// `warden-backup setup`: writes the state file of the lightning directory `home` and, if the
-/// database exists, seals a first snapshot of it. Returns the snapshot's `data_version`.
+/// database exists, seals a first snapshot of it to every destination. Returns the
+/// snapshot's `data_version`.
 pub fn setup(
     home: &Path,
     config: &Config,
     entropy: &mut dyn EntropySource,
 ) -> Result<Option<u64>, String> {
-    let dir = config.backup_dir_in(home);
-    let mut backup = BackupDir::open(&dir, config.pubkey).map_err(|e| e.to_string())?;
+    let mut dests = config.open_destinations(home)?;
     let db_path = home.join(DB_FILE);
     let database = sqlite::read_data_version(&db_path).map_err(|e| e.to_string())?;
-    let last = backup.position().last;
-    if let Some(l) = last.filter(|l| *l > database.unwrap_or(0)) {
-        return Err(format!(
-            "the backup in {} is at data_version {l}, ahead of the database {} at {}",
-            dir.display(),
-            db_path.display(),
-            database.unwrap_or(0)
-        ));
+    for dest in &dests {
+        if let Some(l) = dest.last().filter(|l| *l > database.unwrap_or(0)) {
+            return Err(format!(
+                "{} is at data_version {l}, ahead of the database {} at data_version {}",
+                dest.describe(),
+                db_path.display(),
+                database.unwrap_or(0)
+            ));
+        }
     }
     let snapshot = match database {
         Some(_) => {
             let copy = sqlite::copy_database(&db_path).map_err(|e| e.to_string())?;
             let v = copy.data_version.unwrap_or(0);
-            backup.snapshot(v, &copy.bytes, entropy).map_err(|e| e.to_string())?;
+            let blob = format::seal_snapshot(&config.pubkey, v, &copy.bytes, entropy)
+                .map_err(|e| e.to_string())?;
+            for dest in dests.iter_mut() {
+                dest.snapshot_sealed(v, &blob)?;
+            }
             Some(v)
         }
         None => None,

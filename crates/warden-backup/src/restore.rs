@@ -1,5 +1,6 @@
-//! Restore: the newest sealed snapshot plus every later record, unsealed and replayed into a
-//! fresh SQLite file, with the order and the final `data_version` verified.
+//! Restore: the newest sealed snapshot plus every later record, from a backup directory or a
+//! PostgreSQL database ([`BackupSource`]), unsealed and replayed into a fresh SQLite file,
+//! with the order and the final `data_version` verified ([`restore_from`]).
 //!
 //! Unsealing goes through [`Unsealer`], which returns the key of one blob given its ephemeral
 //! point and context — the shape of the signer's unseal request (issue 5, point 8), which
@@ -24,6 +25,7 @@ use warden_core::secret::{Secret32, Seed};
 
 use crate::dir::{self, DirError};
 use crate::format::{self, FormatError};
+use crate::postgres::{PgError, PgReader, PgTarget};
 use crate::sqlite;
 
 /// Returns the key of one sealed blob: the signer's side of unsealing.
@@ -79,21 +81,68 @@ pub struct RestoreReport {
     pub torn_tail: u64,
 }
 
-/// Restores the backup in `backup_dir` into a new SQLite file `out` (which must not exist).
-///
-/// The file is built as `<out>.partial` and renamed into place only once every record is
-/// replayed and the final `data_version` checked; on failure nothing is left at `out`.
+/// Where a backup is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupSource {
+    /// A backup directory (the plugin's `--warden-backup-dir`).
+    Dir(PathBuf),
+    /// A PostgreSQL database (the plugin's `--warden-backup-postgres`): the backup sealed to
+    /// the node-backup public key `backup_id` (databases may hold several nodes' backups).
+    Postgres {
+        /// The database.
+        target: PgTarget,
+        /// The node-backup public key whose backup is restored.
+        backup_id: PublicKey,
+    },
+}
+
+impl fmt::Display for BackupSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackupSource::Dir(dir) => write!(f, "{}", dir.display()),
+            BackupSource::Postgres { target, backup_id } => {
+                write!(f, "{target} (backup of {backup_id})")
+            }
+        }
+    }
+}
+
+/// Restores the backup in `backup_dir` into a new SQLite file `out` (which must not exist):
+/// [`restore_from`] a [`BackupSource::Dir`].
 pub fn restore(
     backup_dir: &Path,
+    out: &Path,
+    unsealer: &mut dyn Unsealer,
+) -> Result<RestoreReport, RestoreError> {
+    restore_from(&BackupSource::Dir(backup_dir.to_owned()), out, unsealer)
+}
+
+/// Restores the backup at `source` into a new SQLite file `out` (which must not exist).
+///
+/// The newest snapshot is unsealed, then every later record (strictly consecutive versions,
+/// each bound to its version) is unsealed and replayed, and the final `data_version` checked.
+/// The file is built as `<out>.partial` and renamed into place only once all of that passed;
+/// on failure nothing is left at `out`. From a directory, a backup with no snapshot restores
+/// an empty database; from PostgreSQL, a database with no row for `backup_id` is an error
+/// ([`RestoreError::NoBackup`]).
+pub fn restore_from(
+    source: &BackupSource,
     out: &Path,
     unsealer: &mut dyn Unsealer,
 ) -> Result<RestoreReport, RestoreError> {
     if out.exists() {
         return Err(RestoreError::OutExists(out.to_owned()));
     }
+    let mut reader: Box<dyn Reader> = match source {
+        BackupSource::Dir(dir) => Box::new(DirReader::open(dir)?),
+        BackupSource::Postgres { target, backup_id } => {
+            let reader = PgReader::open(target, backup_id).map_err(RestoreError::Postgres)?;
+            Box::new(PgSource { reader, epoch: None, backup_id: *backup_id })
+        }
+    };
     let partial = partial_path(out);
     let _ = fs::remove_file(&partial);
-    let result = restore_into(backup_dir, &partial, unsealer);
+    let result = restore_into(reader.as_mut(), &partial, unsealer);
     match result {
         Ok(report) => {
             fs::rename(&partial, out).map_err(|e| RestoreError::io("rename", &partial, e))?;
@@ -117,13 +166,133 @@ fn partial_path(out: &Path) -> PathBuf {
     out.with_file_name(name)
 }
 
+/// The newest snapshot as a source stores it.
+struct SnapshotBlob {
+    data_version: u64,
+    blob: Vec<u8>,
+    /// Where it is, for messages.
+    at: String,
+}
+
+/// What a restore reads: the newest snapshot, then the records after it in stored order.
+trait Reader {
+    /// The newest snapshot (`None`: start from an empty database).
+    fn snapshot(&mut self) -> Result<Option<SnapshotBlob>, RestoreError>;
+    /// Gives every stored record after the snapshot at `start` to `each` (where, version,
+    /// blob), in stored order; returns the length of an ignorable torn tail.
+    fn records(
+        &mut self,
+        start: u64,
+        each: &mut dyn FnMut(&str, u64, &[u8]) -> Result<(), RestoreError>,
+    ) -> Result<u64, RestoreError>;
+}
+
+struct DirReader {
+    dir: PathBuf,
+    snapshots: Vec<u64>,
+    segments: Vec<u64>,
+}
+
+impl DirReader {
+    fn open(dir: &Path) -> Result<DirReader, RestoreError> {
+        let (snapshots, segments) = dir::list(dir).map_err(RestoreError::Dir)?;
+        Ok(DirReader { dir: dir.to_owned(), snapshots, segments })
+    }
+}
+
+impl Reader for DirReader {
+    fn snapshot(&mut self) -> Result<Option<SnapshotBlob>, RestoreError> {
+        let Some(&v) = self.snapshots.last() else { return Ok(None) };
+        let path = self.dir.join(format::snapshot_name(v));
+        let bytes = fs::read(&path).map_err(|e| RestoreError::io("read", &path, e))?;
+        let at = path.display().to_string();
+        let (clear_v, blob) = format::parse_snapshot_file(&bytes)
+            .map_err(|error| RestoreError::Format { at: at.clone(), error })?;
+        if clear_v != v {
+            return Err(RestoreError::SnapshotMismatch { named: v, inside: clear_v });
+        }
+        Ok(Some(SnapshotBlob { data_version: v, blob: blob.to_vec(), at }))
+    }
+
+    fn records(
+        &mut self,
+        start: u64,
+        each: &mut dyn FnMut(&str, u64, &[u8]) -> Result<(), RestoreError>,
+    ) -> Result<u64, RestoreError> {
+        let relevant: Vec<u64> = self.segments.iter().copied().filter(|s| *s >= start).collect();
+        let mut torn_tail = 0;
+        for (i, seg) in relevant.iter().enumerate() {
+            let path = self.dir.join(format::segment_name(*seg));
+            let bytes = fs::read(&path).map_err(|e| RestoreError::io("read", &path, e))?;
+            let at = path.display().to_string();
+            let parsed = format::parse_segment(&bytes)
+                .map_err(|error| RestoreError::Format { at: at.clone(), error })?;
+            if parsed.torn_tail > 0 {
+                if i + 1 != relevant.len() {
+                    return Err(RestoreError::TornRecord { path, bytes: parsed.torn_tail });
+                }
+                torn_tail = parsed.torn_tail;
+            }
+            for rec in parsed.records {
+                each(&at, rec.data_version, &rec.blob)?;
+            }
+        }
+        Ok(torn_tail)
+    }
+}
+
+struct PgSource {
+    reader: PgReader,
+    backup_id: PublicKey,
+    /// The newest epoch, once its snapshot is read.
+    epoch: Option<i64>,
+}
+
+impl Reader for PgSource {
+    fn snapshot(&mut self) -> Result<Option<SnapshotBlob>, RestoreError> {
+        let snapshot = self.reader.newest_snapshot().map_err(RestoreError::Postgres)?;
+        let Some(snapshot) = snapshot else {
+            return Err(RestoreError::NoBackup {
+                source: format!("{} (backup of {})", self.reader.target(), self.backup_id),
+            });
+        };
+        self.epoch = Some(snapshot.epoch);
+        Ok(Some(SnapshotBlob {
+            data_version: snapshot.data_version,
+            blob: snapshot.blob,
+            at: format!("{}, snapshot of epoch {}", self.reader.target(), snapshot.epoch),
+        }))
+    }
+
+    fn records(
+        &mut self,
+        _start: u64,
+        each: &mut dyn FnMut(&str, u64, &[u8]) -> Result<(), RestoreError>,
+    ) -> Result<u64, RestoreError> {
+        // `snapshot` found the epoch (a backup without one was refused there).
+        let Some(epoch) = self.epoch else { return Ok(0) };
+        let at = format!("{}, records of epoch {epoch}", self.reader.target());
+        let mut after = 0;
+        loop {
+            let page = self.reader.records_after(epoch, after).map_err(RestoreError::Postgres)?;
+            if page.is_empty() {
+                return Ok(0);
+            }
+            for (dv, blob) in page {
+                each(&at, dv, &blob)?;
+                after = dv;
+            }
+        }
+    }
+}
+
 fn restore_into(
-    backup_dir: &Path,
+    reader: &mut dyn Reader,
     partial: &Path,
     unsealer: &mut dyn Unsealer,
 ) -> Result<RestoreReport, RestoreError> {
-    let (snapshots, segments) = dir::list(backup_dir).map_err(RestoreError::Dir)?;
-    let snapshot = snapshots.last().copied();
+    let snapshot_blob = reader.snapshot()?;
+    let snapshot = snapshot_blob.as_ref().map(|s| s.data_version);
 
     // The snapshot (or nothing: an empty database) into the new file, mode 0600.
     let mut file = OpenOptions::new()
@@ -132,19 +301,12 @@ fn restore_into(
         .mode(0o600)
         .open(partial)
         .map_err(|e| RestoreError::io("create", partial, e))?;
-    let start = match snapshot {
-        Some(v) => {
-            let path = backup_dir.join(format::snapshot_name(v));
-            let bytes = fs::read(&path).map_err(|e| RestoreError::io("read", &path, e))?;
-            let (clear_v, blob) = format::parse_snapshot_file(&bytes)
-                .map_err(|error| RestoreError::Format { path: path.clone(), error })?;
-            if clear_v != v {
-                return Err(RestoreError::SnapshotMismatch { named: v, inside: clear_v });
-            }
-            let plaintext = unseal(unsealer, blob, &format::snapshot_context(v))
+    let start = match snapshot_blob {
+        Some(SnapshotBlob { data_version: v, blob, at }) => {
+            let plaintext = unseal(unsealer, &blob, &format::snapshot_context(v))
                 .map_err(|error| RestoreError::Snapshot { data_version: v, error })?;
             let (inner_v, db) = format::decode_snapshot(&plaintext)
-                .map_err(|error| RestoreError::Format { path: path.clone(), error })?;
+                .map_err(|error| RestoreError::Format { at, error })?;
             if inner_v != v {
                 return Err(RestoreError::SnapshotMismatch { named: v, inside: inner_v });
             }
@@ -174,45 +336,32 @@ fn restore_into(
 
     let mut next = start.saturating_add(1);
     let mut records = 0u64;
-    let mut torn_tail = 0u64;
-    let relevant: Vec<u64> = segments.into_iter().filter(|s| *s >= start).collect();
     let tx = conn.transaction().map_err(|e| RestoreError::sql(partial, e))?;
-    for (i, seg) in relevant.iter().enumerate() {
-        let path = backup_dir.join(format::segment_name(*seg));
-        let bytes = fs::read(&path).map_err(|e| RestoreError::io("read", &path, e))?;
-        let parsed = format::parse_segment(&bytes)
-            .map_err(|error| RestoreError::Format { path: path.clone(), error })?;
-        if parsed.torn_tail > 0 {
-            if i + 1 != relevant.len() {
-                return Err(RestoreError::TornRecord { path, bytes: parsed.torn_tail });
-            }
-            torn_tail = parsed.torn_tail;
+    let torn_tail = reader.records(start, &mut |at, data_version, blob| {
+        if data_version <= start {
+            return Ok(());
         }
-        for rec in parsed.records {
-            if rec.data_version <= start {
-                continue;
-            }
-            if rec.data_version != next {
-                return Err(RestoreError::OutOfOrder { expected: next, found: rec.data_version });
-            }
-            let plaintext = unseal(unsealer, &rec.blob, &format::record_context(rec.data_version))
-                .map_err(|error| RestoreError::Record { data_version: rec.data_version, error })?;
-            let (inner, writes) = format::decode_record(&plaintext)
-                .map_err(|error| RestoreError::Format { path: path.clone(), error })?;
-            if inner != rec.data_version {
-                return Err(RestoreError::OutOfOrder { expected: next, found: inner });
-            }
-            for w in &writes {
-                tx.execute_batch(w).map_err(|error| RestoreError::Replay {
-                    data_version: inner,
-                    statement: w.clone(),
-                    error,
-                })?;
-            }
-            records += 1;
-            next = next.saturating_add(1);
+        if data_version != next {
+            return Err(RestoreError::OutOfOrder { expected: next, found: data_version });
         }
-    }
+        let plaintext = unseal(unsealer, blob, &format::record_context(data_version))
+            .map_err(|error| RestoreError::Record { data_version, error })?;
+        let (inner, writes) = format::decode_record(&plaintext)
+            .map_err(|error| RestoreError::Format { at: at.to_owned(), error })?;
+        if inner != data_version {
+            return Err(RestoreError::OutOfOrder { expected: next, found: inner });
+        }
+        for w in &writes {
+            tx.execute_batch(w).map_err(|error| RestoreError::Replay {
+                data_version: inner,
+                statement: w.clone(),
+                error,
+            })?;
+        }
+        records += 1;
+        next = next.saturating_add(1);
+        Ok(())
+    })?;
     tx.commit().map_err(|e| RestoreError::sql(partial, e))?;
     let last = next.saturating_sub(1);
     let found = sqlite::data_version_of(&conn).map_err(|e| RestoreError::sql(partial, e))?;
@@ -242,10 +391,17 @@ pub enum RestoreError {
     },
     /// The backup directory cannot be listed.
     Dir(DirError),
-    /// A file does not follow the layout.
+    /// The PostgreSQL source cannot be read.
+    Postgres(PgError),
+    /// The PostgreSQL source holds no backup for the key.
+    NoBackup {
+        /// The database and key (no password).
+        source: String,
+    },
+    /// A file or row does not follow the layout.
     Format {
-        /// The file.
-        path: PathBuf,
+        /// Where: the file, or the database and epoch.
+        at: String,
         /// What is wrong.
         error: FormatError,
     },
@@ -326,7 +482,9 @@ impl fmt::Display for RestoreError {
                 write!(f, "cannot {action} {}: {error}", path.display())
             }
             RestoreError::Dir(e) => write!(f, "{e}"),
-            RestoreError::Format { path, error } => write!(f, "{}: {error}", path.display()),
+            RestoreError::Postgres(e) => write!(f, "{e}"),
+            RestoreError::NoBackup { source } => write!(f, "no backup in {source}"),
+            RestoreError::Format { at, error } => write!(f, "{at}: {error}"),
             RestoreError::Snapshot { data_version, error } => {
                 write!(f, "snapshot at data_version {data_version}: {error}")
             }
@@ -361,6 +519,7 @@ impl std::error::Error for RestoreError {
         match self {
             RestoreError::Io { error, .. } => Some(error),
             RestoreError::Dir(e) => Some(e),
+            RestoreError::Postgres(e) => Some(e),
             RestoreError::Format { error, .. } => Some(error),
             RestoreError::Snapshot { error, .. } | RestoreError::Record { error, .. } => {
                 Some(error)

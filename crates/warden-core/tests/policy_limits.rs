@@ -168,3 +168,44 @@ fn every_rule_of_a_check_reports_independently() {
     let rules: Vec<Rule> = setup_refusals(&m, &s).iter().map(|e| e.rule).collect();
     assert_eq!(rules, [Rule::ChannelDelayRange, Rule::ChannelSizeMax]);
 }
+
+/// BOLT-03's fee floor: a funder who cannot pay the whole fee pays what it has (its output is
+/// then absent) and the commitment pays less than its feerate: accepted. A commitment whose
+/// funder keeps an output and still underpays is refused (`commitment-fee-range`).
+#[test]
+fn the_funders_fee_has_a_floor_of_zero() {
+    use warden_core::policy::balance::check_balance;
+    let s = setup();
+    // One HTLC of 5,000 sat on a static_remotekey commitment at 2,500 sat/kw: 2,240 sat of fee
+    // (weight 724 + 172). The funder (us) has 1,000 sat left: the fee takes all of it.
+    let floored = CommitmentContent {
+        to_holder: Sat(0),
+        to_counterparty: Sat(1_000_000 - 5_000 - 1_000),
+        ..content(5)
+    };
+    check_balance(&s, None, &floored).unwrap();
+    // The funder keeps 500 sat and the fee is 1,740 sat short.
+    let short = CommitmentContent {
+        to_holder: Sat(500),
+        to_counterparty: Sat(1_000_000 - 5_000 - 1_000),
+        ..content(5)
+    };
+    assert_eq!(check_balance(&s, None, &short).unwrap_err().rule, Rule::CommitmentFeeRange);
+    // The same when the peer is the funder: its output absent is the floor, ours absent is not.
+    let theirs = ChannelSetup { is_outbound: false, ..setup() };
+    let floored = CommitmentContent {
+        to_holder: Sat(1_000_000 - 5_000 - 1_000),
+        to_counterparty: Sat(0),
+        ..content(5)
+    };
+    check_balance(&theirs, None, &floored).unwrap();
+    let not_funder = CommitmentContent {
+        to_holder: Sat(0),
+        to_counterparty: Sat(1_000_000 - 5_000 - 1_000),
+        ..content(5)
+    };
+    assert_eq!(
+        check_balance(&theirs, None, &not_funder).unwrap_err().rule,
+        Rule::CommitmentFeeRange
+    );
+}

@@ -17,9 +17,14 @@
 //! transitions (sign the peer's commitment, validate ours, revoke ours, take the peer's
 //! revocation, round after round) and only the `persist` of each new state is timed.
 //!
-//! Bytes per update are those of the batch `persist` commits: the sealed channel record (as
-//! `seal_record` makes it from `encode_channel` of the state) and the signed head, plus their
-//! store keys. They are cross-checked against what the store file holds after each run.
+//! Every timed `persist` runs under `AuditLog::decide`, as `Signer::handle` runs it, so its
+//! batch holds what a real update writes: the channel's records, the signed head, the
+//! request's audit entry (and, in the older layout, the audit tip). Bytes per update are those
+//! of that batch, as the store counts them (`SealedRedbChannelStore::last_batch_bytes`: keys
+//! and values of every put), by kind of record.
+//!
+//! `WARDEN_BENCH_SIZES` (comma-separated) replaces the store sizes, e.g. `1,100` for a quick
+//! run; `WARDEN_BENCH_SIZES=0` runs the bytes table only.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -41,10 +46,13 @@ use warden_core::secp256k1::{All, PublicKey, Secp256k1, SecretKey};
 use warden_core::secret::Seed;
 use warden_core::shachain::generate_from_seed;
 use warden_core::units::{CommitmentNumber, Dbid, FeeratePerKw, Msat, Sat};
+use warden_hsmd::audit::AuditLog;
 use warden_hsmd::channels::ChannelStore;
 use warden_hsmd::durable::{
-    channel_record_name, store_id_bytes, Clock, SealedRedbChannelStore, HEAD_KEY, STORE_DIR,
+    channel_record_name, store_id_bytes, BatchBytes, Clock, SealedRedbChannelStore, HEAD_KEY,
+    STORE_DIR,
 };
+use warden_hsmd::signer::{ClientContext, Outcome};
 use warden_store::redb::RedbDatabase;
 use warden_store::{Store, StoreId};
 use warden_wire::NodeId;
@@ -67,8 +75,6 @@ const GOAL_BASE: usize = 2_048;
 const GOAL_PER_HTLC: usize = 100;
 /// Obfuscated store keys are 32 bytes.
 const OBFUSCATED_KEY_LEN: usize = 32;
-/// redb's row per put: key `(store id, key)` and value `(u64 version, value)`.
-const REDB_ROW_OVERHEAD: usize = 45 + 8;
 
 const PEER_SEED: [u8; 32] = [0x42; 32];
 
@@ -216,32 +222,33 @@ impl Driver {
     }
 }
 
-/// The bytes of one update's batch, from the values `persist` puts in it.
-#[derive(Clone, Copy)]
-struct BatchBytes {
-    record: usize,
-    head: usize,
+/// One update as warden-hsmd makes it: `persist` under the audit log's `decide`, as
+/// `Signer::handle` runs a request (the request's entry goes into the state change's batch).
+fn update(store: &mut SealedRedbChannelStore, log: &AuditLog, state: &ChannelState) {
+    let ctx = ClientContext {
+        id: NodeId::from(state.slot.peer.0),
+        dbid: state.slot.dbid.0,
+        permissions: warden_hsmd::permissions::ALL,
+    };
+    // A request body: its type (`sign_remote_commitment_tx`, 19) and some bytes.
+    let mut body = 19u16.to_be_bytes().to_vec();
+    body.extend_from_slice(&hash32(9, state.holder.next_number));
+    log.decide(&ctx, &body, || {
+        store.persist(state).unwrap();
+        Ok(Outcome::Reply(vec![0; 66]))
+    })
+    .unwrap();
 }
 
-impl BatchBytes {
-    /// Record and head values plus their store keys.
-    fn total(&self) -> usize {
-        self.record + OBFUSCATED_KEY_LEN + self.head + HEAD_KEY.len()
-    }
-    /// As redb holds the two rows (store id in the key, u64 version in the value).
-    fn rows(&self) -> usize {
-        self.total() + 2 * REDB_ROW_OVERHEAD
-    }
-}
-
-/// The sealed record `persist` writes for `state` (its length does not depend on the version
-/// or the nonce).
-fn sealed_len(keys: &WardenKeys, store_id: &SealStoreId, state: &ChannelState) -> usize {
+/// The sealed record of a whole state in one record (the layout before split records), for
+/// the table's comparison column.
+fn whole_sealed_len(keys: &WardenKeys, store_id: &SealStoreId, state: &ChannelState) -> usize {
     let name = channel_record_name(&state.slot);
     let plaintext = encode_channel(state);
     seal_record(keys, store_id, &name, RecordVersion(1), &plaintext, &mut SplitMix(0))
         .to_bytes()
         .len()
+        + OBFUSCATED_KEY_LEN
 }
 
 struct Fixture {
@@ -316,37 +323,35 @@ fn run_size(fx: &Fixture, base: &Path, channels: usize) -> SizeResult {
 
     let mut driver = template;
     driver.state = store.load(&fx.slot(0)).unwrap();
+    let log = store.audit_log();
     let mut times = Vec::with_capacity(UPDATES);
     let mut bytes = Vec::with_capacity(UPDATES);
     for i in 0..WARMUP + UPDATES {
         driver.step(&fx.secp);
         let t = Instant::now();
-        store.persist(&driver.state).unwrap();
+        update(&mut store, &log, &driver.state);
         let elapsed = t.elapsed();
         if i >= WARMUP {
             times.push(elapsed);
-            bytes.push(BatchBytes {
-                record: sealed_len(&keys, &fx.store_id, &driver.state),
-                head: store.head().to_bytes().len(),
-            });
+            bytes.push(store.last_batch_bytes());
         }
     }
-    let last = *bytes.last().unwrap();
+    let last_head = store.head().to_bytes().len();
+    drop(log);
     drop(store);
 
-    // Cross-check the computed sizes against the store file.
+    // Cross-check: the head the store holds is the size the batches counted.
     let file_bytes = std::fs::metadata(dir.join(STORE_DIR).join(warden_store::redb::FILE_NAME))
         .map(|m| m.len())
         .unwrap_or(0);
     {
         let db = RedbDatabase::open(&dir.join(STORE_DIR)).unwrap();
         let raw = db.store(StoreId::new(store_id_bytes(&fx.node_id)).unwrap());
-        let key = keys.obfuscate_key(&fx.store_id, &channel_record_name(&fx.slot(0)));
-        let record = raw.get(&key.0).unwrap().unwrap();
         let head = raw.get(HEAD_KEY).unwrap().unwrap();
-        assert_eq!(record.value.len(), last.record, "computed sealed record size");
-        assert_eq!(head.value.len(), last.head, "computed signed head size");
+        assert_eq!(head.value.len(), last_head, "signed head size");
+        assert_eq!(bytes.last().unwrap().head, last_head + HEAD_KEY.len(), "counted head bytes");
     }
+    let _ = &keys;
 
     // Startup (list, verify against the head, open every record): O(n) by design.
     let t = Instant::now();
@@ -359,7 +364,7 @@ fn run_size(fx: &Fixture, base: &Path, channels: usize) -> SizeResult {
     let mut sorted = times.clone();
     sorted.sort();
     let mut by_total = bytes.clone();
-    by_total.sort_by_key(BatchBytes::total);
+    by_total.sort_by_key(|b| b.total());
     SizeResult {
         channels,
         populate,
@@ -446,17 +451,26 @@ fn main() {
         us(raw_fsync_median(base.path()))
     );
 
+    bytes_table(&fx, base.path());
+
+    let sizes: Vec<usize> = match std::env::var("WARDEN_BENCH_SIZES") {
+        Ok(v) => v.split(',').map(|n| n.trim().parse().unwrap()).filter(|&n| n > 0).collect(),
+        Err(_) => SIZES.to_vec(),
+    };
+    if sizes.is_empty() {
+        return;
+    }
     let mut results = Vec::new();
-    for &n in &SIZES {
+    for &n in &sizes {
         println!("# populating {n} channels ...");
         results.push(run_size(&fx, base.path(), n));
     }
 
     let base_median = results[0].median.as_secs_f64();
     println!();
-    println!("## per-update latency (µs) by store size");
+    println!("## per-update latency (µs) by store size ({HTLCS} HTLCs)");
     println!(
-        "| channels | median | p90 | min | max | median / 1-ch median | bytes/update | \
+        "| channels | median | p90 | min | max | median / 1-ch median | bytes/update (median) | \
          populate | reopen | file size |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -475,51 +489,54 @@ fn main() {
             r.file_bytes as f64 / (1024.0 * 1024.0),
         );
     }
+}
 
+/// Bytes per update at 0, 3 and 30 HTLCs, after a few rounds and after many: a channel is
+/// driven to round `rounds` in memory, stored, and then two more rounds (eight updates, each
+/// kind twice) are persisted as warden-hsmd persists them; every batch is counted.
+fn bytes_table(fx: &Fixture, base: &Path) {
     println!();
     println!(
-        "## bytes per update (sealed channel record + signed head + store keys) vs the goal \
+        "## bytes per update (every put of the batch: keys + values) vs the goal \
          {GOAL_BASE} + {GOAL_PER_HTLC}/HTLC"
     );
     println!(
-        "| HTLCs | rounds | plaintext | sealed record | head | keys | total | redb rows | goal | \
-         within goal |"
+        "| HTLCs | rounds | records | head | audit entry | audit tip | total (max of 8) | \
+         total (mean) | goal | within goal | whole record, for comparison |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|");
     let keys = Fixture::keys();
-    let head_len = {
-        // Every head has the same length; take it from a store that made one.
-        let dir = base.path().join("head");
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut store = fx.open(&dir, 7);
-        store.persist(&Driver::new(&fx.secp, fx.slot(0), 0).state).unwrap();
-        store.head().to_bytes().len()
-    };
     for &rounds in &BYTES_ROUNDS {
-        let mut totals = Vec::new();
         for &htlcs in &BYTES_HTLCS {
+            let dir = base.join(format!("bytes-{rounds}-{htlcs}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut store = fx.open(&dir, 7);
+            let log = store.audit_log();
             let mut d = Driver::new(&fx.secp, fx.slot(0), htlcs);
             d.rounds(&fx.secp, rounds);
-            let b =
-                BatchBytes { record: sealed_len(&keys, &fx.store_id, &d.state), head: head_len };
+            update(&mut store, &log, &d.state);
+            let mut batches: Vec<BatchBytes> = Vec::new();
+            for _ in 0..8 {
+                d.step(&fx.secp);
+                update(&mut store, &log, &d.state);
+                batches.push(store.last_batch_bytes());
+            }
+            let max = *batches.iter().max_by_key(|b| b.total()).unwrap();
+            let mean = batches.iter().map(|b| b.total()).sum::<usize>() / batches.len();
             let goal = GOAL_BASE + GOAL_PER_HTLC * htlcs;
             println!(
-                "| {htlcs} | {rounds} | {} | {} | {} | {} | {} | {} | {goal} | {} |",
-                encode_channel(&d.state).len(),
-                b.record,
-                b.head,
-                OBFUSCATED_KEY_LEN + HEAD_KEY.len(),
-                b.total(),
-                b.rows(),
-                if b.total() < goal { "yes" } else { "NO" },
+                "| {htlcs} | {rounds} | {} | {} | {} | {} | {} | {mean} | {goal} | {} | {} |",
+                max.records,
+                max.head,
+                max.audit_entries,
+                max.audit_tip,
+                max.total(),
+                if max.total() < goal { "yes" } else { "NO" },
+                whole_sealed_len(&keys, &fx.store_id, &d.state),
             );
-            totals.push((htlcs, b.total()));
-        }
-        if let (Some(&(h0, t0)), Some(&(h1, t1))) = (totals.first(), totals.last()) {
-            println!(
-                "|  | {rounds} rounds: {:.0} bytes per HTLC (goal {GOAL_PER_HTLC}) | | | | | | | | |",
-                (t1 - t0) as f64 / (h1 - h0) as f64
-            );
+            drop(log);
+            drop(store);
+            std::fs::remove_dir_all(&dir).unwrap();
         }
     }
 }

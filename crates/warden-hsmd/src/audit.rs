@@ -523,6 +523,15 @@ impl AuditLog {
         &self.alarms
     }
 
+    /// Read-only, for `warden run`'s status and metrics: the sequence number of the store's
+    /// signed head, and each replica's name and whether it is lagging (missed a batch). `None`
+    /// for a memory store.
+    pub fn store_health(&self) -> Option<(u64, Vec<(String, bool)>)> {
+        let core = Self::lock(self.core.as_ref()?);
+        let replicas = core.replicas.iter().map(|r| (r.name.clone(), r.lagging)).collect();
+        Some((core.head.head.seq, replicas))
+    }
+
     fn lock(core: &Mutex<Core>) -> std::sync::MutexGuard<'_, Core> {
         core.lock().unwrap_or_else(|e| e.into_inner())
     }

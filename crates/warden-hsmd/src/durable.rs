@@ -59,7 +59,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bitcoin::hashes::{sha256, Hash, HashEngine};
 use bitcoin::OutPoint;
-use warden_core::channel::encoding::{decode_channel, encode_channel, DecodeError};
+use warden_core::channel::encoding::{decode_channel, DecodeError};
+use warden_core::channel::parts::{decode_parts, encode_parts, is_parts, part_ids, PART_MAIN};
 use warden_core::channel::{ChannelSlot, ChannelState};
 use warden_core::keys::NodeId as CoreNodeId;
 use warden_core::rng::EntropySource;
@@ -109,10 +110,20 @@ impl Clock for SystemClock {
     }
 }
 
-/// The record name of a channel: `channel/<peer hex>/<dbid>`.
+/// The record name of a channel (its main part): `channel/<peer hex>/<dbid>`.
 pub fn channel_record_name(slot: &ChannelSlot) -> Vec<u8> {
     let peer: String = slot.peer.0.serialize().iter().map(|b| format!("{b:02x}")).collect();
     format!("channel/{peer}/{}", slot.dbid.0).into_bytes()
+}
+
+/// The record name of a part of a channel: the main part's name, or
+/// `channel/<peer hex>/<dbid>/<part id>`.
+pub fn channel_part_name(slot: &ChannelSlot, part: u8) -> Vec<u8> {
+    let mut name = channel_record_name(slot);
+    if part != PART_MAIN {
+        name.extend_from_slice(format!("/{part}").as_bytes());
+    }
+    name
 }
 
 /// The store id of a node's records: `"warden-hsmd/" ‖ compressed node id` (45 bytes).
@@ -348,7 +359,19 @@ impl EntropySource for BatchNonces<'_> {
 
 pub(crate) struct CachedChannel {
     state: ChannelState,
+    /// Each stored part of the channel (`warden_core::channel::parts`; a channel still in the
+    /// whole-state layout has part 0 only): its element and the SHA-256 of its plaintext.
+    parts: BTreeMap<u8, CachedPart>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct CachedPart {
     element: SetElement,
+    digest: [u8; 32],
+}
+
+fn digest(plaintext: &[u8]) -> [u8; 32] {
+    sha256::Hash::hash(plaintext).to_byte_array()
 }
 
 /// The node record's content.
@@ -512,16 +535,35 @@ pub(crate) fn load_snapshot(
                 .get(key.0.as_slice())
                 .ok_or_else(|| NodeStateStaleError::MissingChannel { name: name_str(&name) })?;
             let (plaintext, element) = open(&name, r)?;
-            let state = decode_channel(&plaintext).map_err(|e: DecodeError| {
-                NodeStateStaleError::Decode { name: name_str(&name), reason: e.to_string() }
-            })?;
+            let bad = |e: DecodeError| NodeStateStaleError::Decode {
+                name: name_str(&name),
+                reason: e.to_string(),
+            };
+            let mut parts = BTreeMap::new();
+            parts.insert(PART_MAIN, CachedPart { element, digest: digest(&plaintext) });
+            let state = if is_parts(&plaintext) {
+                let mut plaintexts = BTreeMap::new();
+                for id in part_ids(&plaintext).map_err(bad)? {
+                    let part_name = channel_part_name(slot, id);
+                    let key = keys.obfuscate_key(store_id, &part_name);
+                    let r = by_key.get(key.0.as_slice()).ok_or_else(|| {
+                        NodeStateStaleError::MissingChannel { name: name_str(&part_name) }
+                    })?;
+                    let (part, element) = open(&part_name, r)?;
+                    parts.insert(id, CachedPart { element, digest: digest(&part) });
+                    plaintexts.insert(id, part);
+                }
+                decode_parts(&plaintext, &plaintexts).map_err(bad)?
+            } else {
+                decode_channel(&plaintext).map_err(bad)?
+            };
             if state.slot != *slot {
                 return Err(NodeStateStaleError::Decode {
                     name: name_str(&name),
                     reason: "the record holds another channel".into(),
                 });
             }
-            channels.insert(*slot, CachedChannel { state, element });
+            channels.insert(*slot, CachedChannel { state, parts });
         }
         (node, Some(element))
     };
@@ -535,8 +577,9 @@ pub(crate) fn load_snapshot(
             Some(AuditTip { seq, hash, element })
         }
     };
-    let named =
-        channels.len() + usize::from(node_element.is_some()) + usize::from(audit_tip.is_some());
+    let named = channels.values().map(|c| c.parts.len()).sum::<usize>()
+        + usize::from(node_element.is_some())
+        + usize::from(audit_tip.is_some());
     if named != records.len() {
         return Err(NodeStateStaleError::Unaccounted { named, found: records.len() });
     }
@@ -573,6 +616,50 @@ pub(crate) struct Core {
     nonce_seed: [u8; 32],
     pub(crate) head: SignedHead,
     pub(crate) audit: crate::audit::AuditState,
+    /// What the last batch wrote (for the bytes-per-update benchmark).
+    last_batch: BatchBytes,
+}
+
+/// The bytes one batch wrote to the store (keys and values of its puts), by kind of record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchBytes {
+    /// Channel and node records (obfuscated key and sealed value).
+    pub records: usize,
+    /// The signed head.
+    pub head: usize,
+    /// Audit entries.
+    pub audit_entries: usize,
+    /// The audit tip record (older layout only; see `audit.rs`).
+    pub audit_tip: usize,
+    /// How many puts.
+    pub puts: usize,
+}
+
+impl BatchBytes {
+    /// Everything the batch wrote.
+    pub fn total(&self) -> usize {
+        self.records + self.head + self.audit_entries + self.audit_tip
+    }
+
+    fn of(ops: &[Op], tip_key: &[u8]) -> BatchBytes {
+        let mut b = BatchBytes::default();
+        for op in ops {
+            if let Op::Put { key, value, .. } = op {
+                let n = key.len() + value.len();
+                b.puts += 1;
+                if key == HEAD_KEY {
+                    b.head += n;
+                } else if is_audit_key(key) {
+                    b.audit_entries += n;
+                } else if key == tip_key {
+                    b.audit_tip += n;
+                } else {
+                    b.records += n;
+                }
+            }
+        }
+        b
+    }
 }
 
 impl Core {
@@ -675,6 +762,8 @@ impl Core {
             return Err(ChannelStoreError(format!("{e}: {detail}")));
         }
         self.head = head;
+        let tip_key = self.keys.obfuscate_key(&self.store_id, AUDIT_TIP_NAME);
+        self.last_batch = BatchBytes::of(&ops, &tip_key.0);
         let replica_error = self.replicate(&ops).err();
         Ok(Committed { elements: results, replica_error })
     }
@@ -840,6 +929,7 @@ impl SealedRedbChannelStore {
             nonce_seed: entropy.random_32(),
             head: snapshot.head,
             audit,
+            last_batch: BatchBytes::default(),
         };
         // Every reconciliation that did something is an alarm: recorded in the audit trail
         // (written with the next batch) and returned to the caller to log.
@@ -866,9 +956,23 @@ impl SealedRedbChannelStore {
         self.lock().head
     }
 
+    /// The bytes the last batch wrote (keys and values), by kind of record.
+    pub fn last_batch_bytes(&self) -> BatchBytes {
+        self.lock().last_batch
+    }
+
     /// What reconciling with the replicas did at open (for the caller to log).
     pub fn open_report(&self) -> &crate::replica::OpenReport {
         &self.report
+    }
+
+    /// Records `what` as an event in the audit trail and writes it now: one batch (with the
+    /// entries waiting), to the local file and every replica.
+    pub fn record_event(&self, what: &str) -> Result<(), ChannelStoreError> {
+        let mut core = self.lock();
+        let now = core.now();
+        core.audit.event(now, what);
+        core.flush_audit()
     }
 
     /// The audit log of this store, for `Signer::handle` to record every decision.
@@ -908,48 +1012,83 @@ impl ChannelStore for SealedRedbChannelStore {
         if self.channels.get(&state.slot).is_some_and(|c| c.state == *state) {
             return self.lock().ensure_replicated();
         }
-        let name = channel_record_name(&state.slot);
-        let previous = self.channels.get(&state.slot).map(|c| c.element);
-        let mut changes = vec![(Change::Put { name, plaintext: encode_channel(state) }, previous)];
+        // Only the parts that changed are written (and the parts gone are deleted).
+        let slot = state.slot;
+        let cached = self.channels.get(&slot);
+        let new_parts = encode_parts(state);
+        let mut changes = Vec::new();
+        let mut written: Vec<(u8, Option<[u8; 32]>)> = Vec::new();
+        for (id, plaintext) in new_parts.iter() {
+            let d = digest(plaintext);
+            let previous = cached.and_then(|c| c.parts.get(id));
+            if previous.is_some_and(|p| p.digest == d) {
+                continue;
+            }
+            let name = channel_part_name(&slot, *id);
+            changes.push((
+                Change::Put { name, plaintext: plaintext.clone() },
+                previous.map(|p| p.element),
+            ));
+            written.push((*id, Some(d)));
+        }
+        for (id, part) in cached.map(|c| &c.parts).into_iter().flatten() {
+            if !new_parts.iter().any(|(n, _)| n == id) {
+                changes.push((
+                    Change::Delete { name: channel_part_name(&slot, *id) },
+                    Some(part.element),
+                ));
+                written.push((*id, None));
+            }
+        }
         let mut node = None;
-        if previous.is_none() {
+        if cached.is_none() {
             let mut n = self.node.clone();
-            n.channels.push(state.slot);
+            n.channels.push(slot);
             changes.push(self.node_change(&n));
             node = Some(n);
         }
         let mut missing = false;
         self.commit(changes, |this, results| {
-            let Some(element) = results.first().copied().flatten() else {
-                missing = true;
-                return;
-            };
-            this.channels.insert(state.slot, CachedChannel { state: state.clone(), element });
+            let mut parts = this.channels.remove(&slot).map(|c| c.parts).unwrap_or_default();
+            for ((id, d), result) in written.iter().zip(&results) {
+                match (d, result) {
+                    (Some(digest), Some(element)) => {
+                        parts.insert(*id, CachedPart { element: *element, digest: *digest });
+                    }
+                    (None, _) => {
+                        parts.remove(id);
+                    }
+                    (Some(_), None) => missing = true,
+                }
+            }
+            this.channels.insert(slot, CachedChannel { state: state.clone(), parts });
             if let Some(n) = node {
                 this.node = n;
-                this.node_element = results.get(1).copied().flatten();
+                this.node_element = results.get(written.len()).copied().flatten();
             }
         })?;
         match missing {
-            true => Err(ChannelStoreError("the batch did not return the channel's element".into())),
+            true => Err(ChannelStoreError("the batch did not return a part's element".into())),
             false => Ok(()),
         }
     }
 
     fn forget(&mut self, slot: &ChannelSlot) -> Result<(), ChannelStoreError> {
-        let Some(previous) = self.channels.get(slot).map(|c| c.element) else {
+        let Some(parts) = self.channels.get(slot).map(|c| c.parts.clone()) else {
             return self.lock().ensure_replicated();
         };
         let mut node = self.node.clone();
         node.channels.retain(|s| s != slot);
-        let changes = vec![
-            (Change::Delete { name: channel_record_name(slot) }, Some(previous)),
-            self.node_change(&node),
-        ];
+        let mut changes: Vec<_> = parts
+            .iter()
+            .map(|(id, p)| (Change::Delete { name: channel_part_name(slot, *id) }, Some(p.element)))
+            .collect();
+        let node_at = changes.len();
+        changes.push(self.node_change(&node));
         self.commit(changes, |this, results| {
             this.channels.remove(slot);
             this.node = node;
-            this.node_element = results.get(1).copied().flatten();
+            this.node_element = results.get(node_at).copied().flatten();
         })
     }
 

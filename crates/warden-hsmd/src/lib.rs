@@ -36,6 +36,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod channels;
+pub mod client;
 pub mod durable;
 pub mod gossip;
 pub mod hsm_secret;
@@ -50,5 +51,6 @@ pub mod replica;
 pub mod server;
 pub mod signer;
 pub mod sweeps;
+pub mod unseal;
 pub mod version;
 pub mod wallet;

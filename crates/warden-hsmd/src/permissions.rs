@@ -72,7 +72,9 @@ pub fn required(msg_type: u16) -> Option<Permissions> {
         | SignAnyLocalHtlcTx::TYPE
         | SignAnchorspend::TYPE
         | SignHtlcTxMingle::TYPE
-        | SignAnyCannouncement::TYPE => Permissions::MASTER,
+        | SignAnyCannouncement::TYPE
+        | WardenUnseal::TYPE
+        | WardenNodeBackupPubkey::TYPE => Permissions::MASTER,
         _ => return None,
     };
     Some(p)

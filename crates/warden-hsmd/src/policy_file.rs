@@ -22,6 +22,7 @@
 //! max-push-sat = 0               # value given to the peer when we open
 //! max-channels = 10000
 //! onchain-fee-per-day-sat = 1000000  # RBF/CPFP bumps of one spend counted once; "unlimited"
+//! unseal-per-hour = 200000       # node-backup keys released by `warden unseal`; "unlimited"
 //!
 //! [allowlist]
 //! # Destinations of ours outside the wallet: withdrawals, closes and sweeps may pay them.
@@ -147,6 +148,7 @@ struct LimitsSection {
     max_push_sat: Option<u64>,
     max_channels: Option<usize>,
     onchain_fee_per_day_sat: Option<Velocity>,
+    unseal_per_hour: Option<Velocity>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -208,6 +210,7 @@ fn apply_limits(limits: &mut Limits, section: &LimitsSection) -> Result<(), Stri
         max_push_sat,
         max_channels,
         ref onchain_fee_per_day_sat,
+        ref unseal_per_hour,
     } = *section;
     if let Some(v) = min_to_self_delay {
         limits.min_to_self_delay = v;
@@ -242,6 +245,9 @@ fn apply_limits(limits: &mut Limits, section: &LimitsSection) -> Result<(), Stri
     }
     if let Some(limit) = budget("limits.onchain-fee-per-day-sat", onchain_fee_per_day_sat)? {
         limits.max_onchain_fee_per_day = limit.map(Sat);
+    }
+    if let Some(limit) = budget("limits.unseal-per-hour", unseal_per_hour)? {
+        limits.max_unseal_per_hour = limit;
     }
     if limits.max_sweep_feerate.0 < limits.max_feerate.0 {
         return Err(format!(

@@ -31,6 +31,11 @@
 //! then every request still waiting for its answer is re-sent; the signer answers a repeated
 //! request as it answered the first time (its channel state makes retries idempotent), and a
 //! second answer to a request already answered is dropped.
+//!
+//! lightningd's `init` may carry the `hsm_secret`'s passphrase (`hsmd_init_tlvs`
+//! `hsm_passphrase`) and, from older versions, its encryption key (`hsm_encryption_key`). The
+//! remote signer loads its own seed and needs neither: the proxy removes both before it keeps
+//! `init` (in a zeroizing buffer, for the replays) or sends it anywhere ([`strip_init`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -49,8 +54,9 @@ use warden_link::{
     LinkReader, LinkStream, LinkWriter, Request, StaticSecretKey,
 };
 use warden_wire::frame::peek_type;
-use warden_wire::msg::{ClientHsmfd, ClientHsmfdReply, InitReplyV4};
+use warden_wire::msg::{ClientHsmfd, ClientHsmfdReply, Init, InitReplyV4};
 use warden_wire::{Message, NodeId};
+use zeroize::Zeroizing;
 
 use crate::durable::STORE_DIR;
 use crate::hsm_secret::OsEntropy;
@@ -211,10 +217,10 @@ pub fn load_or_create_key(
     let store = dir.join(STORE_DIR);
     DirBuilder::new().recursive(true).mode(0o700).create(&store)?;
     let path = store.join(KEY_FILE);
-    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    let mut bytes = Zeroizing::new([0u8; 32]);
     match File::open(&path) {
         Ok(mut f) => {
-            let mut all = zeroize::Zeroizing::new(Vec::new());
+            let mut all = Zeroizing::new(Vec::new());
             f.read_to_end(&mut all)?;
             let exact: [u8; 32] = all.as_slice().try_into().map_err(|_| {
                 io::Error::new(
@@ -282,9 +288,40 @@ struct State {
     pending: BTreeMap<u64, Pending>,
     link: Option<Live>,
     generation: u64,
-    /// The `init` request, replayed first on every new link.
-    init: Option<Request>,
+    /// The `init` request (its secrets removed), replayed first on every new link.
+    init: Option<KeptInit>,
     ping: u64,
+}
+
+/// The `init` kept for the replays: its id, client and body (without the passphrase) in a
+/// buffer that is wiped when dropped.
+struct KeptInit {
+    id: u64,
+    client: LinkClient,
+    body: Zeroizing<Vec<u8>>,
+}
+
+impl KeptInit {
+    fn request(&self) -> Request {
+        Request { id: self.id, client: self.client, msg: self.body.to_vec() }
+    }
+}
+
+/// lightningd's `init` body without the `hsm_secret`'s passphrase and encryption key: the
+/// remote signer loads its own seed, so neither ever leaves this process. A body that carries
+/// neither is kept byte for byte; one that does not decode is refused (it is not forwarded).
+pub fn strip_init(body: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+    let mut init =
+        Init::decode(body).map_err(|e| format!("lightningd's init does not parse: {e}"))?;
+    if init.tlvs.hsm_passphrase.is_none() && init.hsm_encryption_key.is_none() {
+        return Ok(Zeroizing::new(body.to_vec()));
+    }
+    // Dropped here: `Passphrase` and `Secret` wipe themselves.
+    init.tlvs.hsm_passphrase = None;
+    init.hsm_encryption_key = None;
+    init.encode()
+        .map(Zeroizing::new)
+        .map_err(|e| format!("cannot re-encode lightningd's init: {e}"))
 }
 
 impl State {
@@ -318,7 +355,7 @@ impl Shared {
         st.next_id += 1;
         let request = Request { id, client, msg: body.to_vec() };
         if is_init {
-            st.init = Some(request.clone());
+            st.init = Some(KeptInit { id, client, body: Zeroizing::new(body.to_vec()) });
         }
         st.send(&LinkMessage::Request(request.clone()));
         st.pending.insert(id, Pending { request, answer: None });
@@ -364,7 +401,7 @@ impl Shared {
         st.generation += 1;
         let generation = st.generation;
         st.link = Some(Live { generation, writer });
-        let init = st.init.clone();
+        let init = st.init.as_ref().map(KeptInit::request);
         let init_id = init.as_ref().map(|r| r.id);
         if let Some(init) = init {
             st.send(&LinkMessage::Request(init));
@@ -608,7 +645,9 @@ impl Backend for Proxy {
     fn init(&mut self, body: &[u8], _dir: &Path) -> Result<(Forwarder, Vec<u8>), InitError> {
         let remote =
             |description: String| InitError::BadRequest(BadRequestError::Remote { description });
-        match self.shared.forward(master_context([0; 33]), body, true).map_err(remote)? {
+        let body = strip_init(body)
+            .map_err(|reason| InitError::BadRequest(BadRequestError::Malformed { reason }))?;
+        match self.shared.forward(master_context([0; 33]), &body, true).map_err(remote)? {
             Answer::Reply(reply) => {
                 let init = InitReplyV4::decode(&reply).map_err(|e| {
                     remote(format!("the signer's answer to init is not an init reply: {e}"))
@@ -669,7 +708,7 @@ impl Handler for Forwarder {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "test code")]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
     use super::*;
 
     const KEY: &str = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
@@ -720,6 +759,17 @@ mod tests {
         proxy: PublicKey,
         secret: &Path,
     ) -> (std::thread::JoinHandle<Vec<u16>>, TcpStream) {
+        fake_signer_keeping(addr, key, proxy, secret, Arc::new(Mutex::new(Vec::new())))
+    }
+
+    /// [`fake_signer`], keeping every `init` body it receives in `inits`.
+    fn fake_signer_keeping(
+        addr: SocketAddr,
+        key: [u8; 32],
+        proxy: PublicKey,
+        secret: &Path,
+        inits: Arc<Mutex<Vec<Vec<u8>>>>,
+    ) -> (std::thread::JoinHandle<Vec<u16>>, TcpStream) {
         use crate::signer::{Signer, StoreChoice};
         let secret = secret.to_path_buf();
         let tcp = TcpStream::connect(addr).unwrap();
@@ -741,7 +791,8 @@ mod tests {
                 };
                 let t = peek_type(&r.msg).unwrap();
                 seen.push(t);
-                let reply = if t == warden_wire::msg::Init::TYPE {
+                let reply = if t == Init::TYPE {
+                    inits.lock().unwrap().push(r.msg.clone());
                     let mut none = OsEntropy::open().unwrap();
                     let (s, reply) =
                         Signer::init_with(&r.msg, &secret, &mut none, StoreChoice::Memory).unwrap();
@@ -866,5 +917,76 @@ mod tests {
         assert_eq!(a, b);
         fs::write(&path, [1u8; 31]).unwrap();
         assert!(load_or_create_key(dir.path(), &mut entropy).is_err());
+    }
+
+    fn init_with_secrets() -> Init {
+        let mut init = warden_testkit::Hsmd::regtest_init();
+        init.tlvs.hsm_passphrase =
+            Some(warden_wire::Passphrase::new(b"correct horse battery".to_vec()).unwrap());
+        init.hsm_encryption_key = Some(warden_wire::Secret::new([0xe7; 32]));
+        init
+    }
+
+    #[test]
+    fn strip_init_removes_the_passphrase_and_key_only() {
+        let plain = warden_testkit::Hsmd::regtest_init().encode().unwrap();
+        assert_eq!(strip_init(&plain).unwrap().as_slice(), plain.as_slice(), "kept as it came");
+        let with = init_with_secrets().encode().unwrap();
+        assert!(with.windows(21).any(|w| w == b"correct horse battery"));
+        let stripped = strip_init(&with).unwrap();
+        assert!(!stripped.windows(21).any(|w| w == b"correct horse battery"));
+        assert!(!stripped.windows(32).any(|w| w == [0xe7; 32]));
+        let back = Init::decode(&stripped).unwrap();
+        assert!(back.tlvs.hsm_passphrase.is_none() && back.hsm_encryption_key.is_none());
+        // Everything else is as lightningd sent it.
+        assert_eq!(back, warden_testkit::Hsmd::regtest_init());
+        assert!(strip_init(&[0, 11, 1]).unwrap_err().contains("does not parse"));
+    }
+
+    /// The signer never sees lightningd's passphrase: not in the first `init`, not in the
+    /// replay on the next link. (The fake signer's secret has no passphrase: an `init` carrying
+    /// one would fail there with "passphrase not needed".)
+    #[test]
+    fn the_signer_never_gets_the_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = tempfile::tempdir().unwrap();
+        fs::write(secret.path().join("hsm_secret"), [0x42; 32]).unwrap();
+        let mut entropy = OsEntropy::open().unwrap();
+        let proxy_key = load_or_create_key(dir.path(), &mut entropy).unwrap();
+        let proxy_pub = proxy_key.public_key();
+        let signer_key = [7u8; 32];
+        let config = ProxyConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            signer_key: StaticSecretKey::from_bytes(signer_key).unwrap().public_key(),
+            wait: Duration::from_secs(20),
+            heartbeat: Duration::from_secs(5),
+        };
+        let mut proxy = Proxy::start(&config, proxy_key, dir.path()).unwrap();
+        let addr = proxy.local_addr();
+        let inits = Arc::new(Mutex::new(Vec::new()));
+        let (a, a_conn) =
+            fake_signer_keeping(addr, signer_key, proxy_pub, secret.path(), Arc::clone(&inits));
+        let body = init_with_secrets().encode().unwrap();
+        let (fwd, _) = proxy.init(&body, dir.path()).unwrap();
+        a_conn.shutdown(Shutdown::Both).unwrap();
+        a.join().unwrap();
+        // The next signer gets the kept init first.
+        let (b, b_conn) =
+            fake_signer_keeping(addr, signer_key, proxy_pub, secret.path(), Arc::clone(&inits));
+        let master = ClientContext { id: fwd.node_id(), dbid: 0, permissions: permissions::ALL };
+        let ecdh = warden_wire::msg::Ecdh { point: fwd.node_id().to_public_key().unwrap() }
+            .encode()
+            .unwrap();
+        assert!(matches!(fwd.handle(&master, &ecdh).unwrap(), Outcome::Reply(_)));
+        b_conn.shutdown(Shutdown::Both).unwrap();
+        b.join().unwrap();
+        let seen = inits.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "the init, then its replay");
+        for got in &seen {
+            assert!(!got.windows(21).any(|w| w == b"correct horse battery"));
+            let init = Init::decode(got).unwrap();
+            assert!(init.tlvs.hsm_passphrase.is_none() && init.hsm_encryption_key.is_none());
+        }
+        assert_eq!(seen[0], seen[1]);
     }
 }

@@ -383,16 +383,36 @@ pub fn reconcile_adopt(
         let ours = db.store(backend_id.clone()).list(&[]).map_err(OpenStoreError::Read)?;
         head_seq(&ours)
     };
+    replace_local(&dir, backend_id, &theirs, None)?;
+    Ok(ReconcileReport {
+        replica: replica.name.clone(),
+        action: "adopted the replica: local store replaced",
+        replaced_seq,
+        kept_seq: snap.head.head.seq,
+        records: theirs.len(),
+    })
+}
+
+fn io_error(context: &'static str) -> impl Fn(std::io::Error) -> OpenStoreError {
+    move |e: std::io::Error| OpenStoreError::Read(BackendError::new(context, e))
+}
+
+/// Replaces the store file in `dir` by one holding exactly `records` (under `backend_id`):
+/// written beside it (`adopt.tmp/`), fsync'd, and renamed over it, so a crash leaves one or the
+/// other whole. With `keep_old`, the file replaced is first kept under that name in `dir`.
+fn replace_local(
+    dir: &Path,
+    backend_id: warden_store::StoreId,
+    records: &[Record],
+    keep_old: Option<&str>,
+) -> Result<(), OpenStoreError> {
     let tmp = dir.join("adopt.tmp");
-    let io = |context: &'static str| {
-        move |e: std::io::Error| OpenStoreError::Read(BackendError::new(context, e))
-    };
     if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(io("remove an old adopt.tmp"))?;
+        fs::remove_dir_all(&tmp).map_err(io_error("remove an old adopt.tmp"))?;
     }
     {
         let db = RedbDatabase::open(&tmp).map_err(OpenStoreError::Open)?;
-        let ops: Vec<Op> = theirs
+        let ops: Vec<Op> = records
             .iter()
             .map(|r| Op::Put {
                 key: r.key.clone(),
@@ -405,16 +425,17 @@ pub fn reconcile_adopt(
             OpenStoreError::Read(BackendError::new("write the adopted state", commit_error(e)))
         })?;
     }
-    fs::rename(tmp.join(FILE_NAME), dir.join(FILE_NAME)).map_err(io("rename the adopted file"))?;
-    fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io("sync the store directory"))?;
-    fs::remove_dir_all(&tmp).map_err(io("remove adopt.tmp"))?;
-    Ok(ReconcileReport {
-        replica: replica.name.clone(),
-        action: "adopted the replica: local store replaced",
-        replaced_seq,
-        kept_seq: snap.head.head.seq,
-        records: theirs.len(),
-    })
+    if let Some(name) = keep_old {
+        if dir.join(FILE_NAME).exists() {
+            fs::rename(dir.join(FILE_NAME), dir.join(name))
+                .map_err(io_error("keep the replaced file"))?;
+        }
+    }
+    fs::rename(tmp.join(FILE_NAME), dir.join(FILE_NAME))
+        .map_err(io_error("rename the adopted file"))?;
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_error("sync the store directory"))?;
+    fs::remove_dir_all(&tmp).map_err(io_error("remove adopt.tmp"))?;
+    Ok(())
 }
 
 /// Operator action: replaces the state of `replica` by the local store of `node_id`, which
@@ -466,6 +487,217 @@ pub fn force_local(
         kept_seq: snap.head.head.seq,
         records: ours.len(),
     })
+}
+
+/// The name under which [`restore`] with `force` keeps the local file it replaced (in the
+/// store directory).
+pub const REPLACED_FILE_NAME: &str = "warden-store.redb.before-restore";
+
+/// What [`restore`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// The replica restored from.
+    pub replica: String,
+    /// The restored head's sequence number (before the restore's own audit event).
+    pub seq: u64,
+    /// The records copied.
+    pub records: usize,
+    /// The channels in the restored state.
+    pub channels: usize,
+    /// The audit entries verified and copied.
+    pub audit_entries: usize,
+    /// The local store replaced (`force`): its record count and head seq, if it had one.
+    pub replaced: Option<(usize, Option<u64>)>,
+}
+
+impl fmt::Display for RestoreReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "restored from replica {}: head seq {}, {} records ({} channels, {} audit entries), \
+             every record and the signed head verified with the seed's keys",
+            self.replica, self.seq, self.records, self.channels, self.audit_entries
+        )?;
+        if let Some((records, seq)) = self.replaced {
+            let seq = seq.map_or("no readable head".to_string(), |s| format!("head seq {s}"));
+            write!(
+                f,
+                "; the local store it replaced ({records} records, {seq}) is kept as \
+                 {REPLACED_FILE_NAME}"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl RestoreReport {
+    /// The audit event of the restore (short: an entry's detail is clipped at 240 bytes).
+    pub fn event(&self) -> String {
+        let replaced = match self.replaced {
+            Some((records, seq)) => format!(
+                "; replaced a local store of {records} records (head seq {}), kept as {}",
+                seq.map_or("none".to_string(), |s| s.to_string()),
+                REPLACED_FILE_NAME
+            ),
+            None => String::new(),
+        };
+        format!(
+            "restored from the replica at seq {} ({} records, verified){replaced}; replica {}",
+            self.seq, self.records, self.replica
+        )
+    }
+}
+
+/// Why [`restore`] refused, or failed.
+#[derive(Debug)]
+pub enum RestoreError {
+    /// The replica holds no state for this node id (wrong database, or wrong seed).
+    EmptyReplica {
+        /// The replica's name.
+        replica: String,
+    },
+    /// The replica's state does not verify under the seed's keys: nothing was written.
+    Invalid {
+        /// The replica's name.
+        replica: String,
+        /// What does not verify.
+        reason: String,
+    },
+    /// The local store holds state and `force` was not given: nothing was written.
+    LocalNotEmpty {
+        /// Its record count.
+        records: usize,
+        /// Its head seq, if it has a readable head.
+        seq: Option<u64>,
+    },
+    /// The local store or the replica could not be read or written.
+    Store(OpenStoreError),
+    /// The restored store was written, but starting on it did not find the replica equal
+    /// (the replica changed meanwhile?): what the start did instead.
+    NotEqual(String),
+    /// The restored store was written but the restore's audit event was not.
+    Audit(String),
+}
+
+impl fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestoreError::EmptyReplica { replica } => write!(
+                f,
+                "replica {replica} holds no state for this node id (is it the right database, \
+                 and the right seed?): nothing to restore"
+            ),
+            RestoreError::Invalid { replica, reason } => write!(
+                f,
+                "replica {replica} does not verify with this seed's keys: {reason}; nothing was \
+                 written"
+            ),
+            RestoreError::LocalNotEmpty { records, seq } => {
+                let seq = seq.map_or("no readable head".to_string(), |s| format!("head seq {s}"));
+                write!(
+                    f,
+                    "the local store is not empty ({records} records, {seq}): restoring would \
+                     overwrite it; nothing was written (force it only if that store is lost or \
+                     older than the replica)"
+                )
+            }
+            RestoreError::Store(e) => write!(f, "{e}"),
+            RestoreError::NotEqual(what) => write!(
+                f,
+                "the restored store was written, but the start on it did not find the replica \
+                 equal: {what}"
+            ),
+            RestoreError::Audit(e) => {
+                write!(f, "the restored store was written, but its audit event was not: {e}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RestoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RestoreError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Rebuilds the local store of `node_id` in `<lightning_dir>/warden/` from `replica` and the
+/// seed's `keys` (`warden restore`). The signer must be stopped (the file's lock is checked).
+///
+/// 1. Every record of the replica and its signed head are verified (envelopes, signatures,
+///    decryption, the set digest, every channel record's decoding) and its audit trail walked
+///    from entry 1 to the tip ([`crate::audit::verify_in`]); a replica that does not verify is
+///    refused, naming what failed, and nothing is written.
+/// 2. A local store that holds anything is refused unless `force`; with `force` it is kept
+///    beside the new one as [`REPLACED_FILE_NAME`].
+/// 3. The records are written to a new file renamed over the old one (a crash leaves one or
+///    the other whole).
+/// 4. The store is opened as the signer opens it, with the replica: they must be equal. The
+///    restore is then recorded as an audit event, written to both in one batch, so the next
+///    start of the signer finds them equal and serves.
+///
+/// Returns what was done and the opened store (for its channels; drop it before starting the
+/// signer).
+pub fn restore(
+    lightning_dir: &Path,
+    node_id: &NodeId,
+    keys: WardenKeys,
+    replica: Replica,
+    force: bool,
+    entropy: &mut dyn warden_core::rng::EntropySource,
+    clock: Box<dyn crate::durable::Clock>,
+) -> Result<(RestoreReport, crate::durable::SealedRedbChannelStore), RestoreError> {
+    let (_, backend_id) = store_ids(node_id).map_err(RestoreError::Store)?;
+    let name = replica.name.clone();
+    let theirs = replica.store.list(&[]).map_err(|error| {
+        RestoreError::Store(OpenStoreError::Replica { replica: name.clone(), error })
+    })?;
+    if theirs.is_empty() {
+        return Err(RestoreError::EmptyReplica { replica: name });
+    }
+    let trail = crate::audit::verify_in(replica.store.as_ref(), node_id, &keys)
+        .map_err(|e| RestoreError::Invalid { replica: name.clone(), reason: e.to_string() })?;
+    let dir = lightning_dir.join(STORE_DIR);
+    let ours = {
+        let db =
+            RedbDatabase::open(&dir).map_err(|e| RestoreError::Store(OpenStoreError::Open(e)))?;
+        db.store(backend_id.clone())
+            .list(&[])
+            .map_err(|e| RestoreError::Store(OpenStoreError::Read(e)))?
+    };
+    let replaced = match ours.is_empty() {
+        true => None,
+        false if !force => {
+            return Err(RestoreError::LocalNotEmpty { records: ours.len(), seq: head_seq(&ours) })
+        }
+        false => Some((ours.len(), head_seq(&ours))),
+    };
+    replace_local(&dir, backend_id, &theirs, replaced.map(|_| REPLACED_FILE_NAME))
+        .map_err(RestoreError::Store)?;
+    let store = crate::durable::SealedRedbChannelStore::open_with_replicas(
+        lightning_dir,
+        node_id,
+        keys,
+        entropy,
+        clock,
+        vec![replica],
+    )
+    .map_err(RestoreError::Store)?;
+    if let Some(other) = store.open_report().alarms().into_iter().next() {
+        return Err(RestoreError::NotEqual(other));
+    }
+    let report = RestoreReport {
+        replica: name,
+        seq: trail.head_seq,
+        records: theirs.len(),
+        channels: crate::channels::ChannelStore::states(&store).len(),
+        audit_entries: trail.entries.len(),
+        replaced,
+    };
+    store.record_event(&report.event()).map_err(|e| RestoreError::Audit(e.to_string()))?;
+    Ok((report, store))
 }
 
 #[cfg(test)]

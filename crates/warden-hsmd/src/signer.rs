@@ -191,11 +191,11 @@ fn open_durable(
     Ok((Box::new(store), audit))
 }
 
-fn invalid(reason: impl fmt::Display) -> BadRequestError {
+pub(crate) fn invalid(reason: impl fmt::Display) -> BadRequestError {
     BadRequestError::Invalid { reason: reason.to_string() }
 }
 
-fn encode<M: Message>(m: &M) -> Result<Vec<u8>, BadRequestError> {
+pub(crate) fn encode<M: Message>(m: &M) -> Result<Vec<u8>, BadRequestError> {
     m.encode().map_err(|e| invalid(format_args!("cannot encode reply: {e}")))
 }
 
@@ -213,6 +213,10 @@ pub struct Signer {
     wallet_scripts: std::sync::OnceLock<std::sync::Arc<crate::wallet::WalletScripts>>,
     /// audit: the durable store's audit trail (`audit.rs`), written from `handle`.
     audit: crate::audit::AuditLog,
+    /// Warden's own keys (`warden/...` labels): the node-backup key of `unseal.rs`.
+    pub(crate) warden_keys: warden_core::seal::WardenKeys,
+    /// The node-backup keys released in the last hour (`unseal.rs`).
+    pub(crate) unseals: crate::unseal::UnsealLedger,
 }
 
 impl fmt::Debug for Signer {
@@ -341,6 +345,8 @@ impl Signer {
         let keys = NodeKeys::derive(&secp, &loaded.seed, NetworkKind::from(network))
             .map_err(|e| bad(invalid(e)))?;
         let node_id = NodeId::from(keys.node_id().to_public_key());
+        let warden_keys =
+            warden_core::seal::WardenKeys::derive(&loaded.seed).map_err(|e| bad(invalid(e)))?;
         let reply = InitReplyV4 {
             hsm_version: HSM_VERSION,
             hsm_capabilities: CAPABILITIES.to_vec(),
@@ -401,6 +407,8 @@ impl Signer {
                 approvals,
                 wallet_scripts: Default::default(),
                 audit,
+                warden_keys,
+                unseals: Default::default(),
             },
             reply,
         ))
@@ -434,9 +442,18 @@ impl Signer {
     pub fn handle(&self, client: &ClientContext, body: &[u8]) -> Result<Outcome, BadRequestError> {
         // audit: every decision is recorded (audit.rs); a state change's entry is written in
         // the batch that makes the change durable.
-        let outcome = self.audit.decide(client, body, || self.dispatch(client, body));
+        let mut outcome = self.audit.decide(client, body, || self.dispatch(client, body));
         if let Err(BadRequestError::Refused(e)) = &outcome {
             self.policy.refused(e);
+        }
+        // unseal: a release of node-backup keys is in the durable audit trail before the
+        // keys leave; if the trail cannot be written, no key leaves.
+        if outcome.is_ok() && warden_wire::frame::peek_type(body).ok() == Some(WardenUnseal::TYPE) {
+            if let Err(e) = self.audit.flush() {
+                outcome = Err(invalid(format_args!(
+                    "the audit trail could not be written, so no key is released: {e}"
+                )));
+            }
         }
         outcome
     }
@@ -616,6 +633,8 @@ impl Signer {
             Request::SignAnchorspend(m) => crate::onchain::sign_anchorspend(self, &m)?,
             Request::SignHtlcTxMingle(m) => crate::onchain::sign_htlc_tx_mingle(self, &m)?,
             Request::SignSpliceTx(m) => crate::onchain::sign_splice_tx(self, client, &m)?,
+            Request::WardenUnseal(m) => self.warden_unseal(&m)?,
+            Request::WardenNodeBackupPubkey(_) => self.node_backup_pubkey()?,
             Request::Init(_) | Request::DevPreinit(_) => {
                 return Err(BadRequestError::Unexpected { name: request.name() })
             }

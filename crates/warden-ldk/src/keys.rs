@@ -31,10 +31,13 @@
 use bitcoin::bip32::{ChildNumber, Xpriv};
 use bitcoin::hashes::{sha256, Hash, HashEngine};
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey, Signing};
+use bitcoin::NetworkKind;
 use bitcoin::{Network, ScriptBuf, Txid};
 use lightning::ln::chan_utils::ChannelPublicKeys;
 use lightning::ln::channel_keys::{DelayedPaymentBasepoint, HtlcBasepoint, RevocationBasepoint};
-use warden_core::secret::{PrivateKey, Secret32, ShachainSeed};
+use warden_core::keys::{ChannelKeys, ChannelSeedBase, NodeId, NodeKeys};
+use warden_core::secret::{PrivateKey, Secret32, Seed, ShachainSeed};
+use warden_core::units::Dbid;
 
 /// How many static payment keys LDK's v2 remote-key derivation cycles through.
 pub const STATIC_PAYMENT_KEY_COUNT: u64 = 1000;
@@ -49,6 +52,39 @@ pub enum KeyScheme {
         /// Use the static (v2) to_remote payment keys.
         v2_remote_key: bool,
     },
+    /// Core Lightning's `hsmd` derivation, the seed being a 32-byte `hsm_secret`
+    /// (warden-core's `keys`): the node key and the per-channel keys of (peer id, dbid) exactly
+    /// as `hsmd` derives them. See "Core Lightning's scheme" in the module documentation for
+    /// how LDK's `channel_keys_id` maps to (peer id, dbid) and what that mapping cannot do.
+    CoreLightning,
+}
+
+/// The tag in bytes 8..32 of a `channel_keys_id` made for [`KeyScheme::CoreLightning`].
+const CLN_ID_TAG: &[u8] = b"warden-ldk/cln-channel";
+
+/// The `channel_keys_id` of the Core Lightning channel with database id `dbid`: the dbid
+/// (big-endian) in bytes 0..8, then the first 24 bytes of SHA-256(`"warden-ldk/cln-channel"`
+/// ‖ dbid) (which tell such an id from a random one).
+pub fn cln_channel_keys_id(dbid: u64) -> [u8; 32] {
+    let mut engine = sha256::Hash::engine();
+    engine.input(CLN_ID_TAG);
+    engine.input(&dbid.to_be_bytes());
+    let tag = sha256::Hash::from_engine(engine).to_byte_array();
+    let mut id = [0u8; 32];
+    let (head, tail) = id.split_at_mut(8);
+    head.copy_from_slice(&dbid.to_be_bytes());
+    tail.copy_from_slice(tag.get(..24).unwrap_or(&[0; 24]));
+    id
+}
+
+/// The dbid a `channel_keys_id` names under [`KeyScheme::CoreLightning`]: its first 8 bytes,
+/// big-endian. An id that [`cln_channel_keys_id`] did not make (LDK made one before the node
+/// moved to this scheme, or it is random) still names that dbid: its keys are those of the
+/// dbid, and two such ids that share their first 8 bytes share their keys.
+pub fn cln_dbid_of(channel_keys_id: &[u8; 32]) -> u64 {
+    let mut head = [0u8; 8];
+    head.copy_from_slice(channel_keys_id.get(..8).unwrap_or(&[0; 8]));
+    u64::from_be_bytes(head)
 }
 
 /// Why a key cannot be derived: BIP-0032 or SHA-256 output that is not a valid scalar (with
@@ -77,6 +113,12 @@ fn private(key: &Xpriv) -> PrivateKey {
     PrivateKey::new(key.private_key)
 }
 
+/// What channel keys are derived from, per scheme.
+enum Derivation {
+    Ldk { channel_master: Xpriv, static_payment: Xpriv },
+    CoreLightning { channels: ChannelSeedBase },
+}
+
 /// The seed-level secrets of a node.
 pub struct NodeSecrets {
     scheme: KeyScheme,
@@ -84,8 +126,7 @@ pub struct NodeSecrets {
     node_key: PrivateKey,
     destination_key: PrivateKey,
     shutdown_key: PrivateKey,
-    channel_master: Xpriv,
-    static_payment: Xpriv,
+    derivation: Derivation,
     inbound_payment_key: Secret32,
     peer_storage_key: Secret32,
     receive_auth_key: Secret32,
@@ -108,7 +149,9 @@ impl NodeSecrets {
         seed: &Secret32,
         scheme: KeyScheme,
     ) -> Result<NodeSecrets, DerivationError> {
-        let KeyScheme::Ldk { .. } = scheme;
+        if scheme == KeyScheme::CoreLightning {
+            return Self::derive_cln(secp, seed);
+        }
         // The network only matters when the key is serialized, which never happens here.
         let master = Xpriv::new_master(Network::Testnet, seed.expose_secret())
             .map_err(|_| DerivationError)?;
@@ -119,11 +162,37 @@ impl NodeSecrets {
             node_key: private(&child(secp, &master, 0)?),
             destination_key: private(&child(secp, &master, 1)?),
             shutdown_key: private(&child(secp, &master, 2)?),
-            channel_master: child(secp, &master, 3)?,
+            derivation: Derivation::Ldk {
+                channel_master: child(secp, &master, 3)?,
+                static_payment: child(secp, &master, 8)?,
+            },
             inbound_payment_key: bytes(&child(secp, &master, 5)?),
             peer_storage_key: bytes(&child(secp, &master, 6)?),
             receive_auth_key: bytes(&child(secp, &master, 7)?),
-            static_payment: child(secp, &master, 8)?,
+        })
+    }
+
+    /// Core Lightning's scheme (see the module documentation).
+    fn derive_cln<C: Signing>(
+        secp: &Secp256k1<C>,
+        seed: &Secret32,
+    ) -> Result<NodeSecrets, DerivationError> {
+        let hsm_secret = Seed::from_legacy(*seed.expose_secret());
+        let node =
+            NodeKeys::derive(secp, &hsm_secret, NetworkKind::Test).map_err(|_| DerivationError)?;
+        let wallet = |index| node.wallet().bitcoin_key(secp, index).map_err(|_| DerivationError);
+        Ok(NodeSecrets {
+            scheme: KeyScheme::CoreLightning,
+            seed: seed.clone(),
+            node_key: node.node_key().clone(),
+            destination_key: wallet(0)?,
+            shutdown_key: wallet(1)?,
+            derivation: Derivation::CoreLightning {
+                channels: ChannelSeedBase::from_seed(&hsm_secret),
+            },
+            inbound_payment_key: node.derive_secret(b"warden-ldk/inbound-payment-key"),
+            peer_storage_key: node.derive_secret(b"warden-ldk/peer-storage-key"),
+            receive_auth_key: node.derive_secret(b"warden-ldk/receive-auth-key"),
         })
     }
 
@@ -179,8 +248,11 @@ impl NodeSecrets {
         secp: &Secp256k1<C>,
         index: u64,
     ) -> Result<PrivateKey, DerivationError> {
+        let Derivation::Ldk { static_payment, .. } = &self.derivation else {
+            return Err(DerivationError);
+        };
         let i = u32::try_from(index % STATIC_PAYMENT_KEY_COUNT).map_err(|_| DerivationError)?;
-        Ok(private(&child(secp, &self.static_payment, i)?))
+        Ok(private(&child(secp, static_payment, i)?))
     }
 
     /// The secrets of the channel named `channel_keys_id`.
@@ -189,12 +261,18 @@ impl NodeSecrets {
         secp: &Secp256k1<C>,
         channel_keys_id: &[u8; 32],
     ) -> Result<ChannelSecrets, DerivationError> {
-        let KeyScheme::Ldk { v2_remote_key } = self.scheme;
+        let channel_master = match (&self.derivation, self.scheme) {
+            (Derivation::CoreLightning { channels }, _) => {
+                return self.cln_channel(secp, channels, channel_keys_id)
+            }
+            (Derivation::Ldk { channel_master, .. }, _) => channel_master,
+        };
+        let v2_remote_key = matches!(self.scheme, KeyScheme::Ldk { v2_remote_key: true });
         let mut head = [0u8; 8];
         head.copy_from_slice(channel_keys_id.get(..8).ok_or(DerivationError)?);
         // LDK truncates the big-endian u64 of the first 8 bytes to 32 bits.
         let index = (u64::from_be_bytes(head) as u32) % (1 << 31);
-        let channel_child = child(secp, &self.channel_master, index)?;
+        let channel_child = child(secp, channel_master, index)?;
         let mut engine = sha256::Hash::engine();
         engine.input(channel_keys_id);
         engine.input(self.seed.expose_secret());
@@ -234,6 +312,37 @@ impl NodeSecrets {
             delayed,
             htlc,
             commitment_seed: ShachainSeed::new(commitment_seed),
+        })
+    }
+}
+
+impl NodeSecrets {
+    /// The peer id Core Lightning's per-channel derivation is salted with: our own node id
+    /// (LDK never tells the signer the peer; see the module documentation).
+    pub fn cln_peer<C: Signing>(&self, secp: &Secp256k1<C>) -> NodeId {
+        NodeId(self.node_key.public_key(secp))
+    }
+
+    fn cln_channel<C: Signing>(
+        &self,
+        secp: &Secp256k1<C>,
+        channels: &ChannelSeedBase,
+        channel_keys_id: &[u8; 32],
+    ) -> Result<ChannelSecrets, DerivationError> {
+        let dbid = Dbid(cln_dbid_of(channel_keys_id));
+        let seed = channels.channel_seed(&self.cln_peer(secp), dbid);
+        let keys = ChannelKeys::from_channel_seed(&seed).map_err(|_| DerivationError)?;
+        let payment = keys.payment_basepoint_secret().clone();
+        Ok(ChannelSecrets {
+            channel_keys_id: *channel_keys_id,
+            funding: keys.funding_key().clone(),
+            revocation: keys.revocation_basepoint_secret().clone(),
+            payment: payment.clone(),
+            payment_v1: payment.clone(),
+            payment_v2: payment,
+            delayed: keys.delayed_payment_basepoint_secret().clone(),
+            htlc: keys.htlc_basepoint_secret().clone(),
+            commitment_seed: keys.shachain_seed().clone(),
         })
     }
 }

@@ -45,7 +45,9 @@ pub mod ldk_test_utils;
 pub mod manager;
 pub mod signer;
 mod spend;
+pub mod store;
 
 pub use keys::KeyScheme;
-pub use manager::{Refusal, WardenConfig, WardenKeysManager};
+pub use manager::{OpenError, Refusal, WardenConfig, WardenKeysManager};
 pub use signer::WardenChannelSigner;
+pub use warden_hsmd::replica::Replica;

@@ -2,6 +2,7 @@
 //! `OutputSpender`, with the channel records shared by every copy of a channel's signer.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -22,17 +23,22 @@ use lightning::sign::{
 };
 use lightning::util::ser::Writeable;
 use warden_core::channel::{ChannelSlot, ChannelState};
-use warden_core::keys::NodeId;
 use warden_core::policy::onchain::Allowlist;
+use warden_core::policy::payment::{PaymentLedger, PaymentLimits};
 use warden_core::policy::{Limits, PolicyError, Rule};
-use warden_core::secret::Secret32;
+use warden_core::seal::WardenKeys;
+use warden_core::secret::{Secret32, Seed};
 use warden_core::sign::sign_hash_low_r;
-use warden_core::units::Dbid;
+use warden_hsmd::channels::ChannelStore;
+use warden_hsmd::durable::{OpenStoreError, SealedRedbChannelStore, SystemClock};
+use warden_hsmd::hsm_secret::OsEntropy;
+use warden_hsmd::replica::Replica;
 
 use crate::channel::ChannelRecord;
 use crate::keys::{DerivationError, KeyScheme, NodeSecrets};
 use crate::signer::WardenChannelSigner;
 use crate::spend;
+use crate::store::{ChannelExtras, NodeBlob};
 
 /// What the policy checks against.
 #[derive(Clone, Debug)]
@@ -41,18 +47,83 @@ pub struct WardenConfig {
     pub limits: Limits,
     /// Scripts that count as ours for closes and sweeps besides our own.
     pub allowlist: Allowlist,
+    /// The payment rules' limits (`payment-*`): payee allowlist, velocity, fee cap, CLTV gap.
+    pub payments: PaymentLimits,
 }
 
 impl WardenConfig {
     /// The defaults of test networks (regtest, testnet, signet), nothing allowlisted.
     pub fn test_network() -> WardenConfig {
-        WardenConfig { limits: Limits::test_network(), allowlist: Allowlist::default() }
+        WardenConfig {
+            limits: Limits::test_network(),
+            allowlist: Allowlist::default(),
+            payments: PaymentLimits::test_network(),
+        }
     }
 
     /// The mainnet defaults, nothing allowlisted.
     pub fn mainnet() -> WardenConfig {
-        WardenConfig { limits: Limits::mainnet(), allowlist: Allowlist::default() }
+        WardenConfig {
+            limits: Limits::mainnet(),
+            allowlist: Allowlist::default(),
+            payments: PaymentLimits::mainnet(),
+        }
     }
+}
+
+/// Why [`WardenKeysManager::open`] could not start: nothing is signed on a store that does not
+/// verify.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The seed gives no keys.
+    Keys(DerivationError),
+    /// The store cannot be opened, read or reconciled with its replicas, or its records do not
+    /// verify against the signed head (`node-state-stale`: tampered, dropped, rolled back).
+    Store(OpenStoreError),
+    /// The store verifies but this crate's node record does not decode.
+    Records(crate::store::BlobError),
+    /// The payment ledger's persisted part does not decode.
+    Ledger(String),
+}
+
+impl OpenError {
+    /// Whether the store's records do not verify (`node-state-stale`).
+    pub fn is_stale(&self) -> bool {
+        matches!(self, OpenError::Store(e) if e.is_stale())
+    }
+}
+
+impl core::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            OpenError::Keys(e) => write!(f, "warden-ldk: {e}"),
+            OpenError::Store(e) => write!(f, "warden-ldk store: {e}"),
+            OpenError::Records(e) => write!(f, "node-state-stale: {e}"),
+            OpenError::Ledger(e) => {
+                write!(f, "node-state-stale: the payment ledger does not decode: {e}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OpenError::Keys(e) => Some(e),
+            OpenError::Store(e) => Some(e),
+            OpenError::Records(e) => Some(e),
+            OpenError::Ledger(_) => None,
+        }
+    }
+}
+
+/// The durable side of a manager: warden-hsmd's sealed store, and what this crate keeps in
+/// its node record.
+pub(crate) struct Durable {
+    store: Box<dyn ChannelStore>,
+    blob: NodeBlob,
+    /// The ledger generation last written.
+    ledger_written: u64,
 }
 
 /// A refusal: which channel, which call, and the rule with what it saw.
@@ -75,11 +146,15 @@ pub(crate) struct Shared {
     pub(crate) secp: Secp256k1<All>,
     pub(crate) node: NodeSecrets,
     pub(crate) config: WardenConfig,
+    node_id: PublicKey,
     destination_script: ScriptBuf,
     shutdown_script: ScriptBuf,
     channels: Mutex<HashMap<[u8; 32], Arc<Mutex<ChannelRecord>>>>,
     refusals: Mutex<Vec<Refusal>>,
-    next_dbid: AtomicU64,
+    /// The payment ledger (`payment-*`), shared by every channel.
+    pub(crate) ledger: Mutex<PaymentLedger>,
+    /// The store; `None` for a manager that keeps its records in memory only.
+    durable: Option<Mutex<Durable>>,
     #[cfg(feature = "test-utils")]
     pub(crate) relay: Mutex<Option<Arc<dyn crate::ldk_test_utils::EvidenceRelay>>>,
     #[cfg(feature = "test-utils")]
@@ -114,6 +189,94 @@ impl Shared {
             || self.config.allowlist.contains(script)
     }
 
+    /// Seconds since the Unix epoch (the payment ledger's time).
+    pub(crate) fn now(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    /// Whether records are persisted (and so a call's changes are checked for writing).
+    pub(crate) fn is_durable(&self) -> bool {
+        self.durable.is_some()
+    }
+
+    /// The slot of a channel (see [`crate::store::channel_slot`]).
+    pub(crate) fn slot_of(&self, channel_keys_id: &[u8; 32]) -> ChannelSlot {
+        crate::store::channel_slot(self.node.scheme(), self.node_id, channel_keys_id)
+    }
+
+    /// Makes a channel's change durable: its warden-core state (if it changed since `before`),
+    /// then the node record (if the channel's extras or the payment ledger's persisted part
+    /// changed). Returns once both are durable; an error means the caller must not return its
+    /// result (the in-memory record is then put back to `before` by the caller).
+    pub(crate) fn persist(
+        &self,
+        channel_keys_id: [u8; 32],
+        before: &ChannelRecord,
+        after: &ChannelRecord,
+    ) -> Result<(), PolicyError> {
+        let Some(durable) = &self.durable else { return Ok(()) };
+        let unavailable = |e: &dyn core::fmt::Display| {
+            PolicyError::new(
+                Rule::NodeStateStale,
+                format!("the new state could not be made durable: {e}"),
+            )
+        };
+        let mut durable = durable.lock().map_err(|_| unavailable(&"the store lock is poisoned"))?;
+        if before.state != after.state {
+            durable.store.persist(&after.state).map_err(|e| unavailable(&e))?;
+        }
+        let extras_changed =
+            durable.blob.channels.get(&channel_keys_id).is_none_or(|e| e.differs(after));
+        let ledger = match self.ledger.lock() {
+            Ok(l) if l.generation() != durable.ledger_written => Some((l.generation(), l.encode())),
+            _ => None,
+        };
+        if !extras_changed && ledger.is_none() {
+            return Ok(());
+        }
+        let mut blob = durable.blob.clone();
+        blob.channels.insert(channel_keys_id, ChannelExtras::of(after));
+        if let Some((_, bytes)) = &ledger {
+            blob.ledger = Some(bytes.clone());
+        }
+        durable.store.persist_payments(&blob.encode()).map_err(|e| unavailable(&e))?;
+        durable.blob = blob;
+        if let Some((generation, _)) = ledger {
+            durable.ledger_written = generation;
+        }
+        Ok(())
+    }
+
+    /// Makes the payment ledger's persisted part durable if it changed (an approval).
+    pub(crate) fn persist_ledger(&self) -> Result<(), PolicyError> {
+        let Some(durable) = &self.durable else { return Ok(()) };
+        let unavailable = |e: &dyn core::fmt::Display| {
+            PolicyError::new(
+                Rule::NodeStateStale,
+                format!("the payment ledger could not be made durable: {e}"),
+            )
+        };
+        let mut durable = durable.lock().map_err(|_| unavailable(&"the store lock is poisoned"))?;
+        let (generation, bytes) = match self.ledger.lock() {
+            Ok(l) if l.generation() != durable.ledger_written => (l.generation(), l.encode()),
+            _ => return Ok(()),
+        };
+        let mut blob = durable.blob.clone();
+        blob.ledger = Some(bytes);
+        durable.store.persist_payments(&blob.encode()).map_err(|e| unavailable(&e))?;
+        durable.blob = blob;
+        durable.ledger_written = generation;
+        Ok(())
+    }
+
+    /// A channel's stored state, for a channel not in memory yet.
+    fn stored_state(&self, slot: &ChannelSlot) -> Option<ChannelState> {
+        let durable = self.durable.as_ref()?.lock().ok()?;
+        durable.store.load(slot)
+    }
+
     pub(crate) fn destination_script(&self) -> &ScriptBuf {
         &self.destination_script
     }
@@ -130,8 +293,18 @@ pub struct WardenKeysManager {
     entropy_key: Secret32,
     entropy_counter: AtomicU64,
     channel_counter: AtomicU32,
+    /// The next dbid of a Core Lightning-scheme channel.
+    next_cln_dbid: AtomicU64,
     starting_time_secs: u64,
     starting_time_nanos: u32,
+}
+
+/// What [`WardenKeysManager::open`] read from the store.
+struct Loaded {
+    durable: Durable,
+    records: HashMap<[u8; 32], Arc<Mutex<ChannelRecord>>>,
+    ledger: PaymentLedger,
+    highest_dbid: u64,
 }
 
 impl core::fmt::Debug for WardenKeysManager {
@@ -147,6 +320,10 @@ impl WardenKeysManager {
     /// A keys manager for `seed`, deriving keys by `scheme`. As with LDK's `KeysManager`,
     /// `starting_time_*` must differ on every start with the same seed: it seeds the entropy
     /// and makes new `channel_keys_id`s unique.
+    ///
+    /// Its records live in memory only: a restarted node starts with none, and Warden refuses
+    /// its channels' next commitments (`commitment-number`). A node that restarts uses
+    /// [`WardenKeysManager::open`].
     pub fn new(
         seed: &[u8; 32],
         scheme: KeyScheme,
@@ -155,8 +332,114 @@ impl WardenKeysManager {
         starting_time_nanos: u32,
     ) -> Result<WardenKeysManager, DerivationError> {
         let secp = Secp256k1::new();
+        let node = NodeSecrets::derive(&secp, &Secret32::new(*seed), scheme)?;
+        Ok(Self::build(secp, seed, node, config, starting_time_secs, starting_time_nanos, None))
+    }
+
+    /// A keys manager whose records are persisted in the sealed store under `dir`
+    /// (`<dir>/warden/`, warden-hsmd's redb file, mode 0600), written to each of `replicas`
+    /// (any `warden_store::Store`, PostgreSQL in practice) before every call returns, and
+    /// loaded and verified against the store's signed head here: a store whose records were
+    /// tampered with, dropped or replaced by older ones is refused
+    /// ([`OpenError::is_stale`]), and nothing is signed. With replicas, a local file rolled
+    /// back as a whole is caught too (warden-hsmd's reconciliation: a replica ahead that
+    /// continues the local history is adopted, one that diverged stops the start).
+    ///
+    /// The other arguments are those of [`WardenKeysManager::new`]; the seed and scheme must be
+    /// those the store was written with (its id is the node id they give).
+    pub fn open(
+        seed: &[u8; 32],
+        scheme: KeyScheme,
+        config: WardenConfig,
+        starting_time_secs: u64,
+        starting_time_nanos: u32,
+        dir: &Path,
+        replicas: Vec<Replica>,
+    ) -> Result<WardenKeysManager, OpenError> {
+        let secp = Secp256k1::new();
+        let node =
+            NodeSecrets::derive(&secp, &Secret32::new(*seed), scheme).map_err(OpenError::Keys)?;
+        let node_id = node.node_key().public_key(&secp);
+        let keys = WardenKeys::derive(&Seed::from_legacy(*seed))
+            .map_err(|_| OpenError::Keys(DerivationError))?;
+        let mut entropy =
+            OsEntropy::open().map_err(|e| OpenError::Store(OpenStoreError::Entropy(e)))?;
+        let store = SealedRedbChannelStore::open_with_replicas(
+            dir,
+            &warden_wire::NodeId::from_bytes(node_id.serialize()),
+            keys,
+            &mut entropy,
+            Box::new(SystemClock),
+            replicas,
+        )
+        .map_err(OpenError::Store)?;
+        let blob = match store.load_payments() {
+            Some(bytes) => NodeBlob::decode(&bytes).map_err(OpenError::Records)?,
+            None => NodeBlob::default(),
+        };
+        let mut ledger = match &blob.ledger {
+            Some(bytes) => {
+                PaymentLedger::decode(bytes).map_err(|e| OpenError::Ledger(e.to_string()))?
+            }
+            None => PaymentLedger::new(),
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let states = store.states();
+        let mut highest_dbid = 0;
+        for state in &states {
+            highest_dbid = highest_dbid.max(state.slot.dbid.0);
+            let holder = state.holder.current.as_ref().map(|c| c.content.htlcs.as_slice());
+            let theirs = state.counterparty.current.as_ref().map(|c| c.content.htlcs.as_slice());
+            ledger.restore_channel(
+                &config.payments,
+                &state.slot,
+                holder.unwrap_or_default(),
+                theirs.unwrap_or_default(),
+                now,
+            );
+        }
+        let mut records = HashMap::new();
+        for (id, extras) in &blob.channels {
+            let slot = crate::store::channel_slot(scheme, node_id, id);
+            let state = store.load(&slot).unwrap_or_else(|| ChannelState::new(slot));
+            let record = ChannelRecord {
+                state,
+                params: extras.params.clone(),
+                push_known: extras.push_known,
+                pending_holder: extras.pending_holder.clone(),
+                funding_pubkey: extras.funding_pubkey,
+            };
+            records.insert(*id, Arc::new(Mutex::new(record)));
+        }
+        let loaded = Loaded {
+            durable: Durable { store: Box::new(store), blob, ledger_written: ledger.generation() },
+            records,
+            ledger,
+            highest_dbid,
+        };
+        Ok(Self::build(
+            secp,
+            seed,
+            node,
+            config,
+            starting_time_secs,
+            starting_time_nanos,
+            Some(loaded),
+        ))
+    }
+
+    fn build(
+        secp: Secp256k1<All>,
+        seed: &[u8; 32],
+        node: NodeSecrets,
+        config: WardenConfig,
+        starting_time_secs: u64,
+        starting_time_nanos: u32,
+        loaded: Option<Loaded>,
+    ) -> WardenKeysManager {
         let seed = Secret32::new(*seed);
-        let node = NodeSecrets::derive(&secp, &seed, scheme)?;
         let node_id = node.node_key().public_key(&secp);
         let destination_script = node.destination_script(&secp);
         let shutdown_script = node.shutdown_script(&secp);
@@ -166,16 +449,28 @@ impl WardenKeysManager {
         engine.input(&starting_time_secs.to_be_bytes());
         engine.input(&starting_time_nanos.to_be_bytes());
         let entropy_key = Secret32::new(sha256::Hash::from_engine(engine).to_byte_array());
-        Ok(WardenKeysManager {
+        // Core Lightning-scheme dbids: above every stored one, and above a floor of the
+        // starting time (seconds · 2^20 + microseconds' worth of the nanoseconds), so that a
+        // node without a store (or with a channel whose keys were derived but never stored)
+        // does not reuse a dbid across restarts as long as its starting times differ by more
+        // than the channels it opens.
+        let floor = (starting_time_secs << 20) | u64::from(starting_time_nanos >> 10);
+        let (durable, records, ledger, highest) = match loaded {
+            Some(l) => (Some(Mutex::new(l.durable)), l.records, l.ledger, l.highest_dbid),
+            None => (None, HashMap::new(), PaymentLedger::new(), 0),
+        };
+        WardenKeysManager {
             shared: Arc::new(Shared {
                 secp,
                 node,
                 config,
+                node_id,
                 destination_script,
                 shutdown_script,
-                channels: Mutex::new(HashMap::new()),
+                channels: Mutex::new(records),
                 refusals: Mutex::new(Vec::new()),
-                next_dbid: AtomicU64::new(1),
+                ledger: Mutex::new(ledger),
+                durable,
                 #[cfg(feature = "test-utils")]
                 relay: Mutex::new(None),
                 #[cfg(feature = "test-utils")]
@@ -187,9 +482,10 @@ impl WardenKeysManager {
             entropy_key,
             entropy_counter: AtomicU64::new(0),
             channel_counter: AtomicU32::new(0),
+            next_cln_dbid: AtomicU64::new(floor.max(highest.saturating_add(1))),
             starting_time_secs,
             starting_time_nanos,
-        })
+        }
     }
 
     /// Every refusal so far, oldest first.
@@ -300,9 +596,11 @@ impl WardenKeysManager {
         funding_pubkey: PublicKey,
     ) -> Arc<Mutex<ChannelRecord>> {
         let fresh = || {
-            let dbid = Dbid(self.shared.next_dbid.fetch_add(1, Ordering::Relaxed));
-            let slot = ChannelSlot { peer: NodeId(self.node_id), dbid };
-            Arc::new(Mutex::new(ChannelRecord::new(ChannelState::new(slot), funding_pubkey)))
+            let slot = self.shared.slot_of(&channel_keys_id);
+            // A channel stored but not in the node record (a crash between the two writes):
+            // its state, and its parameters from the next call that carries them.
+            let state = self.shared.stored_state(&slot).unwrap_or_else(|| ChannelState::new(slot));
+            Arc::new(Mutex::new(ChannelRecord::new(state, funding_pubkey)))
         };
         match self.shared.channels.lock() {
             Ok(mut channels) => Arc::clone(channels.entry(channel_keys_id).or_insert_with(fresh)),
@@ -406,6 +704,10 @@ impl SignerProvider for WardenKeysManager {
     type EcdsaSigner = WardenChannelSigner;
 
     fn generate_channel_keys_id(&self, _inbound: bool, user_channel_id: u128) -> [u8; 32] {
+        if self.shared.node.scheme() == KeyScheme::CoreLightning {
+            let dbid = self.next_cln_dbid.fetch_add(1, Ordering::AcqRel);
+            return crate::keys::cln_channel_keys_id(dbid);
+        }
         // LDK's layout: a counter, the starting time, and the user's channel id.
         let counter = self.channel_counter.fetch_add(1, Ordering::AcqRel);
         let mut id = [0u8; 32];

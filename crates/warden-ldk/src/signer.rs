@@ -171,16 +171,26 @@ impl WardenChannelSigner {
         self.record.lock().map_err(|_| ())
     }
 
-    /// Runs a policy-checked operation, recording a refusal under `op`.
+    /// Runs a policy-checked operation, recording a refusal under `op`. With a store, what
+    /// the operation changed is durable before its result is returned; a refusal, or a write
+    /// that failed, leaves the record as it was.
     fn guarded<T>(
         &self,
         op: &'static str,
         f: impl FnOnce(&mut ChannelRecord) -> Result<T, PolicyError>,
     ) -> Result<T, ()> {
         let mut record = self.lock()?;
-        match f(&mut record) {
+        let before = self.shared.is_durable().then(|| record.clone());
+        let result = f(&mut record).and_then(|v| match &before {
+            Some(b) => self.shared.persist(self.secrets.channel_keys_id(), b, &record).map(|()| v),
+            None => Ok(v),
+        });
+        match result {
             Ok(v) => Ok(v),
             Err(e) => {
+                if let Some(b) = before {
+                    *record = b;
+                }
                 self.shared.record_refusal(self.secrets.channel_keys_id(), op, e);
                 Err(())
             }
@@ -208,7 +218,7 @@ impl WardenChannelSigner {
         if !params.is_populated() {
             return Err(refusal(Rule::ChannelUnknown, "channel parameters are not populated"));
         }
-        if record.params.as_ref() != Some(params) {
+        if record.params.as_ref() != Some(params) || record.state.setup.is_none() {
             // New parameters (the first, or after a splice): they must name this channel's
             // keys. Parameters equal to the last ones were checked when they arrived.
             let funding = self.funding_key(params)?.public_key(self.secp());

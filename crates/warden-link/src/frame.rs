@@ -1,5 +1,6 @@
 //! Warden's messages over the link: hsmd requests with their client context, their replies,
-//! and Warden's own extension messages (heartbeat now; node-backup unseal and status later).
+//! and Warden's own link messages (heartbeat). Node-backup unseal is an hsmd extension message
+//! (`warden_wire::msg::warden`, 61001) carried in a [`Request`] like any other.
 //!
 //! ## Encoding (version 1)
 //!
@@ -14,7 +15,7 @@
 //! | 6 | [`ErrorReply`] | id `u64` ‖ flags `u8` (bit 0: fatal; others must be 0) ‖ UTF-8 text |
 //! | 8 | ping | nonce `u64` |
 //! | 10 | pong | nonce `u64` (the ping's) |
-//! | 12, 14 | reserved: node-backup unseal request / reply | |
+//! | 12, 14 | reserved (unused: node-backup unseal travels inside a [`Request`] as hsmd message 61001) | |
 //! | 16, 18 | reserved: status request / reply | |
 //!
 //! Request ids are the proxy's, from 1 up; id 0 is never a request's: an [`ErrorReply`] with id

@@ -384,3 +384,75 @@ fn an_altered_byte_ends_the_link_and_the_flow_survives() {
     child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
     assert!(log.contains("failed authentication"), "{log}");
 }
+
+/// Entropy for sealing in tests: the seeded generator.
+struct Seeded(TestRng);
+
+impl warden_core::rng::EntropySource for Seeded {
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(32) {
+            let bytes = self.0.bytes32();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+}
+
+/// Warden's node-backup extension requests cross the link: `warden run` answers them with the
+/// keys local mode gives, the keys open what was sealed to the node-backup key, and a context
+/// that is not a node backup's is refused (`node-unseal`).
+#[test]
+fn unseal_through_the_remote_signer() {
+    use warden_core::seal::{ecies_ephemeral_point, ecies_open_with_derived_key, ecies_seal};
+    use warden_core::secret::Secret32;
+    use warden_wire::msg::{
+        UnsealItem, WardenNodeBackupPubkey, WardenNodeBackupPubkeyReply, WardenUnseal,
+        WardenUnsealReply,
+    };
+
+    let (dir, signer_key) = signer_dir(&OUR_SECRET);
+    let (mut remote, addr, proxy_key) = proxy(&signer_key, "60");
+    warden(&data(&dir), &["pair", "--proxy-key", &proxy_key]);
+    let _signer = Signer(Arc::new(Mutex::new(run_signer(&data(&dir), &addr, Stdio::inherit()))));
+    remote.init(&Hsmd::regtest_init()).unwrap();
+    let mut local = Hsmd::spawn(&hsmd_bin(), &OUR_SECRET).unwrap();
+    local.init(&Hsmd::regtest_init()).unwrap();
+
+    let pubkey = |h: &mut Hsmd| {
+        let r: WardenNodeBackupPubkeyReply = h.master().call(&WardenNodeBackupPubkey {}).unwrap();
+        r.pubkey
+    };
+    let key = pubkey(&mut remote);
+    assert_eq!(key, pubkey(&mut local));
+
+    let mut entropy = Seeded(TestRng::new(7));
+    let contexts: [&[u8]; 2] = [b"warden/node-backup/v1/db-write/1", b"warden/node-backup/v1/x"];
+    let blobs: Vec<Vec<u8>> =
+        contexts.iter().map(|c| ecies_seal(&key, c, c, &mut entropy).unwrap()).collect();
+    let request = WardenUnseal {
+        items: blobs
+            .iter()
+            .zip(contexts)
+            .map(|(b, c)| UnsealItem {
+                ephemeral: ecies_ephemeral_point(b).unwrap(),
+                context: c.to_vec(),
+            })
+            .collect(),
+    };
+    let keys = |h: &mut Hsmd| {
+        let r: WardenUnsealReply = h.master().call(&request).unwrap();
+        r.keys
+    };
+    let remote_keys = keys(&mut remote);
+    assert_eq!(remote_keys, keys(&mut local));
+    for ((blob, context), k) in blobs.iter().zip(contexts).zip(&remote_keys) {
+        let opened = ecies_open_with_derived_key(&Secret32::new(*k.expose_secret()), blob).unwrap();
+        assert_eq!(&opened[..], context);
+    }
+
+    // A key for a context that is not a node backup's: refused, and the refusal names the rule.
+    let mut wrong = request.clone();
+    wrong.items[1].context = b"warden/records".to_vec();
+    let refused = remote.master().call::<_, WardenUnsealReply>(&wrong).unwrap_err();
+    assert!(matches!(refused, HsmdError::Refused { .. }), "{refused}");
+    assert!(refused.to_string().contains("node-unseal"), "{refused}");
+}

@@ -16,7 +16,7 @@ use bitcoin::hashes::{sha256, Hash, HashEngine};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
-use crate::codec::{Reader, WireField, Writer};
+use crate::codec::{Reader, WireElement, WireField, Writer};
 use crate::error::{DecodeError, EncodeError, InvalidWireStringError};
 use crate::types::{read_wirestring, write_wirestring};
 
@@ -82,6 +82,10 @@ impl WireField for Secret {
         w.write_bytes(&self.0);
         Ok(())
     }
+}
+
+impl WireElement for Secret {
+    const MIN_WIRE_SIZE: usize = 32;
 }
 
 /// The passphrase of an encrypted or passphrase-protected `hsm_secret` (`hsm_passphrase`, a

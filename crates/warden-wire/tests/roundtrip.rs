@@ -104,6 +104,11 @@ const CSV: &[(&str, u16)] = &[
     ("hsmd_sign_htlc_tx_mingle_reply", 150),
     ("status_log", 0xFFF0),
     ("status_fail", 0xFFF2),
+    // Warden's extensions (`msg::warden`), not in Core Lightning's CSV: a range of their own.
+    ("warden_unseal", 61001),
+    ("warden_unseal_reply", 61101),
+    ("warden_node_backup_pubkey", 61003),
+    ("warden_node_backup_pubkey_reply", 61103),
 ];
 
 #[test]

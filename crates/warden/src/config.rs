@@ -8,10 +8,18 @@
 //! max-backoff = 30                 # seconds
 //! log-format = "json"              # or "text"
 //! log-level = "info"               # error, warn, info or debug
+//! metrics-listen = "127.0.0.1:9464" # Prometheus /metrics; off when absent
+//! metrics-allow-remote = false      # true to allow a non-loopback metrics-listen
+//!
+//! [store]
+//! # PostgreSQL replicas of the durable store (libpq connection strings); each is written
+//! # before every reply. WARDEN_REPLICA_POSTGRES still adds one.
+//! replicas = ["postgres://warden@db.example/warden"]
 //! ```
 //!
 //! A value comes from, in order: the command line, the environment (`WARDEN_CONNECT`,
-//! `WARDEN_LOG_FORMAT`, `WARDEN_LOG_LEVEL`), this file, the default.
+//! `WARDEN_LOG_FORMAT`, `WARDEN_LOG_LEVEL`, `WARDEN_METRICS_LISTEN`), this file, the default.
+//! A replica's connection string may hold a password: keep this file mode 0600.
 
 use std::path::Path;
 
@@ -38,6 +46,35 @@ pub struct RunConfig {
     pub log_format: Option<LogFormat>,
     /// The log's level.
     pub log_level: Option<LogLevel>,
+    /// The metrics endpoint's address (`IP:PORT`).
+    pub metrics_listen: Option<String>,
+    /// Whether `metrics_listen` may be a non-loopback address.
+    pub metrics_allow_remote: Option<bool>,
+    /// The `[store]` table.
+    pub store: Option<StoreConfig>,
+}
+
+/// The `[store]` table: where the durable store is kept besides the local file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StoreConfig {
+    /// PostgreSQL replicas (connection strings, `postgres://…` or `host=… dbname=…`).
+    #[serde(default)]
+    pub replicas: Vec<String>,
+}
+
+impl RunConfig {
+    /// The configured replicas (none without a `[store]` table); an empty string is an error.
+    pub fn replicas(&self) -> Result<Vec<String>, CliError> {
+        let replicas = self.store.as_ref().map(|s| s.replicas.clone()).unwrap_or_default();
+        if replicas.iter().any(|r| r.trim().is_empty()) {
+            return Err(CliError::new(
+                "[store] replicas holds an empty connection string: remove it, or write the \
+                 replica's postgres://USER@HOST/DB",
+            ));
+        }
+        Ok(replicas)
+    }
 }
 
 /// Reads `explicit`, else `<data_dir>/warden.toml` if it exists, else nothing.
@@ -77,6 +114,21 @@ mod tests {
         assert!(parse("conect = \"h:1\"").unwrap_err().contains("conect"));
         assert!(parse("log-level = \"loud\"").is_err());
         assert!(parse("").unwrap().connect.is_none());
+    }
+
+    #[test]
+    fn metrics_and_store_keys() {
+        let c = parse(
+            "metrics-listen = \"127.0.0.1:9464\"\nmetrics-allow-remote = true\n[store]\n\
+             replicas = [\"postgres://a@h/d\", \"host=h dbname=e\"]",
+        )
+        .unwrap();
+        assert_eq!(c.metrics_listen.as_deref(), Some("127.0.0.1:9464"));
+        assert_eq!(c.metrics_allow_remote, Some(true));
+        assert_eq!(c.replicas().unwrap(), vec!["postgres://a@h/d", "host=h dbname=e"]);
+        assert!(parse("").unwrap().replicas().unwrap().is_empty());
+        assert!(parse("[store]\nreplicas = [\" \"]").unwrap().replicas().is_err());
+        assert!(parse("[store]\nreplica = []").unwrap_err().contains("replica"));
     }
 
     #[test]

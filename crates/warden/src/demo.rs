@@ -215,7 +215,7 @@ impl Drop for SignerProcess {
 /// test`), builds it first with the same cargo, profile and target directory (a no-op when it
 /// is up to date: a clean checkout needs nothing else than `cargo run --bin warden -- demo`);
 /// else the one next to this executable.
-fn hsmd_binary(exe: &Path, explicit: Option<&Path>) -> Result<PathBuf, CliError> {
+pub(crate) fn hsmd_binary(exe: &Path, explicit: Option<&Path>) -> Result<PathBuf, CliError> {
     if let Some(p) = explicit {
         return if p.is_file() {
             Ok(p.to_path_buf())

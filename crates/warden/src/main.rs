@@ -15,8 +15,11 @@
 mod config;
 mod datadir;
 mod demo;
+mod metrics;
 mod operator;
+mod restore;
 mod run;
+mod seal;
 mod signals;
 mod status;
 
@@ -101,6 +104,79 @@ enum Command {
     /// while it runs).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Rebuild the local store from the seed and a PostgreSQL replica, verified with the seed's
+    /// keys; optionally write Core Lightning static channel backups of the restored channels.
+    ///
+    /// Refuses a replica that does not verify (naming what failed) and a local store that is
+    /// not empty (unless --force). Stop `warden run` first.
+    Restore(restore::RestoreArgs),
+    /// Write Core Lightning static channel backups (`staticbackup`'s JSON, for
+    /// `recoverchannel`) of the channels in the local store. Stop `warden run` first.
+    Scb(restore::ScbArgs),
+    /// Encrypt a file or stream to the signer's node-backup key: only the seed can open it.
+    ///
+    /// Needs only the public key (`warden node-backup-key` prints it). Reads FILE or standard
+    /// input, writes --out or standard output. Open it again with `warden unseal`.
+    Seal(SealArgs),
+    /// Decrypt what `warden seal` sealed, asking the signer for the key of each part.
+    ///
+    /// Starts warden-hsmd on the node's lightning directory, as lightningd does: in local mode
+    /// the directory's hsm_secret answers; with warden-hsmd's proxy environment
+    /// (WARDEN_SIGNER_PUBKEY and the rest) the remote signer does, once `warden run` connects.
+    /// The signer releases one key per part (never its secret), within its policy's
+    /// `unseal-per-hour`, and records each release in its audit trail. Stop lightningd first:
+    /// its warden-hsmd holds the same store.
+    Unseal(UnsealArgs),
+    /// Print the signer's node-backup public key, the key `warden seal --to` and the
+    /// warden-backup plugin seal to (asks the signer, like `warden unseal`).
+    NodeBackupKey(SignerArgs),
+}
+
+#[derive(Debug, Args)]
+struct SealArgs {
+    /// The node-backup public key to seal to (66 hex characters).
+    #[arg(long, value_name = "PUBKEY")]
+    to: String,
+
+    /// The file to seal [default: standard input].
+    #[arg(value_name = "FILE")]
+    input: Option<PathBuf>,
+
+    /// Where to write the sealed stream [default: standard output]; written to FILE.partial
+    /// (mode 0600) and renamed when complete.
+    #[arg(long, short, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct UnsealArgs {
+    #[command(flatten)]
+    signer: SignerArgs,
+
+    /// The sealed file [default: standard input].
+    #[arg(value_name = "FILE")]
+    input: Option<PathBuf>,
+
+    /// Where to write the plaintext [default: standard output]; written to FILE.partial (mode
+    /// 0600), renamed when every part opened, removed otherwise.
+    #[arg(long, short, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+/// How to reach the signer: warden-hsmd on the node's lightning directory.
+#[derive(Debug, Args)]
+struct SignerArgs {
+    /// The node's lightning directory, with its network (for example ~/.lightning/bitcoin).
+    #[arg(long, value_name = "DIR")]
+    lightning_dir: PathBuf,
+
+    /// The warden-hsmd binary [default: next to this executable].
+    #[arg(long, value_name = "PATH")]
+    hsmd: Option<PathBuf>,
+
+    /// The network the node runs on: bitcoin (or mainnet), testnet, signet, regtest.
+    #[arg(long, value_parser = parse_network, default_value = "bitcoin")]
+    network: bitcoin::Network,
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +286,16 @@ struct InitArgs {
     /// (a passphrase-protected one needs WARDEN_HSM_PASSPHRASE).
     #[arg(long, value_name = "FILE")]
     import_hsm_secret: Option<PathBuf>,
+
+    /// Write the seed file encrypted under a passphrase (Argon2id + XChaCha20-Poly1305), asked
+    /// on the terminal (twice), or from --passphrase-file / WARDEN_SEED_PASSPHRASE. Every
+    /// command that loads the seed then needs the passphrase.
+    #[arg(long)]
+    encrypt: bool,
+
+    /// Read the seed passphrase from the first line of FILE (for scripts).
+    #[arg(long, env = "WARDEN_SEED_PASSPHRASE_FILE", value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +338,19 @@ struct RunArgs {
     /// The least severe events logged [default: info].
     #[arg(long, value_enum, env = "WARDEN_LOG_LEVEL")]
     log_level: Option<LogLevel>,
+
+    /// Serve Prometheus metrics at http://IP:PORT/metrics (loopback only, unless
+    /// --metrics-allow-remote) [default: off].
+    #[arg(long, env = "WARDEN_METRICS_LISTEN", value_name = "IP:PORT")]
+    metrics_listen: Option<String>,
+
+    /// Allow a --metrics-listen address that is not loopback.
+    #[arg(long, env = "WARDEN_METRICS_ALLOW_REMOTE")]
+    metrics_allow_remote: bool,
+
+    /// Read the passphrase of an encrypted seed from the first line of FILE.
+    #[arg(long, env = "WARDEN_SEED_PASSPHRASE_FILE", value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
 }
 
 fn parse_words(s: &str) -> Result<usize, String> {
@@ -370,6 +469,14 @@ fn main() -> ExitCode {
         }
         Command::Audit(AuditCommand::Verify) => dir().and_then(|d| audit(&d, false)),
         Command::Audit(AuditCommand::Export) => dir().and_then(|d| audit(&d, true)),
+        Command::Seal(args) => seal_cmd(&args),
+        Command::Unseal(args) => signer_options(&args.signer)
+            .and_then(|s| seal::unseal(&s, args.input.as_deref(), args.out.as_deref())),
+        Command::NodeBackupKey(args) => {
+            signer_options(&args).and_then(|s| seal::node_backup_key(&s))
+        }
+        Command::Restore(args) => dir().and_then(|d| restore::run_restore(&d, &args)),
+        Command::Scb(args) => dir().and_then(|d| restore::run_scb(&d, &args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -379,6 +486,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn seal_cmd(args: &SealArgs) -> Result<(), CliError> {
+    let to = datadir::parse_key(&args.to, "the node-backup key (--to)")?;
+    seal::seal(&to, args.input.as_deref(), args.out.as_deref())
+}
+
+fn signer_options(args: &SignerArgs) -> Result<seal::SignerOptions, CliError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::new(format!("cannot find this executable: {e}")))?;
+    Ok(seal::SignerOptions {
+        lightning_dir: args.lightning_dir.clone(),
+        hsmd: demo::hsmd_binary(&exe, args.hsmd.as_deref())?,
+        network: args.network,
+    })
 }
 
 fn datadir_of(data_dir: Option<&Path>) -> Result<PathBuf, CliError> {
@@ -397,8 +519,25 @@ fn init(dir: &Path, args: &InitArgs) -> Result<(), CliError> {
             seed_path.display()
         )));
     }
+    if let Some(file) = &args.passphrase_file {
+        datadir::use_passphrase_file(file.clone());
+    }
+    // With --encrypt, the passphrase is asked first: nothing is shown or written without it.
+    let passphrase = if args.encrypt { Some(datadir::seed_passphrase(true)?) } else { None };
     let write = |bytes: &[u8]| {
         datadir::ensure_dir(dir)?;
+        let sealed = match &passphrase {
+            Some(pass) => {
+                let mut entropy = OsEntropy::open()
+                    .map_err(|e| CliError::new(format!("cannot open /dev/urandom: {e}")))?;
+                Some(
+                    datadir::seal_seed(bytes, pass, &mut entropy)
+                        .map_err(|e| CliError::new(format!("cannot encrypt the seed: {e:?}")))?,
+                )
+            }
+            None => None,
+        };
+        let bytes = sealed.as_ref().map_or(bytes, |s| s.as_slice());
         datadir::write_private(dir, datadir::SEED_FILE, bytes)
             .map_err(|e| CliError::new(format!("cannot write {}: {e}", seed_path.display())))
     };
@@ -522,6 +661,15 @@ fn pair(dir: &Path, args: &PairArgs) -> Result<(), CliError> {
 
 fn run_daemon(dir: PathBuf, args: &RunArgs) -> Result<(), CliError> {
     let file = config::load(args.config.as_deref(), &dir)?;
+    if let Some(p) = &args.passphrase_file {
+        datadir::use_passphrase_file(p.clone());
+    }
+    let metrics_addr = metrics::listen_addr(
+        args.metrics_listen.as_deref(),
+        file.metrics_listen.as_deref(),
+        args.metrics_allow_remote || file.metrics_allow_remote.unwrap_or(false),
+    )?;
+    let replicas = file.replicas()?;
     let seed = datadir::load_seed(&dir)?;
     let link_key = datadir::link_key(&seed)?;
     let connect = args.connect.clone().or(file.connect).ok_or_else(|| {
@@ -545,6 +693,7 @@ fn run_daemon(dir: PathBuf, args: &RunArgs) -> Result<(), CliError> {
         return Err(CliError::new("the heartbeat timeout must be at least 1 second"));
     }
     let max_backoff = args.max_backoff.or(file.max_backoff).unwrap_or(30);
+    let metrics = metrics_addr.map(metrics::bind).transpose()?;
     start_log(
         args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
         args.log_level.or(file.log_level).unwrap_or(LogLevel::Info),
@@ -555,6 +704,8 @@ fn run_daemon(dir: PathBuf, args: &RunArgs) -> Result<(), CliError> {
         silence: Duration::from_secs(heartbeat_timeout),
         max_backoff: Duration::from_secs(max_backoff),
         data_dir: dir,
+        metrics,
+        replicas,
     };
     run::run(options, seed, link_key)
 }

@@ -163,6 +163,7 @@ fn running(text: &mut String, s: &Snapshot) {
         let _ = writeln!(text, "Network:         {network}");
     }
     let _ = writeln!(text, "Requests:        {} answered, {} refused", s.answered, s.refused);
+    text.push_str(&status::store_lines(s));
     if !s.refusals_by_rule.is_empty() {
         text.push_str("Refusals by rule:\n");
         for (rule, n) in &s.refusals_by_rule {

@@ -13,23 +13,29 @@
 //! - SIGTERM or SIGINT closes the link, lets the requests in progress finish (their state is
 //!   persisted before they reply) and exits 0.
 //! - `status.json` in the data directory ([`crate::status`]) says what the daemon is doing:
-//!   rewritten every 10 s, at each link change and at each refusal.
+//!   rewritten every 10 s, at each link change and at each refusal; with the store's head and
+//!   each replica's health.
+//! - With `metrics-listen`, a Prometheus endpoint on loopback ([`crate::metrics`]): requests
+//!   by type, refusals by rule, latency, channels, the store head, the link.
+//! - The store: the local redb file in `warden/`, and the PostgreSQL replicas of the config's
+//!   `[store] replicas` (plus `WARDEN_REPLICA_POSTGRES`, as in local mode).
 
 use std::collections::BTreeSet;
 use std::io;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use secp256k1::PublicKey;
 use warden_core::rng::EntropySource;
 use warden_hsmd::durable::SystemClock;
 use warden_hsmd::hsm_secret::{LoadedSecret, OsEntropy};
 use warden_hsmd::policy::PolicyEvent;
-use warden_hsmd::signer::{ClientContext, Outcome, Signer, StoreChoice};
+use warden_hsmd::replica::{Replica, REPLICA_ENV};
+use warden_hsmd::signer::{BadRequestError, ClientContext, Outcome, Signer, StoreChoice};
 use warden_link::{
     ClientContext as LinkClient, EphemeralSecretKey, ErrorReply, LinkError, LinkMessage,
     LinkStream, LinkWriter, Reply, StaticSecretKey,
@@ -41,7 +47,8 @@ use zeroize::Zeroizing;
 
 use tracing::{debug, error, info, warn};
 
-use crate::status::{self, ChannelSummary, Refusal, Snapshot};
+use crate::metrics::{Gauges, Metrics};
+use crate::status::{self, ChannelSummary, Refusal, ReplicaStatus, Snapshot, StoreStatus};
 use crate::CliError;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -60,6 +67,10 @@ pub struct RunOptions {
     pub max_backoff: Duration,
     /// The data directory (durable store and policy in `warden/`).
     pub data_dir: PathBuf,
+    /// The metrics endpoint, already bound ([`crate::metrics`]).
+    pub metrics: Option<TcpListener>,
+    /// PostgreSQL replicas of the store (connection strings), from the config.
+    pub replicas: Vec<String>,
 }
 
 /// The signer made by the proxy's `init`.
@@ -82,6 +93,8 @@ struct Daemon {
     status: Mutex<Snapshot>,
     /// The channels (peer id, dbid) requests came for.
     channels: Mutex<BTreeSet<([u8; 33], u64)>>,
+    /// The counters of the metrics endpoint (kept even when it is off: they are cheap).
+    metrics: Metrics,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -98,10 +111,11 @@ enum SessionEnd {
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(
-    options: RunOptions,
+    mut options: RunOptions,
     seed: LoadedSecret,
     link_key: StaticSecretKey,
 ) -> Result<(), CliError> {
+    let metrics_listener = options.metrics.take();
     let entropy =
         OsEntropy::open().map_err(|e| CliError::new(format!("cannot open /dev/urandom: {e}")))?;
     let daemon = Arc::new(Daemon {
@@ -114,6 +128,7 @@ pub fn run(
         entropy: Mutex::new(entropy),
         status: Mutex::new(Snapshot::default()),
         channels: Mutex::new(BTreeSet::new()),
+        metrics: Metrics::default(),
     });
     {
         let mut s = lock(&daemon.status);
@@ -144,6 +159,18 @@ pub fn run(
             }
         })
         .map_err(|e| CliError::new(format!("cannot start the status thread: {e}")))?;
+    if let Some(listener) = metrics_listener {
+        let addr = listener
+            .local_addr()
+            .map_err(|e| CliError::new(format!("cannot read the metrics address: {e}")))?;
+        let (render, stop) = (Arc::clone(&daemon), Arc::clone(&daemon));
+        crate::metrics::spawn(listener, Arc::new(move || render.render_metrics()), move || {
+            stop.stopping.load(Ordering::SeqCst)
+        })
+        .map_err(|e| CliError::new(format!("cannot start the metrics thread: {e}")))?;
+        lock(&daemon.status).metrics = Some(format!("http://{addr}/metrics"));
+        info!(listen = %addr, "serving metrics at http://{addr}/metrics");
+    }
     info!(
         link_key = %daemon.link_key.public_key(),
         proxy = %daemon.options.connect,
@@ -211,6 +238,7 @@ fn closed(e: &io::Error) -> bool {
 impl Daemon {
     /// Records the link going up or down, and writes the snapshot.
     fn link_changed(&self, connected: bool, reason: Option<String>) {
+        self.metrics.link(connected);
         {
             let mut s = lock(&self.status);
             if s.link.connected != connected || connected {
@@ -239,12 +267,31 @@ impl Daemon {
                 log.warnings().into_iter().map(|(r, n)| (r.tag().to_owned(), n)).collect();
             s.channels =
                 channels.iter().map(|(peer, dbid)| summarize(signer, peer, *dbid)).collect();
+            let audit = signer.audit_log();
+            s.store = audit.store_health().map(|(head_seq, replicas)| StoreStatus {
+                head_seq,
+                replicas: replicas
+                    .into_iter()
+                    .map(|(name, lagging)| ReplicaStatus { name, lagging })
+                    .collect(),
+                alarms: audit.open_alarms().to_vec(),
+            });
         }
         s.sequence += 1;
         s.written_at = status::now();
         if let Err(e) = status::write(&self.options.data_dir, &s) {
             warn!(reason = %e, "cannot write status.json");
         }
+    }
+
+    /// The metrics page: the counters, and the gauges read now.
+    fn render_metrics(&self) -> String {
+        let signer = lock(&self.signer).as_ref().map(|i| Arc::clone(&i.signer));
+        let gauges = Gauges {
+            channels: lock(&self.channels).len() as u64,
+            head_seq: signer.and_then(|s| s.audit_log().store_health()).map(|(seq, _)| seq),
+        };
+        self.metrics.render(&gauges)
     }
 
     /// Sleeps `d`, waking early when stopping.
@@ -345,7 +392,12 @@ impl Daemon {
                     let body = Zeroizing::new(std::mem::take(&mut r.msg));
                     let (id, client) = (r.id, r.client);
                     if peek_type(&body).ok() == Some(Init::TYPE) {
+                        let start = Instant::now();
                         let answer = self.init(id, &body);
+                        self.metrics.request(&body, start.elapsed());
+                        if matches!(answer, LinkMessage::Error(_)) {
+                            self.metrics.failed();
+                        }
                         send(&writer, &answer);
                         self.write_status();
                         continue;
@@ -389,8 +441,8 @@ impl Daemon {
         // The old signer (and its store) is closed before the new one opens the same store:
         // requests still running on it (they hold a reference) finish first (bounded).
         if let Some(old) = slot.take() {
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while Arc::strong_count(&old.signer) > 1 && std::time::Instant::now() < deadline {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Arc::strong_count(&old.signer) > 1 && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
@@ -398,8 +450,20 @@ impl Daemon {
             Ok(e) => e,
             Err(e) => return error(id, true, &format!("cannot open /dev/urandom: {e}")),
         };
-        let store =
-            StoreChoice::Durable { clock: Box::new(SystemClock), entropy: Box::new(nonces) };
+        let store = match self.replicas() {
+            Ok(None) => {
+                StoreChoice::Durable { clock: Box::new(SystemClock), entropy: Box::new(nonces) }
+            }
+            Ok(Some(replicas)) => StoreChoice::Replicated {
+                clock: Box::new(SystemClock),
+                entropy: Box::new(nonces),
+                replicas,
+            },
+            Err(e) => {
+                error!(reason = %e, "cannot reach a replica of the store");
+                return error(id, true, &e);
+            }
+        };
         match Signer::init_with_secret(body, &self.seed, &self.options.data_dir, store) {
             Ok((signer, reply)) => {
                 info!(node_id = %signer.node_id(), "initialised");
@@ -429,10 +493,49 @@ impl Daemon {
         }
     }
 
-    /// Answers one request with the current signer.
+    /// The replicas to open at `init`: `None` when the config names none (the signer then
+    /// reads `WARDEN_REPLICA_POSTGRES` itself, as in local mode); else the config's, and the
+    /// environment's if it names another one.
+    fn replicas(&self) -> Result<Option<Vec<Replica>>, String> {
+        if self.options.replicas.is_empty() {
+            return Ok(None);
+        }
+        let secp = secp256k1::Secp256k1::new();
+        let keys =
+            warden_core::keys::NodeKeys::derive(&secp, &self.seed.seed, bitcoin::NetworkKind::Main)
+                .map_err(|e| format!("cannot derive the node keys: {e}"))?;
+        let node_id = NodeId::from(keys.node_id().to_public_key());
+        let mut urls: Vec<(String, &str)> = self
+            .options
+            .replicas
+            .iter()
+            .enumerate()
+            .map(|(i, url)| (format!("postgres (store.replicas[{i}])"), url.as_str()))
+            .collect();
+        let env = std::env::var(REPLICA_ENV).ok().filter(|u| !u.trim().is_empty());
+        if let Some(url) = env.as_deref() {
+            if !urls.iter().any(|(_, u)| u.trim() == url.trim()) {
+                urls.push((format!("postgres ({REPLICA_ENV})"), url));
+            }
+        }
+        urls.into_iter()
+            .map(|(name, url)| Replica::postgres(&name, url, &node_id).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
+    /// Answers one request with the current signer, and counts it.
     fn answer(&self, id: u64, client: LinkClient, body: &[u8]) -> LinkMessage {
+        let start = Instant::now();
+        let answer = self.answer_uncounted(id, client, body);
+        self.metrics.request(body, start.elapsed());
+        answer
+    }
+
+    fn answer_uncounted(&self, id: u64, client: LinkClient, body: &[u8]) -> LinkMessage {
         let signer = lock(&self.signer).as_ref().map(|i| Arc::clone(&i.signer));
         let Some(signer) = signer else {
+            self.metrics.failed();
             return error(
                 id,
                 true,
@@ -454,6 +557,13 @@ impl Daemon {
                 LinkMessage::Reply(Reply { id, msg })
             }
             Err(e) => {
+                match &e {
+                    BadRequestError::Refused(p) => self.metrics.refused(p.rule.tag()),
+                    BadRequestError::PermissionDenied { .. } => {
+                        self.metrics.refused("node-permission")
+                    }
+                    _ => self.metrics.failed(),
+                }
                 let t = peek_type(body).unwrap_or(0);
                 let reason = e.to_string();
                 warn!(msg_type = t, dbid = client.dbid, reason = %reason, "refused a request");

@@ -62,6 +62,66 @@ pub struct Snapshot {
     pub recent_refusals: Vec<Refusal>,
     /// The channels this `warden run` served requests of since it started.
     pub channels: Vec<ChannelSummary>,
+    /// The store's head and replicas, once the signer is initialised.
+    #[serde(default)]
+    pub store: Option<StoreStatus>,
+    /// The metrics endpoint's URL, when it is on.
+    #[serde(default)]
+    pub metrics: Option<String>,
+}
+
+/// The durable store as `warden run` holds it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct StoreStatus {
+    /// The sequence number of the store's signed head.
+    pub head_seq: u64,
+    /// Each replica (named without its password) and its health.
+    pub replicas: Vec<ReplicaStatus>,
+    /// What reconciling with the replicas at start found out of step.
+    #[serde(default)]
+    pub alarms: Vec<String>,
+}
+
+/// One replica of the store.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ReplicaStatus {
+    /// Its name (where it is configured; never the connection string).
+    pub name: String,
+    /// Whether it missed a batch and waits to be caught up (no reply leaves until it is).
+    pub lagging: bool,
+}
+
+/// The `warden status` lines on the store's head, its replicas and the metrics endpoint.
+pub fn store_lines(s: &Snapshot) -> String {
+    let mut out = String::new();
+    match &s.store {
+        None => out.push_str("Store head:      not open yet (opened at the proxy's init)\n"),
+        Some(store) => {
+            out.push_str(&format!("Store head:      sequence {}\n", store.head_seq));
+            if store.replicas.is_empty() {
+                out.push_str(
+                    "Replicas:        none (set [store] replicas in warden.toml, or \
+                     WARDEN_REPLICA_POSTGRES)\n",
+                );
+            }
+            for r in &store.replicas {
+                let health = if r.lagging {
+                    "LAGGING: it missed a batch; no reply leaves until it is caught up (is it \
+                     reachable?)"
+                } else {
+                    "in step"
+                };
+                out.push_str(&format!("Replica:         {}: {health}\n", r.name));
+            }
+            for a in &store.alarms {
+                out.push_str(&format!("Replica alarm:   {a}\n"));
+            }
+        }
+    }
+    if let Some(url) = &s.metrics {
+        out.push_str(&format!("Metrics:         {url}\n"));
+    }
+    out
 }
 
 /// The link's state.
@@ -174,5 +234,38 @@ mod tests {
             Some("close-destination")
         );
         assert_eq!(rule_tag("no"), None);
+        // An older snapshot, without the store and metrics keys, still reads.
+        let old = r#"{"version":1,"sequence":1,"written_at":0,"started_at":0,"pid":1,
+            "node_id":null,"network":null,"link":{"proxy":"","connected":false,"since":0,
+            "connects":0,"last_error":null},"answered":0,"refused":0,"refusals_by_rule":{},
+            "warnings_by_rule":{},"recent_refusals":[],"channels":[]}"#;
+        let old: Snapshot = serde_json::from_str(old).unwrap();
+        assert!(old.store.is_none());
+        assert!(store_lines(&old).contains("not open yet"));
+    }
+
+    #[test]
+    fn store_lines_show_replica_health() {
+        let s = Snapshot {
+            store: Some(StoreStatus {
+                head_seq: 42,
+                replicas: vec![
+                    ReplicaStatus { name: "postgres (store.replicas[0])".into(), lagging: false },
+                    ReplicaStatus {
+                        name: "postgres (WARDEN_REPLICA_POSTGRES)".into(),
+                        lagging: true,
+                    },
+                ],
+                alarms: vec!["replica x was behind".into()],
+            }),
+            metrics: Some("http://127.0.0.1:9464/metrics".into()),
+            ..Snapshot::default()
+        };
+        let text = store_lines(&s);
+        assert!(text.contains("Store head:      sequence 42"), "{text}");
+        assert!(text.contains("postgres (store.replicas[0]): in step"), "{text}");
+        assert!(text.contains("postgres (WARDEN_REPLICA_POSTGRES): LAGGING"), "{text}");
+        assert!(text.contains("Replica alarm:   replica x was behind"), "{text}");
+        assert!(text.contains("Metrics:         http://127.0.0.1:9464/metrics"), "{text}");
     }
 }

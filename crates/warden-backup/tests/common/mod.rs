@@ -372,12 +372,28 @@ impl PluginProc {
         pubkey: &str,
         backup_dir: Option<&Path>,
     ) -> Value {
+        self.start_to(lightning_dir, interval, pubkey, backup_dir, None)
+    }
+
+    /// [`PluginProc::start`] with `--warden-backup-dir` and `--warden-backup-postgres` as
+    /// given (neither: the default directory; PostgreSQL alone: no directory).
+    pub fn start_to(
+        &mut self,
+        lightning_dir: &Path,
+        interval: u64,
+        pubkey: &str,
+        backup_dir: Option<&Path>,
+        postgres: Option<&str>,
+    ) -> Value {
         let mut options = json!({
             "warden-backup-pubkey": pubkey,
             "warden-backup-snapshot-interval": interval,
         });
         if let Some(dir) = backup_dir {
             options["warden-backup-dir"] = json!(dir.to_str().unwrap());
+        }
+        if let Some(url) = postgres {
+            options["warden-backup-postgres"] = json!(url);
         }
         self.getmanifest();
         self.init_with(lightning_dir, options)
@@ -463,4 +479,160 @@ pub fn seed_file(dir: &Path) -> PathBuf {
     let path = dir.join("hsm_secret");
     std::fs::write(&path, SEED).unwrap();
     path
+}
+
+/// A database of its own on warden-store's throwaway PostgreSQL server (`None`: skipped, only
+/// outside CI, as warden-store's own tests decide: `WARDEN_TEST_POSTGRES_BIN` or `CI=true`
+/// make a missing server a failure).
+pub struct PgDb {
+    pub url: String,
+    _server: std::sync::Arc<warden_store::test_support::PgServer>,
+}
+
+impl PgDb {
+    pub fn new(name: &str) -> Option<PgDb> {
+        let server = warden_store::test_support::server()?;
+        let name = format!("wb_{name}_{}", std::process::id());
+        let url = server.fresh_database(&name).unwrap();
+        Some(PgDb { url, _server: server })
+    }
+
+    /// A blocking client to read and change the tables behind the plugin's back.
+    pub fn raw(&self) -> Raw {
+        Raw::connect(&self.url)
+    }
+}
+
+/// A blocking PostgreSQL client for the tests.
+pub struct Raw {
+    client: tokio_postgres::Client,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Raw {
+    pub fn connect(url: &str) -> Raw {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let client = rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            client
+        });
+        Raw { client, rt }
+    }
+
+    pub fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        self.rt.block_on(self.client.execute(sql, params))
+    }
+
+    pub fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Vec<tokio_postgres::Row> {
+        self.rt.block_on(self.client.query(sql, params)).unwrap()
+    }
+
+    /// The newest epoch of the backup of `pubkey` (hex).
+    pub fn newest_epoch(&self, pubkey: &str) -> i64 {
+        let id = pubkey_bytes(pubkey);
+        let rows = self.query(
+            "SELECT max(epoch) FROM warden_backup_snapshots WHERE backup_id = $1",
+            &[&id.as_slice()],
+        );
+        rows[0].get::<_, Option<i64>>(0).expect("no snapshot")
+    }
+
+    /// The records of the newest epoch, in version order.
+    pub fn records(&self, pubkey: &str) -> Vec<warden_backup::format::StoredRecord> {
+        let id = pubkey_bytes(pubkey);
+        let epoch = self.newest_epoch(pubkey);
+        self.query(
+            "SELECT data_version, blob FROM warden_backup_records \
+             WHERE backup_id = $1 AND epoch = $2 ORDER BY data_version",
+            &[&id.as_slice(), &epoch],
+        )
+        .iter()
+        .map(|r| warden_backup::format::StoredRecord {
+            data_version: r.get::<_, i64>(0) as u64,
+            offset: 0,
+            blob: r.get(1),
+        })
+        .collect()
+    }
+
+    /// Replaces the records of the newest epoch with `records` (as an attacker, or a broken
+    /// copy, with full rights on the tables would).
+    pub fn write_records(
+        &self,
+        pubkey: &str,
+        records: &[warden_backup::format::StoredRecord],
+    ) -> Result<(), tokio_postgres::Error> {
+        let id = pubkey_bytes(pubkey);
+        let epoch = self.newest_epoch(pubkey);
+        self.execute(
+            "DELETE FROM warden_backup_records WHERE backup_id = $1 AND epoch = $2",
+            &[&id.as_slice(), &epoch],
+        )?;
+        for r in records {
+            self.execute(
+                "INSERT INTO warden_backup_records (backup_id, epoch, data_version, blob) \
+                 VALUES ($1, $2, $3, $4)",
+                &[&id.as_slice(), &epoch, &(r.data_version as i64), &r.blob],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The newest snapshot's blob, and a setter for it.
+    pub fn snapshot_blob(&self, pubkey: &str) -> Vec<u8> {
+        let id = pubkey_bytes(pubkey);
+        let epoch = self.newest_epoch(pubkey);
+        self.query(
+            "SELECT blob FROM warden_backup_snapshots WHERE backup_id = $1 AND epoch = $2",
+            &[&id.as_slice(), &epoch],
+        )[0]
+        .get(0)
+    }
+
+    pub fn set_snapshot_blob(&self, pubkey: &str, blob: &[u8]) {
+        let id = pubkey_bytes(pubkey);
+        let epoch = self.newest_epoch(pubkey);
+        let n = self
+            .execute(
+                "UPDATE warden_backup_snapshots SET blob = $3 WHERE backup_id = $1 AND epoch = $2",
+                &[&id.as_slice(), &epoch, &blob],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    /// Ends the plugin's connections (as a server restart would).
+    pub fn terminate_plugin_connections(&self) -> usize {
+        self.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'warden-backup' AND datname = current_database()",
+            &[],
+        )
+        .len()
+    }
+}
+
+/// The 33 bytes of a hex public key (a backup's `backup_id`).
+pub fn pubkey_bytes(hex: &str) -> Vec<u8> {
+    let key: secp256k1::PublicKey = hex.parse().unwrap();
+    key.serialize().to_vec()
+}
+
+/// The PostgreSQL source of the backup sealed to [`SEED`]'s key.
+pub fn pg_source(url: &str) -> warden_backup::restore::BackupSource {
+    warden_backup::restore::BackupSource::Postgres {
+        target: warden_backup::postgres::PgTarget::parse(url).unwrap(),
+        backup_id: pubkey_hex().parse().unwrap(),
+    }
 }

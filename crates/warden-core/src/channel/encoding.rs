@@ -134,6 +134,17 @@ pub enum DecodeError {
     },
     /// The TLV stream or one of its values is malformed.
     Tlv(TlvError),
+    /// A part of a split state ([`super::parts`]) that the main part names is not given, or
+    /// a counterparty commitment part is named without being pointed at (or the reverse).
+    MissingPart {
+        /// The part's id.
+        part: u8,
+    },
+    /// A part of a split state is malformed.
+    BadPart {
+        /// The part's id.
+        part: u8,
+    },
     /// The peer's secrets do not form a valid BOLT-03 compact store.
     Secrets {
         /// Where the secrets' value starts.
@@ -151,6 +162,12 @@ impl fmt::Display for DecodeError {
                 write!(f, "unknown channel state encoding version {version}")
             }
             DecodeError::Tlv(_) => f.write_str("malformed channel state encoding"),
+            DecodeError::MissingPart { part } => {
+                write!(f, "part {part} of the channel state is missing or not named")
+            }
+            DecodeError::BadPart { part } => {
+                write!(f, "part {part} of the channel state is malformed")
+            }
             DecodeError::Secrets { offset, .. } => {
                 write!(f, "invalid peer secrets in the channel state at offset {offset}")
             }
@@ -164,7 +181,10 @@ impl std::error::Error for DecodeError {
         match self {
             DecodeError::Tlv(e) => Some(e),
             DecodeError::Secrets { error, .. } => Some(error),
-            DecodeError::Empty | DecodeError::UnknownVersion { .. } => None,
+            DecodeError::Empty
+            | DecodeError::UnknownVersion { .. }
+            | DecodeError::MissingPart { .. }
+            | DecodeError::BadPart { .. } => None,
         }
     }
 }
@@ -265,7 +285,7 @@ fn decode_outpoint(rec: &Record<'_>) -> Result<OutPoint, TlvError> {
     })
 }
 
-fn encode_splice(c: &SpliceCandidate) -> Vec<u8> {
+pub(super) fn encode_splice(c: &SpliceCandidate) -> Vec<u8> {
     let mut w = TlvWriter::new();
     w.record(0, &encode_outpoint(&c.funding_outpoint));
     w.u64(2, c.channel_value.0);
@@ -281,7 +301,7 @@ fn encode_splice(c: &SpliceCandidate) -> Vec<u8> {
     w.into_bytes()
 }
 
-fn decode_splice(mut r: TlvReader<'_>) -> Result<SpliceCandidate, TlvError> {
+pub(super) fn decode_splice(mut r: TlvReader<'_>) -> Result<SpliceCandidate, TlvError> {
     let funding_outpoint = decode_outpoint(&r.required(0)?)?;
     let channel_value = Sat(r.required(2)?.u64()?);
     let f = r.required(4)?;
@@ -302,7 +322,7 @@ fn decode_splice(mut r: TlvReader<'_>) -> Result<SpliceCandidate, TlvError> {
     })
 }
 
-fn encode_setup(s: &ChannelSetup) -> Vec<u8> {
+pub(super) fn encode_setup(s: &ChannelSetup) -> Vec<u8> {
     let mut w = TlvWriter::new();
     w.bool(0, s.is_outbound);
     w.u64(2, s.channel_value.0);
@@ -333,11 +353,11 @@ fn encode_setup(s: &ChannelSetup) -> Vec<u8> {
     w.into_bytes()
 }
 
-fn pubkey(r: &Record<'_>, bytes: &[u8]) -> Result<PublicKey, TlvError> {
+pub(super) fn pubkey(r: &Record<'_>, bytes: &[u8]) -> Result<PublicKey, TlvError> {
     PublicKey::from_slice(bytes).map_err(|_| r.bad_value("a valid public key"))
 }
 
-fn decode_setup(rec: &Record<'_>) -> Result<ChannelSetup, TlvError> {
+pub(super) fn decode_setup(rec: &Record<'_>) -> Result<ChannelSetup, TlvError> {
     let mut r = rec.nested();
     let is_outbound = r.required(0)?.bool()?;
     let channel_value = Sat(r.required(2)?.u64()?);

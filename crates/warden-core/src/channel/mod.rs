@@ -3,6 +3,8 @@
 //!
 //! - [`setup`]: the parameters fixed when the channel is set up.
 //! - [`encoding`]: the versioned TLV encoding of a [`ChannelState`] for persistence.
+//! - [`parts`]: the same state split into records that change at different times, so that an
+//!   update writes only what it changed.
 //! - [`state`]: commitment numbers, per-commitment points, the peer's revocation secrets, the
 //!   current commitments' content, and the ordering rules that keep Warden from ever signing
 //!   two conflicting states (DESIGN.md §3, invariant 2); splice candidates (a new funding
@@ -13,6 +15,7 @@
 
 pub mod commitment;
 pub mod encoding;
+pub mod parts;
 pub mod setup;
 pub mod state;
 

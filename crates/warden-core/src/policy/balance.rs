@@ -96,6 +96,21 @@ pub fn trimmed_outflow(
     Ok(Sat(u64::try_from(out.max(0)).unwrap_or(u64::MAX)))
 }
 
+/// The two terms [`check_balance`] compares, in satoshis: what left our side between `prev`
+/// and `new` without a visible HTLC we offered (`V(P) − Σ(newly offered) − ε − V(N)`,
+/// negative when our value grew), and `I(N)`, what trimmed HTLCs hold in `new`. For a signer
+/// told more than Core Lightning tells (LDK passes the preimages of settled HTLCs) to require
+/// more of a commitment than [`check_balance`] does.
+pub fn balance_terms(
+    setup: &ChannelSetup,
+    prev: &CommitmentContent,
+    new: &CommitmentContent,
+) -> Result<(i128, i128), PolicyError> {
+    let channel_type = setup.channel_type()?;
+    let (_, i_new) = accounts(setup, channel_type, new);
+    Ok((unexplained_drop(setup, channel_type, prev, new), i_new))
+}
+
 /// Millisatoshi floors: one satoshi per main output and per HTLC of `c`.
 fn slack(c: &CommitmentContent) -> i128 {
     2 + c.htlcs.len() as i128
@@ -150,8 +165,12 @@ pub fn check_balance(
     let channel_type = setup.channel_type()?;
     let n = new.number.get();
     let (_, i_new) = accounts(setup, channel_type, new);
+    // BOLT-03 ("Fee Payment"): the fee comes out of the funder's output with a floor of 0, so
+    // a funder who cannot pay the whole fee pays what it has, and the commitment pays less
+    // than its feerate. Every other output is whole: nothing of ours pays for it.
+    let funder_output = if setup.is_outbound { new.to_holder } else { new.to_counterparty };
     ensure!(
-        i_new >= -slack(new),
+        i_new >= -slack(new) || funder_output == Sat::ZERO,
         Rule::CommitmentFeeRange,
         "commitment {n} pays {} sat less in fees than its feerate {} requires",
         -i_new,

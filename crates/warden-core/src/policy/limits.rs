@@ -13,6 +13,11 @@ use super::payment::PaymentLimits;
 use super::{PolicyError, Rule};
 use crate::units::{FeeratePerKw, Msat, Sat};
 
+/// The default of [`Limits::max_unseal_per_hour`]: a restore of a year of a busy node's
+/// database backup (one key per snapshot and per `db_write` transaction) in a few hours, and
+/// far below what bulk decryption of a stolen backup store would need.
+pub const DEFAULT_UNSEAL_PER_HOUR: u64 = 200_000;
+
 /// The numeric bounds the rules check against.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -43,6 +48,9 @@ pub struct Limits {
     /// anchor spends, mingled HTLC transactions, splices), each spend's RBF/CPFP bumps counted
     /// once at their highest fee (`onchain-fee-range`); `None` is unlimited.
     pub max_onchain_fee_per_day: Option<Sat>,
+    /// The most node-backup keys released per hour by the unseal extension request
+    /// (`node-unseal`); `None` is unlimited.
+    pub max_unseal_per_hour: Option<u64>,
 }
 
 impl Limits {
@@ -60,6 +68,7 @@ impl Limits {
             max_push: Sat(0),
             max_channels: 10_000,
             max_onchain_fee_per_day: Some(Sat(1_000_000)),
+            max_unseal_per_hour: Some(DEFAULT_UNSEAL_PER_HOUR),
         }
     }
 

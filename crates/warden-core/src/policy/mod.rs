@@ -149,6 +149,8 @@ pub enum Rule {
     NodeStateStale,
     /// `node-permission` (hard)
     NodePermission,
+    /// `node-unseal`
+    NodeUnseal,
 }
 
 impl Rule {
@@ -210,6 +212,7 @@ impl Rule {
         Rule::NodeLimits,
         Rule::NodeStateStale,
         Rule::NodePermission,
+        Rule::NodeUnseal,
     ];
 
     /// The stable tag of the rule, as the catalog names it.
@@ -271,6 +274,7 @@ impl Rule {
             Rule::NodeLimits => "node-limits",
             Rule::NodeStateStale => "node-state-stale",
             Rule::NodePermission => "node-permission",
+            Rule::NodeUnseal => "node-unseal",
         }
     }
 
@@ -381,7 +385,7 @@ mod tests {
                 assert_ne!(r.tag(), other.tag());
             }
         }
-        assert_eq!(Rule::ALL.len(), 56);
+        assert_eq!(Rule::ALL.len(), 57);
         assert_eq!(Rule::from_tag("no-such-rule"), None);
     }
 

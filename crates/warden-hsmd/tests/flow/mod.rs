@@ -144,6 +144,21 @@ impl Flow {
     /// One round the peer starts: we validate and revoke, sign theirs, take their revocation.
     pub fn round(&mut self, s: &Signer) {
         let changes = random_changes(&mut self.ch, &mut self.rng, Who::Them);
+        self.round_with(s, &changes);
+    }
+
+    /// Settles every HTLC in flight (each fulfilled) in one round.
+    pub fn settle(&mut self, s: &Signer) {
+        let changes: Vec<warden_testkit::Change> =
+            self.ch.local.htlcs.iter().map(|h| warden_testkit::Change::Fulfill(h.id)).collect();
+        if !changes.is_empty() {
+            self.round_with(s, &changes);
+        }
+    }
+
+    /// One round of `changes`, in the order of [`Flow::round`].
+    pub fn round_with(&mut self, s: &Signer, changes: &[warden_testkit::Change]) {
+        let changes = changes.to_vec();
         let local_next = self.ch.local.apply(&changes).unwrap();
         let remote_next = self.ch.remote.apply(&changes).unwrap();
         let n = self.ch.local_num + 1;

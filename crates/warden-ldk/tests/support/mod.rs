@@ -3,6 +3,7 @@
 //! blocks, a message pump standing in for the network, and a router that pays direct peers.
 #![allow(dead_code, reason = "each test binary uses part of the harness")]
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -20,15 +21,18 @@ use lightning::chain::chaininterface::{BroadcasterInterface, ConfirmationTarget,
 use lightning::chain::chainmonitor::{ChainMonitor, Persist};
 use lightning::chain::channelmonitor::{ChannelMonitor, ChannelMonitorUpdate};
 use lightning::chain::transaction::OutPoint as LdkOutPoint;
-use lightning::chain::{BestBlock, ChannelMonitorUpdateStatus, Filter, Listen, WatchedOutput};
+use lightning::chain::{
+    BestBlock, ChannelMonitorUpdateStatus, Filter, Listen, Watch, WatchedOutput,
+};
 use lightning::events::{Event, EventsProvider};
 use lightning::ln::channel_state::ChannelDetails;
 use lightning::ln::channelmanager::{
-    ChainParameters, ChannelManager, PaymentId, RecipientOnionFields, Retry,
+    ChainParameters, ChannelManager, ChannelManagerReadArgs, PaymentId, RecipientOnionFields, Retry,
 };
 use lightning::ln::msgs::{
     BaseMessageHandler, ChannelMessageHandler, ErrorAction, Init, MessageSendEvent,
 };
+use lightning::ln::types::ChannelId;
 use lightning::onion_message::messenger::NullMessageRouter;
 use lightning::routing::router::{
     InFlightHtlcs, Path, Payee, PaymentParameters, Route, RouteHop, RouteParameters, Router,
@@ -39,6 +43,7 @@ use lightning::types::payment::PaymentHash;
 use lightning::util::config::UserConfig;
 use lightning::util::logger::{Logger, Record};
 use lightning::util::persist::MonitorName;
+use lightning::util::ser::{ReadableArgs, Writeable};
 use warden_ldk::{KeyScheme, WardenChannelSigner, WardenConfig, WardenKeysManager};
 
 pub const NETWORK: Network = Network::Testnet;
@@ -90,26 +95,35 @@ impl Filter for NoFilter {
     fn register_output(&self, _: WatchedOutput) {}
 }
 
-/// Keeps nothing: the nodes never restart in these tests.
+/// Keeps each channel monitor's latest serialization (LDK's own), for a node's restart.
 #[derive(Debug, Default)]
-pub struct MemoryPersister;
+pub struct MemoryPersister {
+    pub monitors: Mutex<HashMap<ChannelId, Vec<u8>>>,
+}
+
+impl MemoryPersister {
+    fn keep(&self, monitor: &ChannelMonitor<WardenChannelSigner>) -> ChannelMonitorUpdateStatus {
+        self.monitors.lock().unwrap().insert(monitor.channel_id(), monitor.encode());
+        ChannelMonitorUpdateStatus::Completed
+    }
+}
 
 impl Persist<WardenChannelSigner> for MemoryPersister {
     fn persist_new_channel(
         &self,
         _: MonitorName,
-        _: &ChannelMonitor<WardenChannelSigner>,
+        monitor: &ChannelMonitor<WardenChannelSigner>,
     ) -> ChannelMonitorUpdateStatus {
-        ChannelMonitorUpdateStatus::Completed
+        self.keep(monitor)
     }
 
     fn update_persisted_channel(
         &self,
         _: MonitorName,
         _: Option<&ChannelMonitorUpdate>,
-        _: &ChannelMonitor<WardenChannelSigner>,
+        monitor: &ChannelMonitor<WardenChannelSigner>,
     ) -> ChannelMonitorUpdateStatus {
-        ChannelMonitorUpdateStatus::Completed
+        self.keep(monitor)
     }
 
     fn archive_persisted_channel(&self, _: MonitorName) {}
@@ -236,6 +250,7 @@ pub type Manager = ChannelManager<
 pub struct Node {
     pub name: &'static str,
     pub keys: Arc<WardenKeysManager>,
+    pub persister: Arc<MemoryPersister>,
     pub monitor: Arc<Monitor>,
     pub manager: Manager,
     pub broadcaster: Arc<Broadcaster>,
@@ -258,16 +273,22 @@ impl Node {
             )
             .unwrap(),
         );
+        Node::with_keys(name, keys, config)
+    }
+
+    /// A node whose signer is `keys`.
+    pub fn with_keys(name: &'static str, keys: Arc<WardenKeysManager>, config: UserConfig) -> Node {
         let broadcaster = Arc::new(Broadcaster::default());
         let fees = Arc::new(FeeEst(Mutex::new(253)));
         let log = Arc::new(Log(name));
         let router = Arc::new(DirectRouter::default());
+        let persister = Arc::new(MemoryPersister::default());
         let monitor = Arc::new(ChainMonitor::new(
             None,
             Arc::clone(&broadcaster),
             Arc::clone(&log),
             Arc::clone(&fees),
-            Arc::new(MemoryPersister),
+            Arc::clone(&persister),
             Arc::clone(&keys),
             keys.get_peer_storage_key(),
         ));
@@ -288,6 +309,7 @@ impl Node {
         Node {
             name,
             keys,
+            persister,
             monitor,
             manager,
             broadcaster,
@@ -296,6 +318,68 @@ impl Node {
             events: Vec::new(),
             funded: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Stops this node (LDK's objects and the signer are all dropped, so the signer's store
+    /// is closed) and starts it again: LDK's `ChannelManager` and every `ChannelMonitor` are
+    /// read back from their serializations, with the signer `reopen` returns as LDK's keys
+    /// interface. Peers must be reconnected (see [`reconnect`]).
+    pub fn restart(
+        self,
+        config: UserConfig,
+        reopen: impl FnOnce() -> Arc<WardenKeysManager>,
+    ) -> Node {
+        let manager_bytes = self.manager.encode();
+        let monitor_bytes: Vec<Vec<u8>> =
+            self.persister.monitors.lock().unwrap().values().cloned().collect();
+        let (name, funded, events) = (self.name, self.funded, self.events);
+        drop(self.manager);
+        drop(self.monitor);
+        drop(self.keys);
+        let keys = reopen();
+        let broadcaster = Arc::new(Broadcaster::default());
+        let fees = Arc::new(FeeEst(Mutex::new(*self.fees.0.lock().unwrap())));
+        let log = Arc::new(Log(name));
+        let router = Arc::new(DirectRouter::default());
+        *router.next_hops.lock().unwrap() = self.router.next_hops.lock().unwrap().clone();
+        let persister = Arc::new(MemoryPersister::default());
+        let monitor = Arc::new(ChainMonitor::new(
+            None,
+            Arc::clone(&broadcaster),
+            Arc::clone(&log),
+            Arc::clone(&fees),
+            Arc::clone(&persister),
+            Arc::clone(&keys),
+            keys.get_peer_storage_key(),
+        ));
+        let mut monitors = Vec::new();
+        for bytes in &monitor_bytes {
+            let (_, m) = <(BlockHash, ChannelMonitor<WardenChannelSigner>)>::read(
+                &mut &bytes[..],
+                (&*keys, &*keys),
+            )
+            .unwrap();
+            monitors.push(m);
+        }
+        let args = ChannelManagerReadArgs::new(
+            Arc::clone(&keys),
+            Arc::clone(&keys),
+            Arc::clone(&keys),
+            Arc::clone(&fees),
+            Arc::clone(&monitor),
+            Arc::clone(&broadcaster),
+            Arc::clone(&router),
+            Arc::new(NullMessageRouter {}),
+            log,
+            config,
+            monitors.iter().collect(),
+        );
+        let (_, manager) = <(BlockHash, Manager)>::read(&mut &manager_bytes[..], args).unwrap();
+        for m in monitors {
+            let status = monitor.watch_channel(m.channel_id(), m).unwrap();
+            assert_eq!(status, ChannelMonitorUpdateStatus::Completed);
+        }
+        Node { name, keys, persister, monitor, manager, broadcaster, fees, router, events, funded }
     }
 
     pub fn node_id(&self) -> PublicKey {
@@ -354,6 +438,15 @@ impl Chain {
             node.manager.block_connected(&block, self.height);
         }
     }
+}
+
+/// Connects `restarted` again to `b`, which saw it go: LDK exchanges `channel_reestablish`
+/// and resumes the channels.
+pub fn reconnect(restarted: &mut Node, b: &mut Node) {
+    let a = restarted;
+    b.manager.peer_disconnected(a.node_id());
+    connect(a, b);
+    pump(&mut [a, b]);
 }
 
 /// Connects two nodes as peers.
@@ -484,7 +577,7 @@ pub fn open_channel(
     b: &mut Node,
     value: u64,
     push_msat: u64,
-) -> lightning::ln::types::ChannelId {
+) -> ChannelId {
     open_channel_seen_by(chain, a, b, value, push_msat, &[])
 }
 
@@ -496,7 +589,7 @@ pub fn open_channel_seen_by(
     value: u64,
     push_msat: u64,
     others: &[&Node],
-) -> lightning::ln::types::ChannelId {
+) -> ChannelId {
     a.manager.create_channel(b.node_id(), value, push_msat, 42, None, None).unwrap();
     pump(&mut [a, b]);
     fund_pending_channel_seen_by(chain, a, b, value, others)
@@ -508,7 +601,7 @@ pub fn fund_pending_channel(
     a: &mut Node,
     b: &mut Node,
     value: u64,
-) -> lightning::ln::types::ChannelId {
+) -> ChannelId {
     fund_pending_channel_seen_by(chain, a, b, value, &[])
 }
 
@@ -519,7 +612,7 @@ pub fn fund_pending_channel_seen_by(
     b: &mut Node,
     value: u64,
     others: &[&Node],
-) -> lightning::ln::types::ChannelId {
+) -> ChannelId {
     pump(&mut [a, b]);
     let (temporary, script) = a
         .events

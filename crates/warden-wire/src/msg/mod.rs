@@ -9,6 +9,8 @@
 //! - [`gossip`]: ECDH and gossip signatures.
 //! - [`payment`]: invoices, BOLT-12 and payment pre-approval.
 //! - [`status`]: what hsmd sends lightningd on its status connection.
+//! - [`warden`]: Warden's extension messages (type numbers 61000–61999, outside Core
+//!   Lightning's range): node-backup unseal and the node-backup public key.
 //!
 //! [`Request`] decodes any request by its type number, [`Reply`] any reply, [`Status`] any
 //! status message.
@@ -119,6 +121,7 @@ pub mod payment;
 pub mod sign;
 pub mod status;
 pub mod wallet;
+pub mod warden;
 
 pub use channel::*;
 pub use gossip::*;
@@ -127,6 +130,7 @@ pub use payment::*;
 pub use sign::*;
 pub use status::*;
 pub use wallet::*;
+pub use warden::*;
 
 /// Defines an enum over message types that decodes a body by its type number.
 macro_rules! message_enum {
@@ -239,6 +243,8 @@ message_enum!(
         SignAnyLocalHtlcTx,
         SignAnchorspend,
         SignHtlcTxMingle,
+        WardenUnseal,
+        WardenNodeBackupPubkey,
     }
 );
 
@@ -284,6 +290,8 @@ message_enum!(
         PreapproveInvoiceCheckReply,
         PreapproveKeysendCheckReply,
         CheckBip86PubkeyReply,
+        WardenUnsealReply,
+        WardenNodeBackupPubkeyReply,
     }
 );
 
@@ -352,6 +360,8 @@ impl Request {
             Request::DevPreinit(_) => &[],
             Request::SignAnchorspend(_) => &[SignAnchorspendReply::TYPE],
             Request::SignHtlcTxMingle(_) => &[SignHtlcTxMingleReply::TYPE],
+            Request::WardenUnseal(_) => &[WardenUnsealReply::TYPE],
+            Request::WardenNodeBackupPubkey(_) => &[WardenNodeBackupPubkeyReply::TYPE],
         }
     }
 }

@@ -396,6 +396,14 @@ pub fn requests() -> Vec<Request> {
         .into(),
         SignHtlcTxMingle { peerid: node(35), channel_dbid: 19, inputs: vec![], psbt: wire_psbt(4) }
             .into(),
+        WardenUnseal {
+            items: vec![
+                UnsealItem { ephemeral: pk(7), context: b"warden/node-backup/v1/x".to_vec() },
+                UnsealItem { ephemeral: pk(8), context: vec![] },
+            ],
+        }
+        .into(),
+        WardenNodeBackupPubkey {}.into(),
     ]
 }
 
@@ -481,6 +489,8 @@ pub fn replies() -> Vec<Reply> {
         PreapproveInvoiceCheckReply { approved: true }.into(),
         PreapproveKeysendCheckReply { approved: true }.into(),
         CheckBip86PubkeyReply { ok: false }.into(),
+        WardenUnsealReply { keys: vec![secret(21), secret(22)] }.into(),
+        WardenNodeBackupPubkeyReply { pubkey: pk(9) }.into(),
     ]
 }
 

@@ -1,0 +1,111 @@
+//! The destinations the plugin writes to: a backup directory ([`BackupDir`]), a PostgreSQL
+//! database ([`PgBackup`]), or both. Each record and snapshot is sealed once and the same
+//! blob is written to every destination; the hook answers `continue` only when every one of
+//! them holds it durably.
+//!
+//! Each destination keeps its own position (its last `data_version`), so one added later,
+//! or one a failed write left behind, is brought in step by a snapshot while the others go
+//! on; one *ahead* of the database refuses the whole plugin, naming itself.
+
+use std::fmt;
+
+use crate::dir::BackupDir;
+use crate::postgres::PgBackup;
+
+/// One place the backup is written to.
+pub trait Destination: fmt::Debug {
+    /// What and where it is, for messages (a path, or a database without its password).
+    fn describe(&self) -> String;
+    /// The last `data_version` it holds, `None` when empty.
+    fn last(&self) -> Option<u64>;
+    /// Stores the sealed record of `data_version` durably; it must follow [`Self::last`].
+    fn append_sealed(&mut self, data_version: u64, blob: &[u8]) -> Result<(), String>;
+    /// Stores the sealed snapshot of `data_version` durably; what follows goes after it.
+    fn snapshot_sealed(&mut self, data_version: u64, blob: &[u8]) -> Result<(), String>;
+    /// Drops (or supersedes) the last record, of `data_version`, which the database never
+    /// committed. A snapshot must follow before the next record.
+    fn rewind_last(&mut self, data_version: u64) -> Result<(), String>;
+}
+
+impl Destination for BackupDir {
+    fn describe(&self) -> String {
+        format!("the backup in {}", self.path().display())
+    }
+    fn last(&self) -> Option<u64> {
+        self.position().last
+    }
+    fn append_sealed(&mut self, data_version: u64, blob: &[u8]) -> Result<(), String> {
+        BackupDir::append_sealed(self, data_version, blob).map_err(|e| e.to_string())
+    }
+    fn snapshot_sealed(&mut self, data_version: u64, blob: &[u8]) -> Result<(), String> {
+        BackupDir::snapshot_sealed(self, data_version, blob).map_err(|e| e.to_string())
+    }
+    fn rewind_last(&mut self, data_version: u64) -> Result<(), String> {
+        BackupDir::rewind_last(self, data_version).map_err(|e| e.to_string())
+    }
+}
+
+impl Destination for PgBackup {
+    fn describe(&self) -> String {
+        format!("the backup in {}", self.target())
+    }
+    fn last(&self) -> Option<u64> {
+        PgBackup::last(self)
+    }
+    fn append_sealed(&mut self, data_version: u64, blob: &[u8]) -> Result<(), String> {
+        PgBackup::append_sealed(self, data_version, blob).map_err(|e| e.to_string())
+    }
+    fn snapshot_sealed(&mut self, data_version: u64, blob: &[u8]) -> Result<(), String> {
+        PgBackup::snapshot_sealed(self, data_version, blob).map_err(|e| e.to_string())
+    }
+    fn rewind_last(&mut self, data_version: u64) -> Result<(), String> {
+        PgBackup::rewind_last(self, data_version).map_err(|e| e.to_string())
+    }
+}
+
+/// What the database's committed `data_version` means for one destination at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartCheck {
+    /// In step, empty, or behind (a snapshot covers the difference).
+    Fine,
+    /// Behind the database (the node wrote without this destination): logged as unusual.
+    Behind {
+        /// The destination's last version.
+        last: u64,
+        /// The database's.
+        database: u64,
+    },
+    /// Its last record was acknowledged but never committed: it is rewound.
+    Rewind {
+        /// The record's version.
+        last: u64,
+        /// The database's.
+        database: u64,
+    },
+}
+
+/// Compares a destination's last version with the database's committed one (`None`: no
+/// database or no version yet). `Err` is the refusal message, with both numbers.
+pub fn start_check(
+    dest: &dyn Destination,
+    database: Option<u64>,
+    database_name: &str,
+) -> Result<StartCheck, String> {
+    match (dest.last(), database) {
+        (Some(l), None) if l > 0 => Err(format!(
+            "refusing to run: {} is at data_version {l} but the database {database_name} has \
+             data_version 0 (missing or new): restore it first (warden-backup restore)",
+            dest.describe()
+        )),
+        (Some(l), Some(d)) if l > d.saturating_add(1) => Err(format!(
+            "refusing to run: {} is at data_version {l}, ahead of the database {database_name} \
+             at data_version {d}: the database was rolled back or replaced",
+            dest.describe()
+        )),
+        (Some(l), Some(d)) if l == d.saturating_add(1) => {
+            Ok(StartCheck::Rewind { last: l, database: d })
+        }
+        (Some(l), Some(d)) if l < d => Ok(StartCheck::Behind { last: l, database: d }),
+        _ => Ok(StartCheck::Fine),
+    }
+}
