@@ -1,11 +1,17 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "bench code")]
 #![allow(clippy::print_stdout, reason = "a bench binary reports its figures")]
 //! The latency the `db_write` hook adds to each of lightningd's transactions: the round trip
-//! lightningd waits for (request written, record sealed, appended and fdatasync'ed, `continue`
-//! read), measured over the real plugin binary's stdin/stdout with realistic statements.
+//! lightningd waits for (request written, record sealed, made durable in every destination,
+//! `continue` read), measured over the real plugin binary's stdin/stdout with realistic
+//! statements, for each destination — a local directory on disk, on tmpfs, PostgreSQL, and
+//! a directory and PostgreSQL together — each next to the no-op baseline of the same plugin
+//! process (the pipes and JSON alone), all in one run.
 //!
 //! `cargo bench -p warden-backup` (set `WARDEN_BENCH_DIR` to put the backup on another disk;
-//! default: `target/` of this workspace).
+//! default: `target/` of this workspace). PostgreSQL: warden-store's throwaway server
+//! (initdb + pg_ctl, `fsync = on`, reached over its Unix socket), or the server of
+//! `WARDEN_TEST_POSTGRES_URL` (e.g. `host=127.0.0.1 port=5432 user=... dbname=...` for TCP
+//! loopback); skipped, saying so, when neither is available.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -15,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::{pubkey_hex, Node, PluginProc};
 use warden_backup::dir::BackupDir;
+use warden_backup::postgres::{PgBackup, PgTarget};
 use warden_backup::sqlite::copy_database;
 
 fn common_pubkey() -> secp256k1::PublicKey {
@@ -25,11 +32,27 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn run(label: &str, backup_dir: &Path, calls: usize) {
-    let _ = std::fs::remove_dir_all(backup_dir);
+/// Where the plugin under measurement writes.
+struct Dest<'a> {
+    dir: Option<&'a Path>,
+    postgres: Option<&'a str>,
+}
+
+/// One destination's figures: p50 and p99 of the hook and of the baseline.
+struct Figures {
+    label: String,
+    hook: (Duration, Duration),
+    base: (Duration, Duration),
+}
+
+fn run(label: &str, dest: Dest<'_>, calls: usize) -> Figures {
+    if let Some(dir) = dest.dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     let mut node = Node::new(1);
     let mut plugin = PluginProc::spawn_in(node.lightning_dir());
-    plugin.start_in(node.lightning_dir(), 0, &pubkey_hex(), Some(backup_dir));
+    let init = plugin.start_to(node.lightning_dir(), 0, &pubkey_hex(), dest.dir, dest.postgres);
+    assert!(init.get("result").is_some(), "{init}");
     // Warm up: the schema and some rows.
     for _ in 0..50 {
         common::transact(&mut node, &mut plugin);
@@ -58,12 +81,27 @@ fn run(label: &str, backup_dir: &Path, calls: usize) {
     plugin.finish();
 
     // What a due snapshot adds to the one hook call that takes it: a consistent copy of the
-    // database, sealed, written and fsync'ed (measured in-process on the same directory).
-    let mut dir = BackupDir::open(backup_dir, common_pubkey()).unwrap();
+    // database, sealed, written and made durable (measured in-process on the same place).
     let t = Instant::now();
     let copy = copy_database(&node.db_path()).unwrap();
     let copied = t.elapsed();
-    dir.snapshot(copy.data_version.unwrap(), &copy.bytes, &mut common::Rng(9)).unwrap();
+    let v = copy.data_version.unwrap();
+    if let Some(dir) = dest.dir {
+        let mut backup = BackupDir::open(dir, common_pubkey()).unwrap();
+        backup.snapshot(v, &copy.bytes, &mut common::Rng(9)).unwrap();
+    }
+    if let Some(url) = dest.postgres {
+        let mut backup = PgBackup::open(&PgTarget::parse(url).unwrap(), &common_pubkey()).unwrap();
+        let blob = warden_backup::format::seal_snapshot(
+            &common_pubkey(),
+            v + 1,
+            &copy.bytes,
+            &mut common::Rng(9),
+        )
+        .unwrap();
+        // One version ahead, so that it is a new epoch rather than the same state again.
+        backup.snapshot_sealed(v + 1, &blob).unwrap();
+    }
     let snapshot = t.elapsed();
     println!(
         "{label}: snapshot of a {} byte database: {snapshot:.1?} ({copied:.1?} to copy it)",
@@ -85,17 +123,67 @@ fn run(label: &str, backup_dir: &Path, calls: usize) {
         percentile(&base, 0.5),
         percentile(&base, 0.99)
     );
-    let _ = std::fs::remove_dir_all(backup_dir);
+    if let Some(dir) = dest.dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    Figures {
+        label: label.to_owned(),
+        hook: (percentile(&times, 0.5), percentile(&times, 0.99)),
+        base: (percentile(&base, 0.5), percentile(&base, 0.99)),
+    }
+}
+
+/// How a connection string reaches its server, for the labels.
+fn transport(url: &str) -> &'static str {
+    if url.contains("host=/") || url.contains("host=%2F") {
+        "Unix socket"
+    } else {
+        "TCP"
+    }
 }
 
 fn main() {
     let disk = std::env::var_os("WARDEN_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp/warden-backup-bench")
     });
-    run(&format!("local directory {}", disk.display()), &disk, 2_000);
+    println!("directory (disk): {}", disk.display());
+    let mut all = Vec::new();
+    all.push(run("directory (disk)", Dest { dir: Some(&disk), postgres: None }, 2_000));
     let shm = Path::new("/dev/shm");
     if shm.is_dir() {
         // tmpfs: fdatasync is free, what remains is the JSON round trip and the sealing.
-        run("tmpfs /dev/shm (no disk flush)", &shm.join("warden-backup-bench"), 10_000);
+        let dir = shm.join("warden-backup-bench");
+        println!("directory (tmpfs, no disk flush): {}", dir.display());
+        all.push(run("directory (tmpfs)", Dest { dir: Some(&dir), postgres: None }, 10_000));
+    }
+    match warden_store::test_support::server() {
+        Some(server) => {
+            let url = server.fresh_database("warden_backup_bench").unwrap();
+            let label = format!("PostgreSQL ({})", transport(&url));
+            println!("{label}: {}", PgTarget::parse(&url).unwrap());
+            all.push(run(&label, Dest { dir: None, postgres: Some(&url) }, 2_000));
+            let url = server.fresh_database("warden_backup_bench_both").unwrap();
+            let label = format!("directory (disk) + PostgreSQL ({})", transport(&url));
+            all.push(run(&label, Dest { dir: Some(&disk), postgres: Some(&url) }, 2_000));
+        }
+        None => println!("PostgreSQL: skipped (no server; see above)"),
+    }
+    println!();
+    println!(
+        "added latency per db_write call (hook minus the no-op baseline of the same process):"
+    );
+    for f in &all {
+        let added = |(h, b): (Duration, Duration)| h.saturating_sub(b);
+        println!(
+            "  {:<42} p50 {:>9.1?} (hook {:>9.1?}, baseline {:>7.1?}); p99 {:>9.1?} (hook {:>9.1?}, \
+             baseline {:>7.1?})",
+            f.label,
+            added((f.hook.0, f.base.0)),
+            f.hook.0,
+            f.base.0,
+            added((f.hook.1, f.base.1)),
+            f.hook.1,
+            f.base.1
+        );
     }
 }

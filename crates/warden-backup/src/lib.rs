@@ -24,7 +24,9 @@
 //! (read one request, seal, append, fdatasync, write `continue`) makes that order visible in
 //! twenty lines, adds no scheduling between the fsync and the reply, and keeps the plugin's
 //! dependencies to `serde_json` (already in the workspace) and SQLite. The protocol subset
-//! needed (`getmanifest`, `init`, one hook, `log` notifications) is small and stable.
+//! needed (`getmanifest`, `init`, one hook, `log` notifications) is small and stable. (The
+//! PostgreSQL destination does use tokio, for tokio-postgres only: a current-thread runtime
+//! private to [`postgres`], blocked on for each statement, never on the plugin's loop.)
 //!
 //! ## Why a fresh ephemeral key per record
 //!

@@ -16,16 +16,29 @@
 //! writes it once, every `init` refreshes it). Without it, such a write is refused and
 //! lightningd stops, saying to run `warden-backup setup`.
 //!
+//! ## Destinations
+//!
+//! The backup goes to a directory (`--warden-backup-dir`), a PostgreSQL database
+//! (`--warden-backup-postgres`), or both ([`crate::dest`]). Each record and snapshot is
+//! sealed once; the same blob is written to each, and `continue` is answered only once every
+//! destination holds it durably. Each destination keeps its own last version `L`, and every
+//! check below is made for each (a refusal names the destination and both numbers); one
+//! behind the others (added later, or left behind by a failed write) is brought in step by a
+//! snapshot.
+//!
 //! ## At start (`init`)
 //!
 //! The database is `<lightning-dir>/lightningd.sqlite3` (Core Lightning's default `wallet`;
 //! a node with another `--wallet` is not supported yet). Its committed `data_version` `D` is
-//! compared with the backup's last version `L`:
+//! compared with each destination's last version `L` (all are checked before any is
+//! changed):
 //!
 //! - `L` absent or `L <= D`: a snapshot of the database is sealed (`L < D` is logged as
 //!   unusual: the node wrote without the plugin, the snapshot covers it);
 //! - `L == D + 1`: lightningd stopped between our `continue` and its commit; that last record
-//!   was never committed and is removed (logged as unusual), then a snapshot is taken;
+//!   was never committed and is removed (a directory cuts it off; PostgreSQL, append-only,
+//!   leaves it superseded by the new epoch the snapshot begins), logged as unusual, then a
+//!   snapshot is taken;
 //! - `L > D + 1`, or a backup with no database: the database is behind its own backup — it
 //!   was rolled back or replaced. The plugin logs at level `broken` with both numbers, answers
 //!   `init` with an error naming both, and exits with status 1. A plugin cannot veto
@@ -41,8 +54,11 @@
 //! behind its backup) is refused with both numbers, which stops lightningd before it commits;
 //! `L < N - 1` (writes made without the plugin) or an empty backup takes a snapshot first. If
 //! the snapshot interval has passed, a snapshot of the committed state (the version before
-//! this transaction's) is sealed first. Then the record is sealed, appended and fdatasync'ed,
-//! and only then `continue` is written.
+//! this transaction's) is sealed first. Then the record is sealed once and appended to every
+//! destination (fdatasync'ed in a directory, committed by the PostgreSQL server), and only
+//! then `continue` is written. If any destination fails, the answer is not `continue`:
+//! lightningd stops without committing, and the destinations that took the record rewind it
+//! at the next start (`L == D + 1` above).
 //!
 //! A snapshot holds the database in memory about three times over (the copy, the plaintext,
 //! the sealed blob) for the time it is written.

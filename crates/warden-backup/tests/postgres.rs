@@ -209,7 +209,7 @@ fn acknowledged_but_uncommitted_record_is_superseded() {
     // A restart takes a snapshot (a new epoch at 40); one more with no write in between
     // adds no row.
     let snapshots = count(&db, "warden_backup_snapshots");
-    for added in [1, 0] {
+    for _ in 0..2 {
         let mut plugin = PluginProc::spawn_in(node.lightning_dir());
         plugin.start_to(node.lightning_dir(), 0, &pubkey_hex(), None, Some(&db.url));
         assert!(plugin.finish().success());
@@ -221,7 +221,7 @@ fn acknowledged_but_uncommitted_record_is_superseded() {
                 .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))
                 .collect::<Vec<_>>()
         );
-        assert_eq!(count(&db, "warden_backup_snapshots"), snapshots + added);
+        assert_eq!(count(&db, "warden_backup_snapshots"), snapshots + 1);
     }
     restore_pg(&node, &db.url, "after-restarts.sqlite3");
 }

@@ -1148,6 +1148,123 @@ mod tests {
     use super::*;
     use warden_core::secp256k1::{PublicKey, Secp256k1, SecretKey};
 
+    struct Fixed;
+    impl Clock for Fixed {
+        fn now_unix_secs(&self) -> u64 {
+            1_700_000_000
+        }
+    }
+
+    struct Counter(u8);
+    impl EntropySource for Counter {
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            for b in dest {
+                self.0 = self.0.wrapping_add(1);
+                *b = self.0;
+            }
+        }
+    }
+
+    fn pk(b: u8) -> PublicKey {
+        PublicKey::from_secret_key(&Secp256k1::new(), &SecretKey::from_slice(&[b; 32]).unwrap())
+    }
+
+    fn open_store(dir: &Path) -> SealedRedbChannelStore {
+        let keys = WardenKeys::derive(&warden_core::secret::Seed::from_legacy([0x11; 32])).unwrap();
+        let node_id = NodeId::from(pk(0x77));
+        SealedRedbChannelStore::open(dir, &node_id, keys, &mut Counter(0), Box::new(Fixed)).unwrap()
+    }
+
+    fn set_up_state() -> ChannelState {
+        use warden_core::keys::{
+            Basepoints, DelayedPaymentBasepoint, FundingPubkey, HtlcBasepoint, PaymentBasepoint,
+            RevocationBasepoint,
+        };
+        use warden_core::units::{Msat, Sat};
+        let mut state = ChannelState::new(ChannelSlot { peer: CoreNodeId(pk(9)), dbid: Dbid(4) });
+        state
+            .apply_setup(warden_core::channel::ChannelSetup {
+                is_outbound: true,
+                channel_value: Sat(1_000_000),
+                push_value: Msat(0),
+                funding_outpoint: OutPoint::null(),
+                holder_selected_delay: 144,
+                holder_shutdown_script: None,
+                holder_shutdown_wallet_index: None,
+                counterparty_basepoints: Basepoints {
+                    revocation: RevocationBasepoint(pk(1)),
+                    payment: PaymentBasepoint(pk(2)),
+                    htlc: HtlcBasepoint(pk(3)),
+                    delayed_payment: DelayedPaymentBasepoint(pk(4)),
+                },
+                counterparty_funding_pubkey: FundingPubkey(pk(5)),
+                counterparty_selected_delay: 144,
+                counterparty_shutdown_script: None,
+                channel_type_features: vec![0x40, 0x10, 0x00],
+            })
+            .unwrap();
+        state
+    }
+
+    /// The plaintext of a channel's main record, as stored.
+    fn main_plaintext(dir: &Path, slot: &ChannelSlot) -> Vec<u8> {
+        let keys = WardenKeys::derive(&warden_core::secret::Seed::from_legacy([0x11; 32])).unwrap();
+        let (store_id, backend_id) = store_ids(&NodeId::from(pk(0x77))).unwrap();
+        let db = RedbDatabase::open(&dir.join(STORE_DIR)).unwrap();
+        let name = channel_record_name(slot);
+        let key = keys.obfuscate_key(&store_id, &name);
+        let r = db.store(backend_id).get(&key.0).unwrap().unwrap();
+        open_record(&keys, &store_id, &name, RecordVersion(r.version.get()), &r.value)
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn a_channel_in_the_whole_record_layout_opens_and_moves_to_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = set_up_state();
+        {
+            // What a Warden before split records wrote: the whole state in one record.
+            let store = open_store(dir.path());
+            let node = NodeRecord { channels: vec![state.slot], ..NodeRecord::default() };
+            let changes = vec![
+                (
+                    Change::Put {
+                        name: channel_record_name(&state.slot),
+                        plaintext: warden_core::channel::encoding::encode_channel(&state),
+                    },
+                    None,
+                ),
+                (
+                    Change::Put { name: NODE_RECORD_NAME.to_vec(), plaintext: encode_node(&node) },
+                    None,
+                ),
+            ];
+            store.lock().commit(changes).unwrap();
+        }
+        assert!(!is_parts(&main_plaintext(dir.path(), &state.slot)));
+        let mut store = open_store(dir.path());
+        assert_eq!(store.load(&state.slot).as_ref(), Some(&state), "the old layout reads");
+        // The next update writes the channel as parts; it reads back the same.
+        let mut next = state.clone();
+        next.holder.next_number = 1;
+        store.persist(&next).unwrap();
+        drop(store);
+        assert!(is_parts(&main_plaintext(dir.path(), &state.slot)));
+        let mut store = open_store(dir.path());
+        assert_eq!(store.load(&state.slot).as_ref(), Some(&next));
+        // An update that changes only the numbers writes the main part alone.
+        next.holder.next_number = 2;
+        store.persist(&next).unwrap();
+        let b = store.last_batch_bytes();
+        assert_eq!(b.puts, 2, "main part and head: {b:?}");
+        // Forgetting deletes every part.
+        store.forget(&state.slot).unwrap();
+        drop(store);
+        let store = open_store(dir.path());
+        assert!(store.states().is_empty());
+    }
+
     #[test]
     fn node_record_round_trips() {
         let secp = Secp256k1::new();

@@ -51,6 +51,6 @@ pub mod replica;
 pub mod server;
 pub mod signer;
 pub mod sweeps;
-pub mod unseal;
+pub mod extensions;
 pub mod version;
 pub mod wallet;

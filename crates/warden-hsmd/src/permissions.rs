@@ -74,7 +74,8 @@ pub fn required(msg_type: u16) -> Option<Permissions> {
         | SignHtlcTxMingle::TYPE
         | SignAnyCannouncement::TYPE
         | WardenUnseal::TYPE
-        | WardenNodeBackupPubkey::TYPE => Permissions::MASTER,
+        | WardenNodeBackupPubkey::TYPE
+        | WardenStatus::TYPE => Permissions::MASTER,
         _ => return None,
     };
     Some(p)

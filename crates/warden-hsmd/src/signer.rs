@@ -213,10 +213,10 @@ pub struct Signer {
     wallet_scripts: std::sync::OnceLock<std::sync::Arc<crate::wallet::WalletScripts>>,
     /// audit: the durable store's audit trail (`audit.rs`), written from `handle`.
     audit: crate::audit::AuditLog,
-    /// Warden's own keys (`warden/...` labels): the node-backup key of `unseal.rs`.
+    /// Warden's own keys (`warden/...` labels): the node-backup key of `extensions.rs`.
     pub(crate) warden_keys: warden_core::seal::WardenKeys,
-    /// The node-backup keys released in the last hour (`unseal.rs`).
-    pub(crate) unseals: crate::unseal::UnsealLedger,
+    /// The node-backup keys released in the last hour (`extensions.rs`).
+    pub(crate) unseals: crate::extensions::UnsealLedger,
 }
 
 impl fmt::Debug for Signer {
@@ -635,6 +635,7 @@ impl Signer {
             Request::SignSpliceTx(m) => crate::onchain::sign_splice_tx(self, client, &m)?,
             Request::WardenUnseal(m) => self.warden_unseal(&m)?,
             Request::WardenNodeBackupPubkey(_) => self.node_backup_pubkey()?,
+            Request::WardenStatus(_) => self.warden_status()?,
             Request::Init(_) | Request::DevPreinit(_) => {
                 return Err(BadRequestError::Unexpected { name: request.name() })
             }

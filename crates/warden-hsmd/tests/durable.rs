@@ -142,7 +142,12 @@ fn tampered_dropped_or_partly_rolled_back_state_refuses_to_start() {
     };
     let now = records(dir.path());
     let data: Vec<_> = now.iter().filter(|r| r.key != HEAD_KEY).collect();
-    assert_eq!(data.len(), 3, "one channel record, the node record and the audit tip");
+    assert_eq!(
+        data.len(),
+        8,
+        "the channel's six parts (main, setup, our commitment, the peer's two commitments, \
+         the peer's secrets), the node record and the audit tip"
+    );
 
     // A flipped byte in each record, and in the head.
     for r in &now {

@@ -1,7 +1,7 @@
 //! [`WardenKeysManager`]: LDK's `EntropySource`, `NodeSigner`, `SignerProvider` and
 //! `OutputSpender`, with the channel records shared by every copy of a channel's signer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,7 +12,7 @@ use bitcoin::secp256k1::ecdh::SharedSecret;
 use bitcoin::secp256k1::ecdsa::{RecoverableSignature, Signature};
 use bitcoin::secp256k1::{schnorr, All, Keypair, Message, PublicKey, Scalar, Secp256k1};
 use bitcoin::{Script, ScriptBuf, Transaction, TxOut};
-use lightning::bolt11_invoice::RawBolt11Invoice;
+use lightning::bolt11_invoice::{Bolt11Invoice, RawBolt11Invoice};
 use lightning::ln::inbound_payment::ExpandedKey;
 use lightning::ln::msgs::UnsignedGossipMessage;
 use lightning::ln::script::ShutdownScript;
@@ -21,10 +21,13 @@ use lightning::sign::{
     EntropySource, NodeSigner, OutputSpender, PeerStorageKey, ReceiveAuthKey, Recipient,
     SignerProvider, SpendableOutputDescriptor,
 };
+use lightning::types::payment::PaymentPreimage;
 use lightning::util::ser::Writeable;
 use warden_core::channel::{ChannelSlot, ChannelState};
 use warden_core::policy::onchain::Allowlist;
-use warden_core::policy::payment::{PaymentLedger, PaymentLimits};
+use warden_core::keys::NodeId;
+use warden_core::policy::payment::{PaymentLedger, PaymentLimits, PaymentRequest};
+use warden_core::units::Msat;
 use warden_core::policy::{Limits, PolicyError, Rule};
 use warden_core::seal::WardenKeys;
 use warden_core::secret::{Secret32, Seed};
@@ -126,6 +129,9 @@ pub(crate) struct Durable {
     ledger_written: u64,
 }
 
+/// The most payment hashes whose preimage a manager remembers (then it starts over).
+pub const MAX_KNOWN_PREIMAGES: usize = 100_000;
+
 /// A refusal: which channel, which call, and the rule with what it saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
@@ -153,6 +159,9 @@ pub(crate) struct Shared {
     refusals: Mutex<Vec<Refusal>>,
     /// The payment ledger (`payment-*`), shared by every channel.
     pub(crate) ledger: Mutex<PaymentLedger>,
+    /// The payment hashes whose preimage LDK gave us (kept in memory, at most
+    /// [`MAX_KNOWN_PREIMAGES`]: LDK passes every relevant preimage with each call anyway).
+    preimages: Mutex<HashSet<[u8; 32]>>,
     /// The store; `None` for a manager that keeps its records in memory only.
     durable: Option<Mutex<Durable>>,
     #[cfg(feature = "test-utils")]
@@ -194,6 +203,21 @@ impl Shared {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
+    }
+
+    /// Adds the hashes of `preimages` to those known; returns every known hash.
+    pub(crate) fn learn_preimages(&self, preimages: &[PaymentPreimage]) -> HashSet<[u8; 32]> {
+        let hashes = preimages.iter().map(|p| sha256::Hash::hash(&p.0).to_byte_array());
+        match self.preimages.lock() {
+            Ok(mut known) => {
+                if known.len() > MAX_KNOWN_PREIMAGES {
+                    known.clear();
+                }
+                known.extend(hashes);
+                known.clone()
+            }
+            Err(_) => hashes.collect(),
+        }
     }
 
     /// Whether records are persisted (and so a call's changes are checked for writing).
@@ -470,6 +494,7 @@ impl WardenKeysManager {
                 channels: Mutex::new(records),
                 refusals: Mutex::new(Vec::new()),
                 ledger: Mutex::new(ledger),
+                preimages: Mutex::new(HashSet::new()),
                 durable,
                 #[cfg(feature = "test-utils")]
                 relay: Mutex::new(None),
@@ -486,6 +511,69 @@ impl WardenKeysManager {
             starting_time_secs,
             starting_time_nanos,
         }
+    }
+
+    /// Approves paying `invoice` (the payment rules' pre-approval, as Core Lightning's
+    /// `preapprove_invoice`): its payment hash may then leave through our channels up to its
+    /// amount plus the fee cap without a velocity charge beyond the approval's own. A payee on
+    /// the allowlist (`WardenConfig::payments.allowlist`) is approved without a charge; any
+    /// other's amount is charged to the velocity budget now, and refused
+    /// (`payment-velocity`, `payment-not-approved`) when it does not fit; an expired invoice is
+    /// refused (`payment-invoice-expired`). The approval is durable before this returns. LDK
+    /// does not ask its signer before it pays: call this before `pay_for_bolt11_invoice` (or
+    /// `send_payment`) for payments that should not wait on the velocity budget.
+    pub fn approve_invoice(&self, invoice: &Bolt11Invoice) -> Result<(), Refusal> {
+        let request = PaymentRequest {
+            payment_hash: invoice.payment_hash().to_byte_array(),
+            amount: invoice.amount_milli_satoshis().map(Msat),
+            payee: Some(NodeId(invoice.get_payee_pub_key())),
+            created_at: invoice.duration_since_epoch().as_secs(),
+            expiry_secs: invoice.expiry_time().as_secs(),
+        };
+        self.approve(&request, "approve_invoice")
+    }
+
+    /// Approves a keysend of `amount_msat` to `payee` with `payment_hash` (Core Lightning's
+    /// `preapprove_keysend`), valid for `PaymentLimits::keysend_approval_secs`; as
+    /// [`WardenKeysManager::approve_invoice`] otherwise.
+    pub fn approve_keysend(
+        &self,
+        payee: PublicKey,
+        payment_hash: [u8; 32],
+        amount_msat: u64,
+    ) -> Result<(), Refusal> {
+        let request = PaymentRequest {
+            payment_hash,
+            amount: Some(Msat(amount_msat)),
+            payee: Some(NodeId(payee)),
+            created_at: self.shared.now(),
+            expiry_secs: self.shared.config.payments.keysend_approval_secs,
+        };
+        self.approve(&request, "approve_keysend")
+    }
+
+    fn approve(&self, request: &PaymentRequest, operation: &'static str) -> Result<(), Refusal> {
+        let refused = |error: PolicyError| {
+            self.shared.record_refusal([0; 32], operation, error.clone());
+            Refusal { channel_keys_id: [0; 32], operation, error }
+        };
+        let now = self.shared.now();
+        {
+            let mut ledger = self.shared.ledger.lock().map_err(|_| {
+                refused(PolicyError::new(Rule::NodeStateStale, "the payment ledger's lock is poisoned"))
+            })?;
+            let (plan, verdict) =
+                ledger.plan_approval(&self.shared.config.payments, request, now);
+            verdict.map_err(refused)?;
+            ledger.apply_approval(plan);
+        }
+        self.shared.persist_ledger().map_err(refused)
+    }
+
+    /// What was charged to the payment velocity budget in the `window` seconds up to now.
+    pub fn velocity_spent(&self, window: u64) -> u64 {
+        let now = self.shared.now();
+        self.shared.ledger.lock().map_or(0, |l| l.velocity_spent(now, window).0)
     }
 
     /// Every refusal so far, oldest first.
@@ -668,6 +756,24 @@ impl NodeSigner for WardenKeysManager {
         recipient: Recipient,
     ) -> Result<RecoverableSignature, ()> {
         let key = self.node_secret(recipient)?;
+        // An invoice we sign asks others to pay us: it must name no other payee, and carry a
+        // payment hash (`message-oracle`: the node key signs invoices of ours only).
+        let payee = invoice.payee_pub_key().map(|p| p.0);
+        let check = if payee.is_some_and(|p| p != self.node_id) {
+            Err("the invoice names another payee")
+        } else if invoice.payment_hash().is_none() {
+            Err("the invoice has no payment hash")
+        } else {
+            Ok(())
+        };
+        if let Err(why) = check {
+            self.shared.record_refusal(
+                [0; 32],
+                "sign_invoice",
+                PolicyError::new(Rule::MessageOracle, why),
+            );
+            return Err(());
+        }
         let digest = Message::from_digest(invoice.signable_hash());
         Ok(self.shared.secp.sign_ecdsa_recoverable(&digest, key.expose_secret()))
     }

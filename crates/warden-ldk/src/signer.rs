@@ -48,7 +48,9 @@ use warden_core::channel::commitment::Broadcaster;
 use warden_core::channel::{ChannelState, SignedCounterpartyCommitment, SignedHolderCommitment};
 use warden_core::keys::bolt3::{derive_private_key_from_basepoint, derive_revocation_privkey};
 use warden_core::keys::{FundingPubkey, PerCommitmentPoint};
-use warden_core::policy::balance::check_balance;
+use warden_core::channel::HtlcSide;
+use warden_core::policy::balance::{balance_terms, check_balance};
+use warden_core::policy::payment::CommitmentSide;
 use warden_core::policy::close::check_mutual_close;
 use warden_core::policy::commitment::check_commitment;
 use warden_core::policy::{PolicyError, Rule};
@@ -288,7 +290,7 @@ impl WardenChannelSigner {
         &self,
         record: &mut ChannelRecord,
         holder_tx: &HolderCommitmentTransaction,
-        _preimages: &[PaymentPreimage],
+        preimages: &[PaymentPreimage],
     ) -> Result<(), PolicyError> {
         let params = record.params.clone().ok_or_else(|| {
             refusal(Rule::ChannelUnknown, "holder commitment before the channel parameters")
@@ -328,13 +330,18 @@ impl WardenChannelSigner {
         let prev = record.state.holder.current.as_ref().map(|c| c.content.clone());
         if prev.as_ref().map(|p| p.number) != Some(content.number) {
             check_balance(&setup, prev.as_ref(), &content)?;
+            if let Some(prev) = &prev {
+                self.check_settled(&setup, prev, &content, preimages)?;
+            }
         }
+        let htlcs = content.htlcs.clone();
         let mut state = record.state.clone();
         state.validate_holder_commitment(SignedHolderCommitment {
             content,
             counterparty_sig: holder_tx.counterparty_sig.serialize_compact(),
             htlc_sigs: htlc_sigs.iter().map(|s| s.signature.serialize_compact()).collect(),
         })?;
+        self.account(&state.slot, CommitmentSide::Holder, &htlcs)?;
         record.state = state;
         Ok(())
     }
@@ -368,6 +375,7 @@ impl WardenChannelSigner {
         record: &mut ChannelRecord,
         params: &ChannelTransactionParameters,
         commitment_tx: &CommitmentTransaction,
+        preimages: &[PaymentPreimage],
     ) -> Result<(Signature, Vec<Signature>), PolicyError> {
         self.ensure_setup(record, params)?;
         let setup = record.state.setup()?.clone();
@@ -385,6 +393,9 @@ impl WardenChannelSigner {
         let prev = record.state.counterparty.current.as_ref().map(|c| c.content.clone());
         if prev.as_ref().map(|p| p.number) != Some(content.number) {
             check_balance(&setup, prev.as_ref(), &content)?;
+            if let Some(prev) = &prev {
+                self.check_settled(&setup, prev, &content, preimages)?;
+            }
         }
         let point = PerCommitmentPoint(commitment_tx.per_commitment_point());
         let mut state: ChannelState = record.state.clone();
@@ -437,6 +448,7 @@ impl WardenChannelSigner {
         let htlc_sigs = htlc_sigs.ok_or_else(|| {
             refusal(Rule::CommitmentStructure, "an htlc of the commitment was not signed")
         })?;
+        self.account(&state.slot, CommitmentSide::Counterparty, &content.htlcs)?;
         record.state = state;
         Ok((commitment_sig, htlc_sigs))
     }
@@ -473,6 +485,76 @@ impl WardenChannelSigner {
         let sig = self.sign_funding_spend(params, &tx, 0)?;
         record.state = state;
         Ok(sig)
+    }
+
+    /// The payment rules (`payment-*`, warden-core's `PaymentLedger`): the HTLCs of a new
+    /// commitment of `side`, per payment hash, against what came in for the hash, its approval
+    /// and the velocity budget. Applied at once (a plan that passes); a retry of the same
+    /// commitment changes nothing.
+    fn account(
+        &self,
+        slot: &warden_core::channel::ChannelSlot,
+        side: CommitmentSide,
+        htlcs: &[warden_core::channel::HtlcInfo],
+    ) -> Result<(), PolicyError> {
+        let now = self.shared.now();
+        let mut ledger = self
+            .shared
+            .ledger
+            .lock()
+            .map_err(|_| refusal(Rule::NodeStateStale, "the payment ledger's lock is poisoned"))?;
+        let (plan, verdict) =
+            ledger.plan_commitment(&self.shared.config.payments, slot, side, htlcs, now);
+        verdict?;
+        ledger.apply_commitment(plan);
+        Ok(())
+    }
+
+    /// LDK's preimages (`commitment-balance`): an HTLC we offered that leaves the commitment
+    /// without its preimage (failed) must give its value back to us, and one the peer offered
+    /// that leaves it with its preimage known (we fulfilled it) must give its value to us.
+    /// [`check_balance`] bounds what leaves our side by the trimmed HTLCs; this requires that
+    /// bound to hold with those values counted too, so that a failed HTLC of ours cannot end in
+    /// the peer's output, nor a fulfilled one of theirs stay there.
+    fn check_settled(
+        &self,
+        setup: &warden_core::channel::ChannelSetup,
+        prev: &warden_core::channel::CommitmentContent,
+        new: &warden_core::channel::CommitmentContent,
+        preimages: &[PaymentPreimage],
+    ) -> Result<(), PolicyError> {
+        let known = self.shared.learn_preimages(preimages);
+        let mut remaining: Vec<&warden_core::channel::HtlcInfo> = new.htlcs.iter().collect();
+        let mut owed: i128 = 0;
+        for h in &prev.htlcs {
+            if let Some(i) = remaining.iter().position(|n| *n == h) {
+                remaining.swap_remove(i);
+                continue;
+            }
+            let paid = known.contains(&h.payment_hash);
+            let sat = i128::from(h.amount.to_sat_floor().0);
+            match h.offered_by {
+                HtlcSide::Holder if !paid => owed += sat,
+                HtlcSide::Counterparty if paid => owed += sat,
+                _ => {}
+            }
+        }
+        if owed == 0 {
+            return Ok(());
+        }
+        let (drop, trimmed) = balance_terms(setup, prev, new)?;
+        if drop + owed > trimmed.max(0) {
+            return Err(refusal(
+                Rule::CommitmentBalance,
+                format!(
+                    "commitment {}: {owed} sat of settled htlcs (ours failed, or theirs                      fulfilled) did not come back to our side ({} sat left it, {} sat in                      trimmed htlcs)",
+                    new.number.get(),
+                    drop,
+                    trimmed.max(0)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Whether a sweep's outputs all pay us (our destination or shutdown script) or the
@@ -587,8 +669,8 @@ impl EcdsaChannelSigner for WardenChannelSigner {
         &self,
         channel_parameters: &ChannelTransactionParameters,
         commitment_tx: &CommitmentTransaction,
-        _inbound_htlc_preimages: Vec<PaymentPreimage>,
-        _outbound_htlc_preimages: Vec<PaymentPreimage>,
+        inbound_htlc_preimages: Vec<PaymentPreimage>,
+        outbound_htlc_preimages: Vec<PaymentPreimage>,
         _secp_ctx: &Secp256k1<All>,
     ) -> Result<(Signature, Vec<Signature>), ()> {
         #[cfg(feature = "test-utils")]
@@ -598,8 +680,10 @@ impl EcdsaChannelSigner for WardenChannelSigner {
                 Box::new(commitment_tx.clone()),
             )
         });
+        let preimages: Vec<PaymentPreimage> =
+            inbound_htlc_preimages.into_iter().chain(outbound_htlc_preimages).collect();
         let (sig, htlc_sigs) = self.guarded("sign_counterparty_commitment", |record| {
-            self.sign_counterparty(record, channel_parameters, commitment_tx)
+            self.sign_counterparty(record, channel_parameters, commitment_tx, &preimages)
         })?;
         #[cfg(feature = "test-utils")]
         if let (Some(peer), Some(relay)) = (channel_parameters.counterparty_pubkeys(), self.relay())

@@ -92,3 +92,66 @@ fn debug_output_redacts_secrets() {
     assert!(!text.contains(&"5a".repeat(32)));
     assert!(!text.to_lowercase().contains("5a5a5a5a5a5a5a5a"));
 }
+
+/// Core Lightning's scheme: the node id and every channel key are warden-core's (the
+/// derivation warden-hsmd answers lightningd with, byte-identical to `hsmd`'s) for the same
+/// 32-byte `hsm_secret`, the channel being (our node id, the dbid the `channel_keys_id`
+/// carries).
+#[test]
+fn core_lightning_scheme_keys_equal_warden_core_derivation() {
+    use bitcoin::NetworkKind;
+    use warden_core::keys::NodeKeys;
+    use warden_core::secret::Seed;
+    use warden_core::units::{CommitmentNumber, Dbid};
+    use warden_ldk::keys::{cln_channel_keys_id, cln_dbid_of};
+
+    let secp = Secp256k1::new();
+    for secret in [[0x11u8; 32], [0xa7; 32]] {
+        let core = NodeKeys::derive(&secp, &Seed::from_legacy(secret), NetworkKind::Test).unwrap();
+        let warden = WardenKeysManager::new(
+            &secret,
+            KeyScheme::CoreLightning,
+            WardenConfig::test_network(),
+            1_700_000_000,
+            5,
+        )
+        .unwrap();
+        assert_eq!(warden.get_node_id(Recipient::Node).unwrap(), core.node_id().0);
+        let ldk = KeysManager::new(&secret, 1_700_000_000, 5, true);
+        assert_ne!(ldk.get_node_id(Recipient::Node).unwrap(), core.node_id().0);
+
+        // Ids the manager makes carry fresh dbids; explicit ids carry the dbid asked for.
+        let made: Vec<[u8; 32]> =
+            (0..3).map(|i| warden.generate_channel_keys_id(i % 2 == 0, 77)).collect();
+        let dbids: Vec<u64> = made.iter().map(cln_dbid_of).collect();
+        assert!(dbids.windows(2).all(|w| w[1] == w[0] + 1), "{dbids:?}");
+        for dbid in dbids.iter().copied().chain([1, 2, 1 << 40]) {
+            let id = cln_channel_keys_id(dbid);
+            assert_eq!(cln_dbid_of(&id), dbid);
+            let theirs = core.channel_keys(&core.node_id(), Dbid(dbid)).unwrap();
+            let ours = warden.derive_channel_signer(id);
+            let keys = ours.pubkeys(&secp);
+            let basepoints = theirs.basepoints(&secp);
+            assert_eq!(keys.funding_pubkey, theirs.funding_pubkey(&secp).0);
+            assert_eq!(keys.revocation_basepoint.to_public_key(), basepoints.revocation.0);
+            assert_eq!(keys.payment_point, basepoints.payment.0);
+            assert_eq!(keys.htlc_basepoint.to_public_key(), basepoints.htlc.0);
+            assert_eq!(keys.delayed_payment_basepoint.to_public_key(), basepoints.delayed_payment.0);
+            for n in [0u64, 1, 2, 1000] {
+                let idx = (1u64 << 48) - 1 - n;
+                let point = theirs
+                    .per_commitment_point(&secp, CommitmentNumber::new(n).unwrap())
+                    .unwrap();
+                assert_eq!(ours.get_per_commitment_point(idx, &secp).unwrap(), point.0);
+                assert!(
+                    ours.release_commitment_secret(idx).is_err(),
+                    "nothing was validated: no secret is released"
+                );
+            }
+        }
+        // Another dbid, other keys.
+        let a = warden.derive_channel_signer(cln_channel_keys_id(1)).pubkeys(&secp);
+        let b = warden.derive_channel_signer(cln_channel_keys_id(2)).pubkeys(&secp);
+        assert_ne!(a.funding_pubkey, b.funding_pubkey);
+    }
+}

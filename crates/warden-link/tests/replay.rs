@@ -83,7 +83,10 @@ fn pump(mut from: TcpStream, mut to: TcpStream) {
 /// node -> relay (attacking the node's frames) -> signer. The node sends "first message" and
 /// "second"; returns what the signer received (or its error), the signer's next receive, and
 /// what the node saw when it then waited for an answer.
-fn run(attack: Attack) -> (Vec<Result<Vec<u8>, LinkError>>, Result<Vec<u8>, LinkError>) {
+/// One receive's outcome.
+type Received = Result<Vec<u8>, LinkError>;
+
+fn run(attack: Attack) -> (Vec<Received>, Received) {
     let signer_l = TcpListener::bind("127.0.0.1:0").unwrap();
     let signer_addr = signer_l.local_addr().unwrap();
     let relay_l = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -20,9 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::rng::TestRng;
 use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-use warden_wire::msg::{
-    ClientBadRequest, ClientHsmfd, ClientHsmfdReply, Init, InitReplyV4, InitTlvs,
-};
+use warden_wire::msg::{ClientBadRequest, ClientHsmfd, ClientHsmfdReply, Init, InitReplyV4};
 use warden_wire::{
     frame, Bip32KeyVersion, DecodeError, EncodeError, Message, NodeId, Permissions, Reply, Status,
 };
@@ -537,21 +535,10 @@ impl Hsmd {
     /// The `init` lightningd sends on regtest (hsmd wire versions 5 to 6, no developer
     /// overrides, no passphrase).
     pub fn regtest_init() -> Init {
-        Init {
-            bip32_key_version: Bip32KeyVersion {
-                pubkey_version: 0x0435_87cf,
-                privkey_version: 0x0435_8394,
-            },
-            chainparams: bitcoin::constants::ChainHash::REGTEST,
-            hsm_encryption_key: None,
-            dev_force_privkey: None,
-            dev_force_bip32_seed: None,
-            dev_force_channel_secrets: None,
-            dev_force_channel_secrets_shaseed: None,
-            hsm_wire_min_version: 5,
-            hsm_wire_max_version: 6,
-            tlvs: InitTlvs::default(),
-        }
+        Init::plain(
+            Bip32KeyVersion { pubkey_version: 0x0435_87cf, privkey_version: 0x0435_8394 },
+            bitcoin::constants::ChainHash::REGTEST,
+        )
     }
 
     /// Sends `init` on the master connection and returns the reply.

@@ -109,6 +109,8 @@ const CSV: &[(&str, u16)] = &[
     ("warden_unseal_reply", 61101),
     ("warden_node_backup_pubkey", 61003),
     ("warden_node_backup_pubkey_reply", 61103),
+    ("warden_status", 61005),
+    ("warden_status_reply", 61105),
 ];
 
 #[test]

@@ -112,7 +112,7 @@ fn seed_key(
     passes: u32,
     memory_kib: u32,
 ) -> Result<Zeroizing<[u8; 32]>, SealedSeedError> {
-    if passes == 0 || passes > KDF_PASSES_MAX || memory_kib < 8 || memory_kib > KDF_MEMORY_MAX_KIB {
+    if !(1..=KDF_PASSES_MAX).contains(&passes) || !(8..=KDF_MEMORY_MAX_KIB).contains(&memory_kib) {
         return Err(SealedSeedError::Kdf);
     }
     let bytes = memory_kib.checked_mul(1024).ok_or(SealedSeedError::Kdf)?;

@@ -39,7 +39,7 @@ use warden_core::seal::{ecies_ephemeral_point, ecies_open_with_derived_key, ecie
 use warden_core::secret::Secret32;
 use warden_hsmd::client::{recv_frame, send_frame, spawn};
 use warden_wire::msg::{
-    Init, InitReplyV4, InitTlvs, Message, Status, UnsealItem, WardenNodeBackupPubkey,
+    Init, InitReplyV4, Message, Status, UnsealItem, WardenNodeBackupPubkey,
     WardenNodeBackupPubkeyReply, WardenUnseal, WardenUnsealReply,
 };
 use warden_wire::Bip32KeyVersion;
@@ -286,18 +286,10 @@ impl HsmdSession {
             .master
             .set_read_timeout(Some(REPLY_TIMEOUT))
             .map_err(|e| CliError::new(format!("cannot set a timeout: {e}")))?;
-        let init = Init {
-            bip32_key_version: bip32_versions(options.network),
-            chainparams: bitcoin::constants::ChainHash::using_genesis_block(options.network),
-            hsm_encryption_key: None,
-            dev_force_privkey: None,
-            dev_force_bip32_seed: None,
-            dev_force_channel_secrets: None,
-            dev_force_channel_secrets_shaseed: None,
-            hsm_wire_min_version: 5,
-            hsm_wire_max_version: 6,
-            tlvs: InitTlvs::default(),
-        };
+        let init = Init::plain(
+            bip32_versions(options.network),
+            bitcoin::constants::ChainHash::using_genesis_block(options.network),
+        );
         let reply = session.call(&init.encode().map_err(|e| CliError::new(e.to_string()))?)?;
         InitReplyV4::decode(&reply).map_err(|_| {
             CliError::new(format!("warden-hsmd did not start: {}", session.failure()))

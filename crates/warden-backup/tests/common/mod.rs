@@ -83,6 +83,8 @@ pub struct Node {
     rng: Rng,
     peers: Vec<i64>,
     channels: Vec<i64>,
+    /// Each channel's peer.
+    channel_peers: std::collections::HashMap<i64, i64>,
     htlcs: Vec<i64>,
     invoices: Vec<i64>,
     next_id: i64,
@@ -108,6 +110,7 @@ impl Node {
             rng: Rng(seed),
             peers: Vec::new(),
             channels: Vec::new(),
+            channel_peers: std::collections::HashMap::new(),
             htlcs: Vec::new(),
             invoices: Vec::new(),
             next_id: 1,
@@ -179,6 +182,7 @@ impl Node {
                 let (_, peer) = Self::pick(r, &self.peers)?;
                 self.next_id += 1;
                 self.channels.push(id);
+                self.channel_peers.insert(id, peer);
                 let scid = format!("{}x{}x{}", 800_000 + r.below(1000), r.below(3000), r.below(4));
                 format!(
                     "INSERT INTO channels (id, peer_id, short_channel_id, funding_satoshi, msatoshi_local, state, shachain_remote_id, last_sig) VALUES ({id}, {peer}, {}, {}, {}, 2, {}, {})",
@@ -247,13 +251,11 @@ impl Node {
                     return None;
                 }
                 self.peers.swap_remove(i);
-                // Cascades to the peer's channels and their HTLCs.
-                let dropped: Vec<i64> = {
-                    let mut st =
-                        self.conn.prepare("SELECT id FROM channels WHERE peer_id = ?1").unwrap();
-                    st.query_map([p], |row| row.get(0)).unwrap().map(|x| x.unwrap()).collect()
-                };
-                self.channels.retain(|c| !dropped.contains(c));
+                // Cascades to the peer's channels and their HTLCs: the channels are known
+                // from memory (one inserted earlier in this same transaction is not in the
+                // database yet).
+                let peers = &self.channel_peers;
+                self.channels.retain(|c| peers.get(c) != Some(&p));
                 // HTLC ids are re-read after the commit (`refresh_htlcs_if_needed`).
                 format!("DELETE FROM peers WHERE id = {p}")
             }

@@ -78,6 +78,25 @@ wire_message!(
     }
 );
 
+impl Init {
+    /// The `init` lightningd sends on `chainparams`'s chain with these BIP-32 versions: hsmd
+    /// wire versions 5 to 6, no developer overrides, no passphrase.
+    pub fn plain(bip32_key_version: Bip32KeyVersion, chainparams: ChainHash) -> Init {
+        Init {
+            bip32_key_version,
+            chainparams,
+            hsm_encryption_key: None,
+            dev_force_privkey: None,
+            dev_force_bip32_seed: None,
+            dev_force_channel_secrets: None,
+            dev_force_channel_secrets_shaseed: None,
+            hsm_wire_min_version: 5,
+            hsm_wire_max_version: 6,
+            tlvs: InitTlvs::default(),
+        }
+    }
+}
+
 /// Which kind of `hsm_secret` hsmd loaded (`enum hsm_secret_type`, `common/hsm_secret.h`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct HsmSecretType(pub u8);

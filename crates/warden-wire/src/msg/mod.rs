@@ -10,7 +10,7 @@
 //! - [`payment`]: invoices, BOLT-12 and payment pre-approval.
 //! - [`status`]: what hsmd sends lightningd on its status connection.
 //! - [`warden`]: Warden's extension messages (type numbers 61000–61999, outside Core
-//!   Lightning's range): node-backup unseal and the node-backup public key.
+//!   Lightning's range): node-backup unseal, the node-backup public key, the signer's status.
 //!
 //! [`Request`] decodes any request by its type number, [`Reply`] any reply, [`Status`] any
 //! status message.
@@ -245,6 +245,7 @@ message_enum!(
         SignHtlcTxMingle,
         WardenUnseal,
         WardenNodeBackupPubkey,
+        WardenStatus,
     }
 );
 
@@ -292,6 +293,7 @@ message_enum!(
         CheckBip86PubkeyReply,
         WardenUnsealReply,
         WardenNodeBackupPubkeyReply,
+        WardenStatusReply,
     }
 );
 
@@ -362,6 +364,7 @@ impl Request {
             Request::SignHtlcTxMingle(_) => &[SignHtlcTxMingleReply::TYPE],
             Request::WardenUnseal(_) => &[WardenUnsealReply::TYPE],
             Request::WardenNodeBackupPubkey(_) => &[WardenNodeBackupPubkeyReply::TYPE],
+            Request::WardenStatus(_) => &[WardenStatusReply::TYPE],
         }
     }
 }

@@ -14,6 +14,8 @@
 //! | 61101 | `warden_unseal_reply` | `num_keys: u16`, then `num_keys × secret` (32 each), one per item, in order |
 //! | 61003 | `warden_node_backup_pubkey` | (none) |
 //! | 61103 | `warden_node_backup_pubkey_reply` | `pubkey: point` (33) |
+//! | 61005 | `warden_status` | (none) |
+//! | 61105 | `warden_status_reply` | `json_len: u16`, `json`: the signer's health as a JSON object |
 //!
 //! `warden_unseal` asks for the keys of blobs sealed to the node-backup key (warden-core
 //! `seal::ecies`): for each item, k = HKDF(x(p·R) ‖ R ‖ P, info = context). The signer releases
@@ -89,5 +91,20 @@ wire_message!(
     WardenNodeBackupPubkeyReply = 61103, "warden_node_backup_pubkey_reply" {
         /// The key.
         pubkey: PublicKey,
+    }
+);
+
+wire_message!(
+    /// Asks for the signer's health: what the proxy shows on the node's side (Warden
+    /// extension).
+    WardenStatus = 61005, "warden_status" {}
+);
+
+wire_message!(
+    /// The signer's health as a JSON object (UTF-8): node id, channels, store sequence,
+    /// refusals and warnings by rule, open alarms (Warden extension).
+    WardenStatusReply = 61105, "warden_status_reply" {
+        /// The JSON text.
+        json: Vec<u8>,
     }
 );

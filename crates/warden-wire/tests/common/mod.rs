@@ -404,6 +404,7 @@ pub fn requests() -> Vec<Request> {
         }
         .into(),
         WardenNodeBackupPubkey {}.into(),
+        WardenStatus {}.into(),
     ]
 }
 
@@ -491,6 +492,7 @@ pub fn replies() -> Vec<Reply> {
         CheckBip86PubkeyReply { ok: false }.into(),
         WardenUnsealReply { keys: vec![secret(21), secret(22)] }.into(),
         WardenNodeBackupPubkeyReply { pubkey: pk(9) }.into(),
+        WardenStatusReply { json: b"{}".to_vec() }.into(),
     ]
 }
 

@@ -1,5 +1,7 @@
-//! Warden's node-backup extension requests (`warden_wire::msg::warden`): the node-backup
-//! public key, and the release of the keys of blobs sealed to it.
+//! Warden's extension requests (`warden_wire::msg::warden`): the node-backup public key, the
+//! release of the keys of blobs sealed to it, and the signer's status.
+//!
+//! ## Unseal
 //!
 //! A key is released for a blob only when its context is a node backup's
 //! (`warden_core::policy::node::NODE_BACKUP_CONTEXT_PREFIX`) and the release keeps the keys
@@ -19,7 +21,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use warden_core::policy::node::check_unseal;
 use warden_core::seal::ecies_derive_key;
-use warden_wire::msg::{WardenNodeBackupPubkeyReply, WardenUnseal, WardenUnsealReply};
+use warden_wire::msg::{
+    WardenNodeBackupPubkeyReply, WardenStatusReply, WardenUnseal, WardenUnsealReply,
+};
 use warden_wire::Secret;
 
 use crate::channels::enforce;
@@ -48,7 +52,47 @@ fn now_unix_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// At most this many alarms, of at most [`ALARM_CHARS`] characters each, in a status reply
+/// (which must fit a `u16`-counted field).
+const MAX_ALARMS: usize = 16;
+const ALARM_CHARS: usize = 300;
+
 impl Signer {
+    /// `warden_status`: the signer's health, as JSON: node id, channels set up, the store's
+    /// head sequence and replicas, refusals and warnings by rule tag, open alarms.
+    pub(crate) fn warden_status(&self) -> Result<Vec<u8>, BadRequestError> {
+        let by_tag = |m: std::collections::BTreeMap<warden_core::policy::Rule, u64>| {
+            m.into_iter()
+                .map(|(r, n)| (r.tag().to_owned(), n.into()))
+                .collect::<serde_json::Map<_, _>>()
+        };
+        let channels = self.channels.with_store(|s| s.channels_set_up());
+        let (seq, replicas) = match self.audit_log().store_health() {
+            Some((seq, r)) => (Some(seq), r),
+            None => (None, Vec::new()),
+        };
+        let alarms: Vec<String> = self
+            .audit_log()
+            .open_alarms()
+            .iter()
+            .take(MAX_ALARMS)
+            .map(|a| a.chars().take(ALARM_CHARS).collect())
+            .collect();
+        let status = serde_json::json!({
+            "node_id": self.node_id.to_string(),
+            "channels": channels,
+            "store_seq": seq,
+            "replicas": replicas
+                .into_iter()
+                .map(|(name, lagging)| serde_json::json!({ "name": name, "lagging": lagging }))
+                .collect::<Vec<_>>(),
+            "refusals": by_tag(self.policy_log().refusals()),
+            "warnings": by_tag(self.policy_log().warnings()),
+            "alarms": alarms,
+        });
+        encode(&WardenStatusReply { json: status.to_string().into_bytes() })
+    }
+
     /// `warden_node_backup_pubkey`: the key node backups are sealed to.
     pub(crate) fn node_backup_pubkey(&self) -> Result<Vec<u8>, BadRequestError> {
         encode(&WardenNodeBackupPubkeyReply { pubkey: self.warden_keys.node_backup_pubkey() })
