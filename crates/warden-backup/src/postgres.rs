@@ -189,7 +189,7 @@ const PAGE: i64 = 1000;
 #[derive(Clone)]
 pub struct PgTarget {
     url: String,
-    config: tokio_postgres::Config,
+    config: Box<tokio_postgres::Config>,
 }
 
 impl PartialEq for PgTarget {
@@ -213,7 +213,7 @@ impl PgTarget {
         if config.get_application_name().is_none() {
             config.application_name(APPLICATION_NAME);
         }
-        Ok(PgTarget { url: url.trim().to_owned(), config })
+        Ok(PgTarget { url: url.trim().to_owned(), config: Box::new(config) })
     }
 
     /// The connection string as given (for the state file; may hold a password).
@@ -284,7 +284,7 @@ impl Conn {
             .enable_all()
             .build()
             .map_err(|e| PgError::other("start the client runtime for", target, e.to_string()))?;
-        let config = target.config.clone();
+        let config = (*target.config).clone();
         let (client, inserts) = runtime
             .block_on(async move {
                 let sql = |action| move |e| (action, Migrate::Sql(e));
@@ -529,28 +529,35 @@ impl PgBackup {
     }
 
     fn insert(&mut self, row: Row, blob: &[u8]) -> Result<(), PgError> {
-        match self.insert_once(row, blob) {
-            Ok(()) => Ok(()),
+        let inserted = match self.insert_once(row, blob) {
+            Ok(n) => n,
             // The connection broke (or the server ended it): once more on a new one.
             Err(e) if self.connection_lost(&e) => {
                 self.conn = Conn::open(&self.target, true)?;
                 match self.insert_once(row, blob) {
-                    Ok(()) => Ok(()),
+                    Ok(n) => n,
                     Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                         // The first attempt committed and its answer was lost: the row is
                         // ours if it holds the same blob.
-                        if self.stored_blob(row)?.as_deref() == Some(blob) {
-                            Ok(())
-                        } else {
-                            Err(row.duplicate())
+                        if self.stored_blob(row)?.as_deref() != Some(blob) {
+                            return Err(row.duplicate());
                         }
+                        1
                     }
-                    Err(e) => Err(PgError::sql(row.action(), &self.target, e)),
+                    Err(e) => return Err(PgError::sql(row.action(), &self.target, e)),
                 }
             }
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(row.duplicate()),
-            Err(e) => Err(PgError::sql(row.action(), &self.target, e)),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => return Err(row.duplicate()),
+            Err(e) => return Err(PgError::sql(row.action(), &self.target, e)),
+        };
+        if inserted != 1 {
+            return Err(PgError::other(
+                row.action(),
+                &self.target,
+                format!("the server reports {inserted} rows inserted, not 1"),
+            ));
         }
+        Ok(())
     }
 
     /// Whether `e` means the connection is gone rather than the statement refused: no answer
@@ -563,7 +570,8 @@ impl PgBackup {
             || matches!(class.as_deref(), Some("08") | Some("57"))
     }
 
-    fn insert_once(&self, row: Row, blob: &[u8]) -> Result<(), tokio_postgres::Error> {
+    /// One INSERT of `row`; the number of rows the server reports inserted.
+    fn insert_once(&self, row: Row, blob: &[u8]) -> Result<u64, tokio_postgres::Error> {
         let id = self.backup_id.as_slice();
         let client = &self.conn.client;
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = match &row {
@@ -583,9 +591,7 @@ impl PgBackup {
                 self.conn.block(client.execute(INSERT_SNAPSHOT, &params))?
             }
         };
-        // An INSERT of one VALUES row that did not fail inserted one row.
-        debug_assert_eq!(n, 1);
-        Ok(())
+        Ok(n)
     }
 
     fn stored_blob(&self, row: Row) -> Result<Option<Vec<u8>>, PgError> {

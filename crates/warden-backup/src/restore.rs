@@ -174,17 +174,16 @@ struct SnapshotBlob {
     at: String,
 }
 
+/// Receives each stored record: where it is, its clear version, its blob.
+type RecordSink<'a> = dyn FnMut(&str, u64, &[u8]) -> Result<(), RestoreError> + 'a;
+
 /// What a restore reads: the newest snapshot, then the records after it in stored order.
 trait Reader {
     /// The newest snapshot (`None`: start from an empty database).
     fn snapshot(&mut self) -> Result<Option<SnapshotBlob>, RestoreError>;
     /// Gives every stored record after the snapshot at `start` to `each` (where, version,
     /// blob), in stored order; returns the length of an ignorable torn tail.
-    fn records(
-        &mut self,
-        start: u64,
-        each: &mut dyn FnMut(&str, u64, &[u8]) -> Result<(), RestoreError>,
-    ) -> Result<u64, RestoreError>;
+    fn records(&mut self, start: u64, each: &mut RecordSink<'_>) -> Result<u64, RestoreError>;
 }
 
 struct DirReader {
@@ -214,11 +213,7 @@ impl Reader for DirReader {
         Ok(Some(SnapshotBlob { data_version: v, blob: blob.to_vec(), at }))
     }
 
-    fn records(
-        &mut self,
-        start: u64,
-        each: &mut dyn FnMut(&str, u64, &[u8]) -> Result<(), RestoreError>,
-    ) -> Result<u64, RestoreError> {
+    fn records(&mut self, start: u64, each: &mut RecordSink<'_>) -> Result<u64, RestoreError> {
         let relevant: Vec<u64> = self.segments.iter().copied().filter(|s| *s >= start).collect();
         let mut torn_tail = 0;
         for (i, seg) in relevant.iter().enumerate() {
@@ -264,11 +259,7 @@ impl Reader for PgSource {
         }))
     }
 
-    fn records(
-        &mut self,
-        _start: u64,
-        each: &mut dyn FnMut(&str, u64, &[u8]) -> Result<(), RestoreError>,
-    ) -> Result<u64, RestoreError> {
+    fn records(&mut self, _start: u64, each: &mut RecordSink<'_>) -> Result<u64, RestoreError> {
         // `snapshot` found the epoch (a backup without one was refused there).
         let Some(epoch) = self.epoch else { return Ok(0) };
         let at = format!("{}, records of epoch {epoch}", self.reader.target());

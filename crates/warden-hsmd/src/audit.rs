@@ -73,7 +73,7 @@ use warden_wire::NodeId;
 use crate::channels::ChannelStoreError;
 use crate::durable::{
     is_audit_key, load_snapshot, store_ids, AuditTip, Core, NodeStateStaleError, OpenStoreError,
-    AUDIT_PREFIX, AUDIT_TIP_NAME, STORE_DIR,
+    AUDIT_PREFIX, STORE_DIR,
 };
 use crate::signer::{BadRequestError, ClientContext, Outcome};
 
@@ -273,8 +273,13 @@ pub fn genesis_hash(store_id: &[u8]) -> [u8; 32] {
 }
 
 /// The record name of entry `seq`.
-fn entry_name(seq: u64) -> Vec<u8> {
+pub(crate) fn entry_name(seq: u64) -> Vec<u8> {
     format!("audit/{seq}").into_bytes()
+}
+
+/// The number of the entry stored under `key`.
+pub(crate) fn entry_seq(key: &[u8]) -> Option<u64> {
+    key.get(AUDIT_PREFIX.len()..).and_then(|s| <[u8; 8]>::try_from(s).ok()).map(u64::from_be_bytes)
 }
 
 /// The store key of entry `seq`.
@@ -284,7 +289,9 @@ fn entry_key(seq: u64) -> Vec<u8> {
     key
 }
 
-fn encode_tip(seq: u64, hash: &[u8; 32]) -> Vec<u8> {
+/// The tip record of the layout before (written by older Wardens; still read).
+#[cfg(test)]
+pub(crate) fn encode_tip(seq: u64, hash: &[u8; 32]) -> Vec<u8> {
     let mut out = vec![AUDIT_FORMAT];
     out.extend_from_slice(&seq.to_be_bytes());
     out.extend_from_slice(hash);
@@ -348,7 +355,10 @@ pub(crate) fn restore_draft(draft: Option<Draft>) {
 pub(crate) struct AuditState {
     next_seq: u64,
     last_hash: [u8; 32],
+    /// The element the head covers for the trail (the last entry's, or a tip record's).
     tip: Option<SetElement>,
+    /// Whether `tip` is a tip record's: the next batch deletes that record.
+    tip_is_record: bool,
     /// Entries decided but not yet written (their seq and prev are set when written).
     pending: Vec<AuditEntry>,
 }
@@ -368,12 +378,14 @@ impl AuditState {
                 next_seq: t.seq.saturating_add(1),
                 last_hash: t.hash,
                 tip: Some(t.element),
+                tip_is_record: t.is_record,
                 pending: Vec::new(),
             },
             None => AuditState {
                 next_seq: 1,
                 last_hash: genesis_hash(store_id.as_bytes()),
                 tip: None,
+                tip_is_record: false,
                 pending: Vec::new(),
             },
         }
@@ -422,6 +434,7 @@ impl AuditState {
             return None;
         }
         let mut ops = Vec::with_capacity(entries.len() + 1);
+        let mut last = None;
         for mut entry in entries {
             entry.seq = self.next_seq;
             entry.prev = self.last_hash;
@@ -434,6 +447,7 @@ impl AuditState {
                 &plaintext,
                 nonces,
             );
+            last = Some(sealed.element());
             ops.push(Op::Put {
                 key: entry_key(entry.seq),
                 expected_version: Version::ABSENT,
@@ -443,25 +457,19 @@ impl AuditState {
             self.last_hash = tagged(ENTRY_TAG, &plaintext);
             self.next_seq = self.next_seq.saturating_add(1);
         }
-        let last = self.next_seq.saturating_sub(1);
+        let element = last?;
         let previous = self.tip;
-        let version = RecordVersion(previous.map_or(1, |e| e.version.0.saturating_add(1)));
-        let sealed = seal_record(
-            keys,
-            store_id,
-            AUDIT_TIP_NAME,
-            version,
-            &encode_tip(last, &self.last_hash),
-            nonces,
-        );
-        let element = sealed.element();
-        ops.push(Op::Put {
-            key: element.key.0.to_vec(),
-            expected_version: previous.map_or(Version::ABSENT, |e| Version::new(e.version.0)),
-            new_version: Version::new(version.0),
-            value: sealed.to_bytes(),
-        });
+        if self.tip_is_record {
+            // The layout before kept a tip record: the last entry replaces it in the head.
+            if let Some(p) = previous {
+                ops.push(Op::Delete {
+                    key: p.key.0.to_vec(),
+                    expected_version: Version::new(p.version.0),
+                });
+            }
+        }
         self.tip = Some(element);
+        self.tip_is_record = false;
         Some(AuditBatch { ops, tip_previous: previous, tip_element: element })
     }
 }

@@ -456,16 +456,22 @@ pub(crate) fn load_snapshot(
 ) -> Result<Snapshot, NodeStateStaleError> {
     let mut head_record = None;
     let mut records = Vec::with_capacity(all.len());
+    // The audit entry with the highest number (the list is in key order).
+    let mut last_entry = None;
+    let mut entries = 0usize;
     for r in all {
         if r.key == HEAD_KEY {
             head_record = Some(r);
-        } else if !is_audit_key(&r.key) {
+        } else if is_audit_key(&r.key) {
+            entries += 1;
+            last_entry = Some(r);
+        } else {
             records.push(r);
         }
     }
     let Some(head_record) = head_record else {
-        if !records.is_empty() {
-            return Err(NodeStateStaleError::NoHead { records: records.len() });
+        if !records.is_empty() || entries > 0 {
+            return Err(NodeStateStaleError::NoHead { records: records.len() + entries });
         }
         return Ok(Snapshot {
             head: Head::genesis(*store_id, time).sign(keys),
@@ -501,7 +507,34 @@ pub(crate) fn load_snapshot(
             });
         }
     }
-    let values: Vec<&[u8]> = records.iter().map(|r| r.value.as_slice()).collect();
+    // The trail's last entry is covered by the head unless the store still has a tip record
+    // (the layout before; `audit.rs`).
+    let tip_key = keys.obfuscate_key(store_id, AUDIT_TIP_NAME);
+    let has_tip_record = records.iter().any(|r| r.key == tip_key.0);
+    let last_entry = match last_entry {
+        Some(r) if !has_tip_record => {
+            let seq = crate::audit::entry_seq(&r.key).ok_or_else(|| {
+                NodeStateStaleError::Envelope { key: hex(&r.key), reason: "bad audit key".into() }
+            })?;
+            let name = crate::audit::entry_name(seq);
+            let envelope = SealedRecord::from_bytes(&r.value).map_err(|e| {
+                NodeStateStaleError::Envelope { key: hex(&r.key), reason: e.to_string() }
+            })?;
+            if envelope.key() != keys.obfuscate_key(store_id, &name)
+                || envelope.version().0 != 1
+                || r.version.get() != 1
+            {
+                return Err(NodeStateStaleError::Envelope {
+                    key: hex(&r.key),
+                    reason: format!("not sealed as audit entry {seq}"),
+                });
+            }
+            Some((seq, name, r))
+        }
+        _ => None,
+    };
+    let mut values: Vec<&[u8]> = records.iter().map(|r| r.value.as_slice()).collect();
+    values.extend(last_entry.as_ref().map(|(_, _, r)| r.value.as_slice()));
     verify_store(&keys.record_signing_pubkey(), store_id, &values, &head, 0)
         .map_err(NodeStateStaleError::Verify)?;
 
@@ -517,7 +550,6 @@ pub(crate) fn load_snapshot(
     };
     let mut channels = BTreeMap::new();
     // A store may hold the audit trail alone (requests answered before any channel existed).
-    let tip_key = keys.obfuscate_key(store_id, AUDIT_TIP_NAME);
     let (node, node_element) = if records.iter().all(|r| r.key == tip_key.0) {
         (NodeRecord::default(), None)
     } else {
@@ -567,34 +599,50 @@ pub(crate) fn load_snapshot(
         }
         (node, Some(element))
     };
-    let audit_tip = match by_key.get(tip_key.0.as_slice()) {
-        None => None,
-        Some(r) => {
+    let audit_tip = match (by_key.get(tip_key.0.as_slice()), &last_entry) {
+        (Some(r), _) => {
             let (plaintext, element) = open(AUDIT_TIP_NAME, r)?;
             let (seq, hash) = crate::audit::decode_tip(&plaintext).map_err(|reason| {
                 NodeStateStaleError::Decode { name: name_str(AUDIT_TIP_NAME), reason }
             })?;
-            Some(AuditTip { seq, hash, element })
+            Some(AuditTip { seq, hash, element, is_record: true })
         }
+        (None, Some((seq, name, r))) => {
+            let (plaintext, element) = open(name, r)?;
+            let entry = crate::audit::AuditEntry::decode(&plaintext)
+                .map_err(|reason| NodeStateStaleError::Decode { name: name_str(name), reason })?;
+            if entry.seq != *seq {
+                return Err(NodeStateStaleError::Decode {
+                    name: name_str(name),
+                    reason: format!("holds entry {}", entry.seq),
+                });
+            }
+            Some(AuditTip { seq: *seq, hash: entry.hash(), element, is_record: false })
+        }
+        (None, None) => None,
     };
     let named = channels.values().map(|c| c.parts.len()).sum::<usize>()
         + usize::from(node_element.is_some())
-        + usize::from(audit_tip.is_some());
+        + usize::from(audit_tip.is_some_and(|t| t.is_record));
     if named != records.len() {
         return Err(NodeStateStaleError::Unaccounted { named, found: records.len() });
     }
     Ok(Snapshot { head, empty: false, channels, node, node_element, audit_tip })
 }
 
-/// The audit trail's tip as the head covers it: the last entry's number and hash.
+/// The audit trail's tip as the head covers it: the last entry's number and hash, and the
+/// element that covers them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct AuditTip {
     /// The last entry's sequence number.
     pub(crate) seq: u64,
     /// The last entry's hash.
     pub(crate) hash: [u8; 32],
-    /// The tip record's element.
+    /// The element the head covers for the trail: the tip record's (the layout before), or
+    /// the last entry's.
     pub(crate) element: SetElement,
+    /// Whether `element` is a tip record's (deleted by the next batch with audit entries).
+    pub(crate) is_record: bool,
 }
 
 /// What a successful local commit returns: the new elements by change, and whether a replica

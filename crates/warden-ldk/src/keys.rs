@@ -1,11 +1,33 @@
 //! Key derivation for LDK nodes: which secrets a 32-byte seed gives, node-wide and per channel.
 //!
-//! [`KeyScheme`] names the derivation. Today only [`KeyScheme::Ldk`] exists: the scheme of LDK
-//! 0.2's `lightning::sign::KeysManager`, reproduced here so that a node moving from
-//! `KeysManager` to Warden keeps its node id, its channels' keys and its on-chain scripts.
-//! Core Lightning's scheme (`warden_core::keys`, keyed by peer and dbid) is the planned second
-//! variant; everything outside this module asks [`NodeSecrets`] and [`ChannelSecrets`] for keys
-//! and never knows which scheme produced them.
+//! [`KeyScheme`] names the derivation: [`KeyScheme::Ldk`], the scheme of LDK 0.2's
+//! `lightning::sign::KeysManager`, reproduced here so that a node moving from `KeysManager` to
+//! Warden keeps its node id, its channels' keys and its on-chain scripts; and
+//! [`KeyScheme::CoreLightning`], Core Lightning's `hsmd` scheme (warden-core's `keys`, the
+//! derivation warden-hsmd uses). Everything outside this module asks [`NodeSecrets`] and
+//! [`ChannelSecrets`] for keys and never knows which scheme produced them.
+//!
+//! # Core Lightning's scheme
+//!
+//! The seed is read as a 32-byte `hsm_secret`. The node key is `hsmd`'s (warden-core
+//! `keys::node`), so the node id is the one lightningd would have with that secret. A channel's
+//! keys are `hsmd`'s for (peer id, dbid) (`keys::channel`: HKDF of the channel seed base with
+//! salt peer id ‖ dbid, split into funding, revocation, HTLC, payment and delayed-payment keys
+//! and the shachain seed). The mapping from LDK's `channel_keys_id`:
+//! - the dbid is the id's first 8 bytes, big-endian ([`cln_dbid_of`]); ids the manager makes
+//!   ([`cln_channel_keys_id`]) carry a fresh dbid in those bytes and a tag in the other 24.
+//!   Fresh dbids are above every dbid in the store and above a floor from the starting time
+//!   (see `WardenKeysManager::new`), so a restart does not reuse one;
+//! - the peer id is our own node id: LDK's `generate_channel_keys_id` and
+//!   `derive_channel_signer` never name the peer, so the real one cannot enter the derivation.
+//!
+//! Limits: the channel keys are those `hsmd` derives for (our node id, dbid), not for the real
+//! peer, so a channel of a Core Lightning node cannot be taken over by an LDK node (nor the
+//! reverse); the node id, the node key's signatures and ECDH are the same. The to_remote key is
+//! the payment basepoint (static_remotekey, as `hsmd`); there are no LDK-style static payment
+//! keys. Sweeps and closes pay P2WPKH of the wallet keys `m/0/0/0` (destination) and `m/0/0/1`
+//! (shutdown); LDK's inbound-payment, peer-storage and receive-auth keys are `hsmd`'s
+//! `derive_secret` of `warden-ldk/…` labels.
 //!
 //! What is reproduced of LDK's scheme (facts, from LDK 0.2.7's documentation and behaviour):
 //! - the master key is the BIP-0032 master of the seed; the node secret is `m/0'`, the

@@ -3,30 +3,56 @@
 //! [`WardenKeysManager`] implements LDK's `EntropySource`, `NodeSigner`, `SignerProvider` and
 //! `OutputSpender`; its [`WardenChannelSigner`] implements `ChannelSigner` and
 //! `EcdsaChannelSigner`. Keys follow LDK's own derivation ([`keys::KeyScheme::Ldk`]), so a node
-//! keeps its node id and channel keys when it moves from LDK's `KeysManager` to Warden. Every
-//! call that moves a channel's state runs warden-core's channel state machine and policy
-//! (`warden_core::channel`, `warden_core::policy`) on a state shared by all copies of that
-//! channel's signer; a refusal is `Err(())` for LDK and a [`Refusal`] with its rule for the
-//! operator ([`WardenKeysManager::refusals`]).
+//! keeps its node id and channel keys when it moves from LDK's `KeysManager` to Warden, or Core
+//! Lightning's ([`keys::KeyScheme::CoreLightning`]: the node id and channel keys `hsmd` derives
+//! from an `hsm_secret`). Every call that moves a channel's state runs warden-core's channel
+//! state machine and policy (`warden_core::channel`, `warden_core::policy`) on a state shared
+//! by all copies of that channel's signer; a refusal is `Err(())` for LDK and a [`Refusal`]
+//! with its rule for the operator ([`WardenKeysManager::refusals`]).
 //!
-//! - [`keys`]: the derivation (LDK's scheme; Core Lightning's to come).
+//! - [`keys`]: the derivations (LDK's, Core Lightning's).
 //! - [`channel`]: a channel's record and the mapping of LDK's types into warden-core's.
 //! - [`signer`]: the channel signer and what guards each call.
-//! - [`manager`]: the node-level traits and the records' map.
+//! - [`manager`]: the node-level traits, the records' map, the payment ledger and approvals.
+//! - [`store`]: persistence through warden-hsmd's sealed store (`warden-store`).
 //! - `ldk_test_utils` (feature `test-utils`): Warden plugged into LDK's functional tests.
+//!
+//! # Persistence
+//!
+//! [`WardenKeysManager::open`] keeps every record in warden-hsmd's sealed store (redb under
+//! the given directory; PostgreSQL or any `warden_store::Store` as replicas): each call that
+//! changes a channel makes the change durable before it returns to LDK, and a restarted node
+//! (LDK's `ChannelManager` and `ChannelMonitor`s read back from their own serialization)
+//! continues its channels. A store that does not verify against its signed head is refused at
+//! open ([`OpenError::is_stale`]). [`WardenKeysManager::new`] keeps records in memory only.
+//!
+//! # Payment rules
+//!
+//! Every commitment's HTLCs go through warden-core's payment ledger (`payment-*`): per
+//! payment hash, what leaves through our HTLCs must be covered by what came in for the hash
+//! (a forward), by an approval ([`WardenKeysManager::approve_invoice`],
+//! [`WardenKeysManager::approve_keysend`]: allowlisted payees free, others charged to the
+//! velocity budget), or by the velocity budget; routed HTLCs keep the CLTV gap. The preimages
+//! LDK passes to `validate_holder_commitment` and `sign_counterparty_commitment` tell
+//! fulfilled HTLCs from failed ones: a failed HTLC of ours must come back to our side, a
+//! fulfilled one of the peer's must come to it (`commitment-balance`). `sign_invoice` signs
+//! only invoices that name no other payee.
 //!
 //! # Not mapped yet
 //!
-//! - Warden's records are in memory: a restarted node starts with empty records and Warden
-//!   refuses its next commitment (`commitment-number`) until persistence through
-//!   `warden-store` arrives.
-//! - The preimages LDK passes to `validate_holder_commitment` and
-//!   `sign_counterparty_commitment` are not used: `commitment-balance` bounds what may leave
-//!   our side without them.
+//! - LDK never tells the signer the peer's node id: the slot (and, on Core Lightning's scheme,
+//!   the key derivation) names our own node id in the peer's place (see [`keys`]).
+//! - The payment ledger's velocity charge of one commitment can be lost by a crash between the
+//!   channel record and the node record (as in warden-hsmd); the ledger's daily budget for
+//!   value leaving into trimmed HTLCs (`PaymentLimits::trimmed_outflow_per_day`) is not
+//!   charged here. LDK does not ask its signer before it pays an invoice: approvals are the
+//!   application's call ([`WardenKeysManager::approve_invoice`]); without one, an outgoing
+//!   payment is charged to the velocity budget.
+//! - A whole-file rollback of the local store is caught only with a replica (warden-hsmd's
+//!   reconciliation); the store's audit trail records nothing for LDK calls.
 //! - Upfront shutdown scripts are not given to the signer (`channel-shutdown-script` does not
 //!   apply); the funding transaction is signed by the node's wallet, not by Warden
-//!   (`onchain-funding-*` do not apply); the `payment-*` rules and invoice approvals are not
-//!   applied to `sign_invoice`.
+//!   (`onchain-funding-*` do not apply).
 //! - Sweeps: destinations are checked (`sweep-destination`), fees (`sweep-fee-range`) and the
 //!   sequence / locktime of justice and counterparty-HTLC sweeps (`sweep-structure`) are not;
 //!   the wallet inputs and outputs LDK adds to anchor and zero-fee HTLC transactions are not.

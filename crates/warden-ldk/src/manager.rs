@@ -24,14 +24,14 @@ use lightning::sign::{
 use lightning::types::payment::PaymentPreimage;
 use lightning::util::ser::Writeable;
 use warden_core::channel::{ChannelSlot, ChannelState};
-use warden_core::policy::onchain::Allowlist;
 use warden_core::keys::NodeId;
+use warden_core::policy::onchain::Allowlist;
 use warden_core::policy::payment::{PaymentLedger, PaymentLimits, PaymentRequest};
-use warden_core::units::Msat;
 use warden_core::policy::{Limits, PolicyError, Rule};
 use warden_core::seal::WardenKeys;
 use warden_core::secret::{Secret32, Seed};
 use warden_core::sign::sign_hash_low_r;
+use warden_core::units::Msat;
 use warden_hsmd::channels::ChannelStore;
 use warden_hsmd::durable::{OpenStoreError, SealedRedbChannelStore, SystemClock};
 use warden_hsmd::hsm_secret::OsEntropy;
@@ -348,6 +348,11 @@ impl WardenKeysManager {
     /// Its records live in memory only: a restarted node starts with none, and Warden refuses
     /// its channels' next commitments (`commitment-number`). A node that restarts uses
     /// [`WardenKeysManager::open`].
+    ///
+    /// On [`KeyScheme::CoreLightning`], new channels get the dbids from
+    /// `starting_time_secs · 2^20 + starting_time_nanos / 2^10` up (and above every stored one
+    /// with a store): starts whose times differ by more than the channels opened between them
+    /// never reuse a dbid.
     pub fn new(
         seed: &[u8; 32],
         scheme: KeyScheme,
@@ -560,10 +565,12 @@ impl WardenKeysManager {
         let now = self.shared.now();
         {
             let mut ledger = self.shared.ledger.lock().map_err(|_| {
-                refused(PolicyError::new(Rule::NodeStateStale, "the payment ledger's lock is poisoned"))
+                refused(PolicyError::new(
+                    Rule::NodeStateStale,
+                    "the payment ledger's lock is poisoned",
+                ))
             })?;
-            let (plan, verdict) =
-                ledger.plan_approval(&self.shared.config.payments, request, now);
+            let (plan, verdict) = ledger.plan_approval(&self.shared.config.payments, request, now);
             verdict.map_err(refused)?;
             ledger.apply_approval(plan);
         }

@@ -45,14 +45,14 @@ use lightning::sign::{ChannelSigner, HTLCDescriptor};
 use lightning::types::payment::PaymentPreimage;
 use lightning::util::ser::Writeable;
 use warden_core::channel::commitment::Broadcaster;
+use warden_core::channel::HtlcSide;
 use warden_core::channel::{ChannelState, SignedCounterpartyCommitment, SignedHolderCommitment};
 use warden_core::keys::bolt3::{derive_private_key_from_basepoint, derive_revocation_privkey};
 use warden_core::keys::{FundingPubkey, PerCommitmentPoint};
-use warden_core::channel::HtlcSide;
 use warden_core::policy::balance::{balance_terms, check_balance};
-use warden_core::policy::payment::CommitmentSide;
 use warden_core::policy::close::check_mutual_close;
 use warden_core::policy::commitment::check_commitment;
+use warden_core::policy::payment::CommitmentSide;
 use warden_core::policy::{PolicyError, Rule};
 use warden_core::secret::{PerCommitmentSecret, PrivateKey};
 use warden_core::sign::{sign_hash_low_r, sign_p2wsh_input};
@@ -498,11 +498,10 @@ impl WardenChannelSigner {
         htlcs: &[warden_core::channel::HtlcInfo],
     ) -> Result<(), PolicyError> {
         let now = self.shared.now();
-        let mut ledger = self
-            .shared
-            .ledger
-            .lock()
-            .map_err(|_| refusal(Rule::NodeStateStale, "the payment ledger's lock is poisoned"))?;
+        let mut ledger =
+            self.shared.ledger.lock().map_err(|_| {
+                refusal(Rule::NodeStateStale, "the payment ledger's lock is poisoned")
+            })?;
         let (plan, verdict) =
             ledger.plan_commitment(&self.shared.config.payments, slot, side, htlcs, now);
         verdict?;

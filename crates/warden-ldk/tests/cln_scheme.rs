@@ -8,8 +8,10 @@ mod support;
 
 use std::sync::Arc;
 
+use bitcoin::secp256k1::Secp256k1;
 use bitcoin::NetworkKind;
 use lightning::events::{ClosureReason, Event};
+use lightning::sign::SignerProvider;
 use lightning::util::config::UserConfig;
 use support::{connect, open_channel, pay, pump, reconnect, Chain, Node};
 use warden_core::keys::NodeKeys;
@@ -44,7 +46,7 @@ fn no_refusals(nodes: &[&Node]) {
 
 #[test]
 fn a_core_lightning_scheme_node_opens_pays_restarts_and_closes() {
-    let secp = bitcoin::secp256k1::Secp256k1::new();
+    let secp = Secp256k1::new();
     let core = NodeKeys::derive(&secp, &Seed::from_legacy(HSM_SECRET), NetworkKind::Test).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut chain = Chain::default();
@@ -72,18 +74,13 @@ fn a_core_lightning_scheme_node_opens_pays_restarts_and_closes() {
     let state = alice.keys.channel_state(&ids[0]).unwrap();
     assert_eq!(state.slot.dbid, Dbid(dbid));
 
-    let mut alice =
-        alice.restart(UserConfig::default(), || cln_keys(dir.path(), 1));
+    let mut alice = alice.restart(UserConfig::default(), || cln_keys(dir.path(), 1));
     assert_eq!(alice.keys.channel_state(&ids[0]).unwrap(), state);
     reconnect(&mut alice, &mut bob);
     pay(&mut alice, &mut bob, 1_000_000, 50);
     pay(&mut bob, &mut alice, 2_000_000, 51);
     // A channel opened after the restart gets a dbid of its own.
-    alice.keys.start_recording();
-    let next = {
-        use lightning::sign::SignerProvider;
-        alice.keys.generate_channel_keys_id(false, 9)
-    };
+    let next = alice.keys.generate_channel_keys_id(false, 9);
     assert!(cln_dbid_of(&next) > dbid);
 
     alice.manager.close_channel(&channel_id, &bob.node_id()).unwrap();

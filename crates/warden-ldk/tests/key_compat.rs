@@ -136,12 +136,14 @@ fn core_lightning_scheme_keys_equal_warden_core_derivation() {
             assert_eq!(keys.revocation_basepoint.to_public_key(), basepoints.revocation.0);
             assert_eq!(keys.payment_point, basepoints.payment.0);
             assert_eq!(keys.htlc_basepoint.to_public_key(), basepoints.htlc.0);
-            assert_eq!(keys.delayed_payment_basepoint.to_public_key(), basepoints.delayed_payment.0);
+            assert_eq!(
+                keys.delayed_payment_basepoint.to_public_key(),
+                basepoints.delayed_payment.0
+            );
             for n in [0u64, 1, 2, 1000] {
                 let idx = (1u64 << 48) - 1 - n;
-                let point = theirs
-                    .per_commitment_point(&secp, CommitmentNumber::new(n).unwrap())
-                    .unwrap();
+                let point =
+                    theirs.per_commitment_point(&secp, CommitmentNumber::new(n).unwrap()).unwrap();
                 assert_eq!(ours.get_per_commitment_point(idx, &secp).unwrap(), point.0);
                 assert!(
                     ours.release_commitment_secret(idx).is_err(),

@@ -12,6 +12,7 @@
 //! The data directory's layout is in [`datadir`]; `run`'s config file in [`config`]. Errors are printed as sentences that say what
 //! to do next; the exit code is 1 on any error, 2 on bad usage (clap's).
 
+mod backup;
 mod config;
 mod datadir;
 mod demo;
@@ -130,6 +131,46 @@ enum Command {
     /// Print the signer's node-backup public key, the key `warden seal --to` and the
     /// warden-backup plugin seal to (asks the signer, like `warden unseal`).
     NodeBackupKey(SignerArgs),
+    /// Restore the node's database from a warden-backup backup, with keys from the signer.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BackupCommand {
+    /// Rebuild lightningd.sqlite3 from the backup (directory or PostgreSQL): the newest sealed
+    /// snapshot, then every later record, each unsealed with a key the signer releases.
+    ///
+    /// Needs only the signer (its seed) and the backup. Starts warden-hsmd on the lightning
+    /// directory as `warden unseal` does. A tampered, reordered, missing, replayed or foreign
+    /// record stops the restore by name and nothing is written; the output is renamed into
+    /// place only once the final data_version checked.
+    Restore(BackupRestoreArgs),
+}
+
+#[derive(Debug, Args)]
+struct BackupRestoreArgs {
+    #[command(flatten)]
+    signer: SignerArgs,
+
+    /// The backup directory (the plugin's --warden-backup-dir).
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "postgres",
+        required_unless_present = "postgres"
+    )]
+    backup_dir: Option<PathBuf>,
+
+    /// The backup database (the plugin's --warden-backup-postgres); the backup of this
+    /// signer's node-backup key is restored.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+
+    /// The database to create (it must not exist), for example
+    /// ~/.lightning/bitcoin/lightningd.sqlite3.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -472,6 +513,18 @@ fn main() -> ExitCode {
         Command::Seal(args) => seal_cmd(&args),
         Command::Unseal(args) => signer_options(&args.signer)
             .and_then(|s| seal::unseal(&s, args.input.as_deref(), args.out.as_deref())),
+        Command::Backup(BackupCommand::Restore(args)) => {
+            signer_options(&args.signer).and_then(|s| {
+                let source = match (args.backup_dir, args.postgres) {
+                    (Some(dir), _) => backup::Source::Dir(dir),
+                    (None, Some(url)) => backup::Source::Postgres(url),
+                    (None, None) => {
+                        return Err(CliError::new("name the backup: --backup-dir or --postgres"))
+                    }
+                };
+                backup::restore(&s, source, &args.out)
+            })
+        }
         Command::NodeBackupKey(args) => {
             signer_options(&args).and_then(|s| seal::node_backup_key(&s))
         }
