@@ -109,3 +109,46 @@ pub fn start_check(
         _ => Ok(StartCheck::Fine),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
+    use super::*;
+
+    #[derive(Debug)]
+    struct At(Option<u64>);
+
+    impl Destination for At {
+        fn describe(&self) -> String {
+            "the backup in test".to_owned()
+        }
+        fn last(&self) -> Option<u64> {
+            self.0
+        }
+        fn append_sealed(&mut self, _: u64, _: &[u8]) -> Result<(), String> {
+            Err("unused".to_owned())
+        }
+        fn snapshot_sealed(&mut self, _: u64, _: &[u8]) -> Result<(), String> {
+            Err("unused".to_owned())
+        }
+        fn rewind_last(&mut self, _: u64) -> Result<(), String> {
+            Err("unused".to_owned())
+        }
+    }
+
+    #[test]
+    fn start_check_names_both_numbers() {
+        let check = |last, db| start_check(&At(last), db, "db");
+        assert_eq!(check(None, None), Ok(StartCheck::Fine));
+        assert_eq!(check(None, Some(7)), Ok(StartCheck::Fine));
+        assert_eq!(check(Some(0), None), Ok(StartCheck::Fine));
+        assert_eq!(check(Some(7), Some(7)), Ok(StartCheck::Fine));
+        assert_eq!(check(Some(5), Some(7)), Ok(StartCheck::Behind { last: 5, database: 7 }));
+        assert_eq!(check(Some(8), Some(7)), Ok(StartCheck::Rewind { last: 8, database: 7 }));
+        let ahead = check(Some(9), Some(7)).unwrap_err();
+        assert!(ahead.contains("data_version 9") && ahead.contains("data_version 7"), "{ahead}");
+        assert!(ahead.contains("the backup in test"), "{ahead}");
+        let missing = check(Some(3), None).unwrap_err();
+        assert!(missing.contains("data_version 3") && missing.contains("data_version 0"));
+    }
+}

@@ -35,10 +35,12 @@
 //!
 //! # Append only: INSERT, never UPDATE or DELETE
 //!
-//! The plugin only ever inserts (and selects): the database role it uses needs no more than
-//! `GRANT SELECT, INSERT ON warden_backup_snapshots, warden_backup_records` (plus `CREATE`
-//! on the schema the first time, for the migration). A second row for the same version, or a
-//! rewrite of one, is refused by the primary key.
+//! The plugin only ever inserts (and selects): once the schema is in place (created by a
+//! first start with a role that may create tables, or by running [`MIGRATIONS`] by hand), the
+//! role it uses needs no more than `GRANT SELECT ON warden_backup_migrations` and `GRANT
+//! SELECT, INSERT ON warden_backup_snapshots, warden_backup_records` — no UPDATE, no DELETE
+//! (tested). A second row for the same version, or a rewrite of one, is refused by the
+//! primary key.
 //!
 //! An **epoch** is one snapshot and the records written after it — the rows of a backup
 //! directory's `snapshot-<V>` and `log-<V>` — numbered 1, 2, 3, ... per backup. Within an
@@ -76,7 +78,8 @@
 //! warden-store's `warden_schema_migrations`, so the two can share a database. Opening for
 //! writing runs the missing ones in one transaction under an advisory lock, refuses a database
 //! with a migration this build does not know, and one whose recorded SHA-256 differs from this
-//! build's text. Restore only reads.
+//! build's text. A database already up to date is only read (no lock, no DDL). Restore only
+//! reads.
 //!
 //! # SQL features relied on
 //!
@@ -88,7 +91,8 @@
 //!   duplicate key, and its affected-row count;
 //! * `SELECT ... ORDER BY ... DESC LIMIT 1`, `max()`, keyset paging (`data_version > $n
 //!   ORDER BY data_version LIMIT n`);
-//! * `CREATE TABLE IF NOT EXISTS`, transactional DDL, `pg_advisory_xact_lock(bigint)`;
+//! * `to_regclass(text)`, `CREATE TABLE IF NOT EXISTS`, transactional DDL,
+//!   `pg_advisory_xact_lock(bigint)`;
 //! * the extended query protocol (prepared statements) and the simple protocol for DDL.
 //!
 //! # No TLS (for now)
@@ -327,6 +331,11 @@ impl From<tokio_postgres::Error> for Migrate {
 
 /// Brings the schema up to date; see the module docs.
 async fn migrate(client: &Client) -> Result<(), Migrate> {
+    // Up to date already (the usual case): nothing to lock or create, so a role with only
+    // SELECT and INSERT rights (and SELECT on the bookkeeping table) can write.
+    if up_to_date(client).await? {
+        return Ok(());
+    }
     client.batch_execute("BEGIN").await?;
     let result = migrate_in_transaction(client).await;
     match result {
@@ -336,6 +345,28 @@ async fn migrate(client: &Client) -> Result<(), Migrate> {
             Err(e)
         }
     }
+}
+
+/// Whether every migration of this build is recorded, each with this build's digest, and no
+/// other (any other finding goes the locked way, which reports it).
+async fn up_to_date(client: &Client) -> Result<bool, Migrate> {
+    let exists: Option<String> = client
+        .query_one("SELECT to_regclass('warden_backup_migrations')::text", &[])
+        .await?
+        .try_get(0)?;
+    if exists.is_none() {
+        return Ok(false);
+    }
+    let rows = client
+        .query("SELECT version, sha256 FROM warden_backup_migrations ORDER BY version", &[])
+        .await?;
+    let mut recorded = Vec::with_capacity(rows.len());
+    for row in rows {
+        recorded.push((row.try_get::<_, i32>(0)?, row.try_get::<_, Vec<u8>>(1)?));
+    }
+    let expected: Vec<(i32, Vec<u8>)> =
+        MIGRATIONS.iter().map(|m| (m.version, m.digest().to_vec())).collect();
+    Ok(recorded == expected)
 }
 
 async fn migrate_in_transaction(client: &Client) -> Result<(), Migrate> {

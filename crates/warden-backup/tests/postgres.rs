@@ -5,7 +5,8 @@
 //! driven over stdin/stdout as lightningd drives it, to PostgreSQL alone or together with a
 //! directory, then restored from PostgreSQL and compared row for row; the start-up refusal of
 //! a database behind its backup; an acknowledged-but-uncommitted record superseded; a lost
-//! connection re-opened; two nodes in one database; the writes before `init`.
+//! connection re-opened; two nodes in one database; the writes before `init`; a role with
+//! only SELECT and INSERT rights.
 
 mod common;
 
@@ -14,7 +15,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use common::{dump, pg_source, pubkey_hex, seed_file, transact, Node, PgDb, PluginProc, SEED};
-use warden_backup::postgres::PgTarget;
+use warden_backup::postgres::{PgBackup, PgTarget};
 use warden_backup::restore::{restore, restore_from, BackupSource, RestoreReport, SeedUnsealer};
 use warden_core::seal::WardenKeys;
 use warden_core::secret::Seed;
@@ -320,4 +321,145 @@ fn setup_then_writes_before_init_go_to_postgres() {
     assert!(logs.iter().any(|(_, m)| m.contains("PostgreSQL database")), "{logs:?}");
     assert!(!logs.iter().any(|(_, m)| m.contains("hunter2")), "{logs:?}");
     restore_pg(&node, &db.url, "restored.sqlite3");
+}
+
+/// The plugin needs no UPDATE and no DELETE: once a first start created the schema, a role with
+/// only SELECT and INSERT backs up through an acknowledged-but-uncommitted record (superseded)
+/// and periodic snapshots, and restores.
+#[test]
+fn insert_only_role_is_enough() {
+    let Some(db) = PgDb::new("insert_only") else { return };
+    if db.url.contains("://") {
+        eprintln!("insert_only_role_is_enough: needs a key=value connection string; skipped");
+        return;
+    }
+    let key: secp256k1::PublicKey = pubkey_hex().parse().unwrap();
+    // The schema, created by the server's superuser.
+    drop(PgBackup::open(&PgTarget::parse(&db.url).unwrap(), &key).unwrap());
+    let role = format!("wb_insert_only_{}", std::process::id());
+    let raw = db.raw();
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT SELECT ON warden_backup_migrations TO {role}"),
+        format!("GRANT SELECT, INSERT ON warden_backup_snapshots, warden_backup_records TO {role}"),
+    ] {
+        raw.execute(&sql, &[]).unwrap();
+    }
+    let url = format!("{} user={role}", db.url);
+
+    let mut node = Node::new(49);
+    let mut plugin = PluginProc::spawn_in(node.lightning_dir());
+    let init = plugin.start_to(node.lightning_dir(), 1, &pubkey_hex(), None, Some(&url));
+    assert!(init.get("result").is_some(), "{init}");
+    for i in 0..30 {
+        if i == 15 {
+            // Past the snapshot interval: the next hook takes a periodic snapshot.
+            std::thread::sleep(std::time::Duration::from_millis(1100));
+        }
+        transact(&mut node, &mut plugin);
+    }
+    let writes = node.next_transaction();
+    node.begin(&writes);
+    assert_eq!(plugin.db_write(node.data_version + 1, &writes), "continue");
+    node.rollback();
+    plugin.kill();
+    let mut plugin = PluginProc::spawn_in(node.lightning_dir());
+    let init = plugin.start_to(node.lightning_dir(), 1, &pubkey_hex(), None, Some(&url));
+    assert!(init.get("result").is_some(), "{init}");
+    for _ in 0..10 {
+        transact(&mut node, &mut plugin);
+    }
+    assert!(plugin.finish().success());
+    // First hook's snapshot, the periodic one, the one after the superseded record.
+    assert!(count(&db, "warden_backup_snapshots") >= 3);
+    restore_pg(&node, &url, "restored.sqlite3");
+
+    // The role really cannot rewrite or delete.
+    let as_role = common::Raw::connect(&url);
+    for sql in [
+        "UPDATE warden_backup_records SET blob = blob",
+        "DELETE FROM warden_backup_records",
+        "DELETE FROM warden_backup_snapshots",
+    ] {
+        let e = as_role.execute(sql, &[]).unwrap_err();
+        assert_eq!(
+            e.code(),
+            Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+            "{sql}: {e}"
+        );
+    }
+    drop(as_role);
+    let _ = raw.execute(&format!("DROP OWNED BY {role}"), &[]);
+    let _ = raw.execute(&format!("DROP ROLE {role}"), &[]);
+}
+
+/// PostgreSQL added to a node already backed up to a directory: the start snapshot brings it
+/// in step; left out for a while (the node ran with the directory alone), it is behind at the
+/// next start, says so, and a snapshot covers the difference while the directory goes on.
+#[test]
+fn postgres_added_to_a_directory_backup_catches_up() {
+    let Some(db) = PgDb::new("added_later") else { return };
+    let mut node = Node::new(50);
+    let dir = node.backup_dir();
+    let run = |node: &mut Node, postgres: Option<&str>, n: usize| {
+        let mut plugin = PluginProc::spawn_in(node.lightning_dir());
+        let init = plugin.start_to(node.lightning_dir(), 0, &pubkey_hex(), Some(&dir), postgres);
+        assert!(init.get("result").is_some(), "{init}");
+        for _ in 0..n {
+            transact(node, &mut plugin);
+        }
+        let logs = plugin.logs.clone();
+        assert!(plugin.finish().success());
+        logs
+    };
+    run(&mut node, None, 20);
+    run(&mut node, Some(&db.url), 20);
+    restore_pg(&node, &db.url, "first.sqlite3");
+    // The state file now names both (an option not given is taken from it): without it, the
+    // directory alone, as a node whose PostgreSQL option was dropped.
+    fs::remove_file(node.lightning_dir().join("warden-backup.json")).unwrap();
+    run(&mut node, None, 10);
+    let logs = run(&mut node, Some(&db.url), 10);
+    assert!(
+        logs.iter().any(|(l, m)| l == "unusual"
+            && m.contains("PostgreSQL database")
+            && m.contains("data_version 40, behind the database's 50")),
+        "{logs:?}"
+    );
+    restore_pg(&node, &db.url, "second.sqlite3");
+    let out = node.dir.path().join("from-dir.sqlite3");
+    let mut unsealer = SeedUnsealer::new(&Seed::from_legacy(SEED)).unwrap();
+    assert_eq!(restore(&dir, &out, &mut unsealer).unwrap().data_version, 60);
+    assert_eq!(dump(&out), dump(&node.db_path()));
+}
+
+/// Two writers of one backup (two plugins configured with the same key and database): the
+/// second to write a version is refused by the table, by name, and the first's row stands.
+#[test]
+fn second_writer_of_a_version_is_refused() {
+    let Some(db) = PgDb::new("two_writers") else { return };
+    let key: secp256k1::PublicKey = pubkey_hex().parse().unwrap();
+    let target = PgTarget::parse(&db.url).unwrap();
+    let mut rng = common::Rng(3);
+    let mut a = PgBackup::open(&target, &key).unwrap();
+    let snap = warden_backup::format::seal_snapshot(&key, 0, b"", &mut rng).unwrap();
+    a.snapshot_sealed(0, &snap).unwrap();
+    let mut b = PgBackup::open(&target, &key).unwrap();
+    assert_eq!((b.last(), b.newest_snapshot()), (Some(0), Some(0)));
+    let one = |rng: &mut common::Rng, w: &str| {
+        warden_backup::format::seal_record(&key, 1, &[w.to_owned()], rng).unwrap()
+    };
+    let first = one(&mut rng, "UPDATE a");
+    a.append_sealed(1, &first).unwrap();
+    let e = b.append_sealed(1, &one(&mut rng, "UPDATE b")).unwrap_err();
+    assert!(
+        matches!(e, warden_backup::postgres::PgError::Duplicate { what: "record", dv: 1, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("another plugin"), "{e}");
+    assert_eq!(db.raw().records(&pubkey_hex())[0].blob, first);
+    // Out of order and behind are refused before anything is sent.
+    assert!(a.append_sealed(3, &first).is_err());
+    assert!(a.snapshot_sealed(0, &snap).is_err());
+    assert_eq!(count(&db, "warden_backup_records"), 1);
 }

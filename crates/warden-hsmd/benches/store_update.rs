@@ -13,9 +13,11 @@
 //! The store lives in a fresh directory under the system temp dir (`$TMPDIR`, else `/tmp`), or
 //! under `$WARDEN_BENCH_DIR` if set; the filesystem type is printed (tmpfs would hide the fsync
 //! cost). Each size gets its own store file, populated through `ChannelStore::persist` (one
-//! batch per channel, as `setup_channel` makes it). Then one channel goes through real state
-//! transitions (sign the peer's commitment, validate ours, revoke ours, take the peer's
-//! revocation, round after round) and only the `persist` of each new state is timed.
+//! batch per channel, as `setup_channel` makes it). Then in each store one channel goes through
+//! real state transitions (sign the peer's commitment, validate ours, revoke ours, take the
+//! peer's revocation, round after round) and only the `persist` of each new state is timed;
+//! the timed updates go round the stores (one update in each size, then the next), so that the
+//! disk's varying load falls on all sizes alike and the ratios compare like with like.
 //!
 //! Every timed `persist` runs under `AuditLog::decide`, as `Signer::handle` runs it, so its
 //! batch holds what a real update writes: the channel's records, the signed head, the
@@ -296,13 +298,24 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn run_size(fx: &Fixture, base: &Path, channels: usize) -> SizeResult {
+/// One store of a given size, populated and kept open for the interleaved timed rounds.
+struct Sized {
+    channels: usize,
+    dir: std::path::PathBuf,
+    store: SealedRedbChannelStore,
+    log: AuditLog,
+    driver: Driver,
+    populate: Duration,
+    times: Vec<Duration>,
+    bytes: Vec<BatchBytes>,
+}
+
+fn populate(fx: &Fixture, base: &Path, channels: usize) -> Sized {
     let dir = base.join(format!("n{channels}"));
     std::fs::create_dir_all(&dir).unwrap();
-    let keys = Fixture::keys();
     let mut store = fx.open(&dir, channels as u64);
 
-    // Populate through the store's API: one batch per channel (its record and the node
+    // Populate through the store's API: one batch per channel (its records and the node
     // directory), as warden-hsmd writes a new channel. Every populated channel went through a
     // few rounds with HTLCS HTLCs; channel 0 is the one timed below.
     let started = Instant::now();
@@ -320,22 +333,35 @@ fn run_size(fx: &Fixture, base: &Path, channels: usize) -> SizeResult {
         }
     }
     let populate = started.elapsed();
-
     let mut driver = template;
     driver.state = store.load(&fx.slot(0)).unwrap();
     let log = store.audit_log();
-    let mut times = Vec::with_capacity(UPDATES);
-    let mut bytes = Vec::with_capacity(UPDATES);
-    for i in 0..WARMUP + UPDATES {
-        driver.step(&fx.secp);
-        let t = Instant::now();
-        update(&mut store, &log, &driver.state);
-        let elapsed = t.elapsed();
-        if i >= WARMUP {
-            times.push(elapsed);
-            bytes.push(store.last_batch_bytes());
-        }
+    Sized {
+        channels,
+        dir,
+        store,
+        log,
+        driver,
+        populate,
+        times: Vec::with_capacity(UPDATES),
+        bytes: Vec::with_capacity(UPDATES),
     }
+}
+
+/// One timed update of the store's channel 0.
+fn timed_update(fx: &Fixture, s: &mut Sized, keep: bool) {
+    s.driver.step(&fx.secp);
+    let t = Instant::now();
+    update(&mut s.store, &s.log, &s.driver.state);
+    let elapsed = t.elapsed();
+    if keep {
+        s.times.push(elapsed);
+        s.bytes.push(s.store.last_batch_bytes());
+    }
+}
+
+fn finish(fx: &Fixture, s: Sized) -> SizeResult {
+    let Sized { channels, dir, store, log, driver, populate, times, bytes } = s;
     let last_head = store.head().to_bytes().len();
     drop(log);
     drop(store);
@@ -351,7 +377,6 @@ fn run_size(fx: &Fixture, base: &Path, channels: usize) -> SizeResult {
         assert_eq!(head.value.len(), last_head, "signed head size");
         assert_eq!(bytes.last().unwrap().head, last_head + HEAD_KEY.len(), "counted head bytes");
     }
-    let _ = &keys;
 
     // Startup (list, verify against the head, open every record): O(n) by design.
     let t = Instant::now();
@@ -460,11 +485,19 @@ fn main() {
     if sizes.is_empty() {
         return;
     }
-    let mut results = Vec::new();
+    let mut stores = Vec::new();
     for &n in &sizes {
         println!("# populating {n} channels ...");
-        results.push(run_size(&fx, base.path(), n));
+        stores.push(populate(&fx, base.path(), n));
     }
+    // The timed updates go round the sizes one at a time, so that the disk's changing load
+    // (other processes, the page cache) falls on every size alike.
+    for i in 0..WARMUP + UPDATES {
+        for s in &mut stores {
+            timed_update(&fx, s, i >= WARMUP);
+        }
+    }
+    let results: Vec<SizeResult> = stores.into_iter().map(|s| finish(&fx, s)).collect();
 
     let base_median = results[0].median.as_secs_f64();
     println!();

@@ -20,11 +20,17 @@
 //! | store key | version | value |
 //! |---|---|---|
 //! | `warden-audit/` ‖ seq (8 bytes, big-endian) | 1 | sealed entry, record name `audit/<seq>` |
-//! | obfuscated `audit-tip` | 1, 2, … | sealed tip: `0x01` ‖ last seq (8 bytes) ‖ last entry hash |
 //!
 //! Entries are sealed like every record (encrypted, signed, bound to their sequence number
-//! through the record name, so a moved entry does not open) but not part of the head's set
-//! digest: the tip is, and the tip names the last entry's hash, which chains all the others.
+//! through the record name, so a moved entry does not open). The head's set digest covers the
+//! last entry (each batch with entries swaps the previous last entry's element for the new
+//! one's), and each entry names the previous one's hash, which chains all the others: cutting
+//! the last entry off makes the store fail to verify, removing another leaves a gap.
+//!
+//! The layout before kept, instead, a sealed tip record (obfuscated `audit-tip`: `0x01` ‖ last
+//! seq ‖ last entry hash) in the digest, rewritten with every batch (218 bytes). A store in
+//! that layout is still read (the tip names the last entry); its next batch with entries
+//! deletes the tip record and puts the last entry in the digest in its place.
 //! Their keys are in clear so that they list in order; the count of decisions is what the
 //! storage server learns. The entry encoding is format byte `0x01` then a TLV stream (even =
 //! required: 0 seq, 2 previous hash, 4 time, 6 outcome; odd = optional: 7 request SHA-256,
@@ -283,7 +289,7 @@ pub(crate) fn entry_seq(key: &[u8]) -> Option<u64> {
 }
 
 /// The store key of entry `seq`.
-fn entry_key(seq: u64) -> Vec<u8> {
+pub(crate) fn entry_key(seq: u64) -> Vec<u8> {
     let mut key = AUDIT_PREFIX.to_vec();
     key.extend_from_slice(&seq.to_be_bytes());
     key

@@ -9,11 +9,19 @@
 //!
 //! | store key | version | value |
 //! |---|---|---|
-//! | obfuscated `channel/<peer hex>/<dbid>` | 1, 2, … per change | sealed [`encode_channel`] |
+//! | obfuscated `channel/<peer hex>/<dbid>` | 1, 2, … per change | sealed main part of the channel (`warden_core::channel::parts`), or the whole state (`encode_channel`, version 1: written by older Wardens, still read) |
+//! | obfuscated `channel/<peer hex>/<dbid>/<part id>` | 1, 2, … per change of that part | sealed part: setup (1), our commitment (2), the peer's commitments (3, 4), the peer's secrets (8–14) |
 //! | obfuscated `node` | 1, 2, … per change | sealed node record (below) |
 //! | `warden-head` (clear, fixed) | = head seq | [`SignedHead`] bytes |
-//! | obfuscated `audit-tip` | 1, 2, … per batch with audit entries | sealed tip (`audit.rs`) |
-//! | `warden-audit/` ‖ seq (clear, ordered) | 1 | sealed audit entry (not in the digest) |
+//! | `warden-audit/` ‖ seq (clear, ordered) | 1 | sealed audit entry (the last one in the digest) |
+//! | obfuscated `audit-tip` | 1, 2, … | the layout before: a sealed tip in the digest (`audit.rs`); read, then deleted by the next batch with entries |
+//!
+//! A channel is split into parts so that an update writes only what it changed: the main
+//! part (numbers, flags, which parts exist) and at most one other (bytes per update; see
+//! `warden_core::channel::parts` and `benches/store_update.rs`). `CachedChannel` keeps each
+//! part's element and the SHA-256 of its plaintext; `persist` puts the parts whose plaintext
+//! changed and deletes the parts gone. A channel still in the whole-state record is read as
+//! it is and written as parts by its next update (the main part takes the record's name).
 //!
 //! The node record is format byte `0x01` then a TLV body: type 0 (required) the forgotten
 //! dbid high-water mark (`u64`), type 2 (required) the directory of channel slots (33-byte
@@ -22,9 +30,10 @@
 //! does not know it starts without it (its velocity budget then starts empty). The record
 //! changes only when a channel is created or forgotten, the high-water mark rises, or the
 //! payment ledger's persisted part changes (its own batch, written after the channel record
-//! and before the reply), so a channel state change writes exactly that channel's record and
-//! the head (DESIGN.md §3, invariant 4), plus the node record when it charged velocity. The directory is what lets startup name (and so open)
-//! each obfuscated channel record.
+//! and before the reply), so a channel state change writes exactly that channel's changed
+//! parts and the head (DESIGN.md §3, invariant 4), plus the node record when it charged
+//! velocity. The directory is what lets startup name (and so open) each channel's main part,
+//! which names the others.
 //!
 //! ## Persist, then reply
 //!
@@ -49,7 +58,9 @@
 //! shared behind a mutex with the signer's [`crate::audit::AuditLog`] (the channel store's lock
 //! is always taken first). Every batch goes through `Core::commit`: the changed records, the
 //! audit entries waiting (and the entry of the request being handled, whose state change this
-//! is), the audit tip, the head; the local file first, then each replica.
+//! is), the head; the local file first, then each replica. The head's set digest covers the
+//! trail's last entry (`audit.rs`). [`SealedRedbChannelStore::last_batch_bytes`] says what the
+//! last batch wrote, by kind of record.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -1311,6 +1322,110 @@ mod tests {
         drop(store);
         let store = open_store(dir.path());
         assert!(store.states().is_empty());
+    }
+
+    #[test]
+    fn a_trail_with_a_tip_record_opens_and_moves_to_the_last_entry() {
+        use crate::audit::{AuditEntry, AuditOutcome};
+        let dir = tempfile::tempdir().unwrap();
+        let old_entry = {
+            // What a Warden before wrote: entries, and a tip record covered by the head.
+            let store = open_store(dir.path());
+            let core = store.lock();
+            let entry = AuditEntry {
+                seq: 1,
+                prev: crate::audit::genesis_hash(core.store_id.as_bytes()),
+                time: 1_600_000_000,
+                outcome: AuditOutcome::Event,
+                request_sha256: None,
+                peer: None,
+                dbid: None,
+                msg_type: None,
+                rule: None,
+                detail: Some("written in the layout with a tip record".into()),
+                reply_sha256: None,
+                state_sha256: None,
+                warned: Vec::new(),
+            };
+            let sealed = seal_record(
+                &core.keys,
+                &core.store_id,
+                &crate::audit::entry_name(1),
+                RecordVersion(1),
+                &entry.encode(),
+                &mut Counter(50),
+            );
+            let tip = seal_record(
+                &core.keys,
+                &core.store_id,
+                AUDIT_TIP_NAME,
+                RecordVersion(1),
+                &crate::audit::encode_tip(1, &entry.hash()),
+                &mut Counter(90),
+            );
+            let head = core
+                .head
+                .head
+                .apply(&[], &[tip.element()], 1_600_000_000)
+                .unwrap()
+                .sign(&core.keys);
+            let ops = vec![
+                Op::Put {
+                    key: crate::audit::entry_key(1),
+                    expected_version: Version::ABSENT,
+                    new_version: Version::new(1),
+                    value: sealed.to_bytes(),
+                },
+                Op::Put {
+                    key: tip.key().0.to_vec(),
+                    expected_version: Version::ABSENT,
+                    new_version: Version::new(1),
+                    value: tip.to_bytes(),
+                },
+                Op::Put {
+                    key: HEAD_KEY.to_vec(),
+                    expected_version: Version::ABSENT,
+                    new_version: Version::new(head.head.seq),
+                    value: head.to_bytes(),
+                },
+            ];
+            core.store.commit(&ops).unwrap();
+            entry
+        };
+        let tip_key = |dir: &Path| {
+            let keys =
+                WardenKeys::derive(&warden_core::secret::Seed::from_legacy([0x11; 32])).unwrap();
+            let (store_id, backend_id) = store_ids(&NodeId::from(pk(0x77))).unwrap();
+            let db = RedbDatabase::open(&dir.join(STORE_DIR)).unwrap();
+            let key = keys.obfuscate_key(&store_id, AUDIT_TIP_NAME);
+            db.store(backend_id).get(&key.0).unwrap().is_some()
+        };
+        assert!(tip_key(dir.path()));
+        {
+            // It opens; the next state change writes its entry and drops the tip record.
+            let mut store = open_store(dir.path());
+            let log = store.audit_log();
+            let ctx = crate::signer::ClientContext {
+                id: NodeId::from(pk(9)),
+                dbid: 4,
+                permissions: crate::permissions::ALL,
+            };
+            log.decide(&ctx, b"\x00\x13request", || {
+                store.persist(&set_up_state()).unwrap();
+                Ok(crate::signer::Outcome::Reply(Vec::new()))
+            })
+            .unwrap();
+            assert_eq!(store.last_batch_bytes().audit_tip, 0);
+        }
+        assert!(!tip_key(dir.path()), "the tip record is gone");
+        let keys = WardenKeys::derive(&warden_core::secret::Seed::from_legacy([0x11; 32])).unwrap();
+        let trail = crate::audit::verify(dir.path(), &NodeId::from(pk(0x77)), &keys).unwrap();
+        assert_eq!(trail.entries.len(), 2);
+        assert_eq!(trail.entries[0], old_entry);
+        assert_eq!(trail.entries[1].prev, old_entry.hash(), "one chain across the layouts");
+        assert_eq!(trail.entries[1].outcome, AuditOutcome::Committed);
+        let store = open_store(dir.path());
+        assert_eq!(store.states().len(), 1);
     }
 
     #[test]

@@ -13,10 +13,20 @@
 //! | `WARDEN_PROXY_LISTEN` | address the proxy listens on for the signer | `127.0.0.1:51735` |
 //! | `WARDEN_PROXY_WAIT_SECS` | how long a request waits for an answer (no signer connected, or a slow one) before it is refused | 300 |
 //! | `WARDEN_PROXY_HEARTBEAT_SECS` | interval of the proxy's pings; a link silent for three intervals is dropped | 10 |
+//! | `WARDEN_PROXY_STATUS_SECS` | interval of the proxy's status requests (below) | 300 |
 //!
 //! The proxy's own static key is `<lightning dir>/warden/proxy.key` (32 bytes, mode 0600,
 //! created on first use; `warden-hsmd --proxy-pubkey` prints its public key for pairing). The
 //! address actually bound is written to `<lightning dir>/warden/proxy.addr`.
+//!
+//! ## The signer's status on the node's side
+//!
+//! After `init`, and then every `WARDEN_PROXY_STATUS_SECS`, the proxy asks the signer for its
+//! status (`warden_status`, a Warden extension message on the master's context) and writes
+//! `<lightning dir>/warden/signer-status.json` (mode 0600, replaced atomically): the time, whether
+//! the signer answered, and its answer (node id, channels, store sequence, refusals and
+//! warnings by rule, alarms) or why it did not. The node's operator reads it there; nothing of
+//! it is secret.
 //!
 //! ## The link
 //!
@@ -54,7 +64,9 @@ use warden_link::{
     LinkReader, LinkStream, LinkWriter, Request, StaticSecretKey,
 };
 use warden_wire::frame::peek_type;
-use warden_wire::msg::{ClientHsmfd, ClientHsmfdReply, Init, InitReplyV4};
+use warden_wire::msg::{
+    ClientHsmfd, ClientHsmfdReply, Init, InitReplyV4, WardenStatus, WardenStatusReply,
+};
 use warden_wire::{Message, NodeId};
 use zeroize::Zeroizing;
 
@@ -72,6 +84,10 @@ pub const LISTEN_ENV: &str = "WARDEN_PROXY_LISTEN";
 pub const WAIT_ENV: &str = "WARDEN_PROXY_WAIT_SECS";
 /// The heartbeat interval, in seconds.
 pub const HEARTBEAT_ENV: &str = "WARDEN_PROXY_HEARTBEAT_SECS";
+/// The interval of the status requests, in seconds.
+pub const STATUS_ENV: &str = "WARDEN_PROXY_STATUS_SECS";
+/// The file in `<lightning dir>/warden/` the signer's last status is written to.
+pub const STATUS_FILE: &str = "signer-status.json";
 /// The default listening address (loopback only).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:51735";
 /// The proxy's static key file in `<lightning dir>/warden/`.
@@ -95,6 +111,8 @@ pub struct ProxyConfig {
     pub wait: Duration,
     /// The interval of the proxy's pings.
     pub heartbeat: Duration,
+    /// The interval of the proxy's status requests.
+    pub status: Duration,
 }
 
 /// The proxy-mode environment is invalid.
@@ -157,7 +175,7 @@ impl ProxyConfig {
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<ProxyConfig>, ProxyConfigError> {
         let Some(key) = var(SIGNER_KEY_ENV) else {
-            return match [LISTEN_ENV, WAIT_ENV, HEARTBEAT_ENV]
+            return match [LISTEN_ENV, WAIT_ENV, HEARTBEAT_ENV, STATUS_ENV]
                 .into_iter()
                 .find(|n| var(n).is_some())
             {
@@ -183,6 +201,7 @@ impl ProxyConfig {
             signer_key,
             wait: seconds(WAIT_ENV, 300)?,
             heartbeat: seconds(HEARTBEAT_ENV, 10)?,
+            status: seconds(STATUS_ENV, 300)?,
         }))
     }
 }
@@ -445,6 +464,9 @@ impl Shared {
 pub struct Proxy {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
+    /// Where `signer-status.json` goes.
+    status_file: PathBuf,
+    status_interval: Duration,
 }
 
 impl fmt::Debug for Proxy {
@@ -500,7 +522,12 @@ impl Proxy {
             let n = st.ping;
             st.send(&LinkMessage::Ping(n));
         })?;
-        Ok(Proxy { shared, local_addr })
+        Ok(Proxy {
+            shared,
+            local_addr,
+            status_file: dir.join(STORE_DIR).join(STATUS_FILE),
+            status_interval: config.status,
+        })
     }
 
     /// The address the proxy listens on.
@@ -654,11 +681,71 @@ impl Backend for Proxy {
                 })?;
                 let forwarder =
                     Forwarder { shared: Arc::clone(&self.shared), node_id: init.node_id };
+                self.watch_status(init.node_id);
                 Ok((forwarder, reply))
             }
             Answer::Refused(e) => Err(remote(e.description)),
         }
     }
+}
+
+impl Proxy {
+    /// Starts the thread that asks the signer for its status now and at every interval, and
+    /// writes what it learns to `signer-status.json`.
+    fn watch_status(&self, node_id: NodeId) {
+        let (shared, file, interval) =
+            (Arc::clone(&self.shared), self.status_file.clone(), self.status_interval);
+        let spawned = std::thread::Builder::new().name("proxy-status".into()).spawn(move || loop {
+            let body = WardenStatus {}.encode().map_err(|e| e.to_string());
+            let answer =
+                body.and_then(|b| shared.forward(master_context(*node_id.as_bytes()), &b, false));
+            let (answered, status, error) = match answer {
+                Ok(Answer::Reply(r)) => {
+                    match WardenStatusReply::decode(&r).map_err(|e| e.to_string()).and_then(|r| {
+                        serde_json::from_slice::<serde_json::Value>(&r.json)
+                            .map_err(|e| e.to_string())
+                    }) {
+                        Ok(v) => (true, v, None),
+                        Err(e) => (
+                            false,
+                            serde_json::Value::Null,
+                            Some(format!("the signer's status does not decode: {e}")),
+                        ),
+                    }
+                }
+                Ok(Answer::Refused(e)) => (false, serde_json::Value::Null, Some(e.description)),
+                Err(e) => (false, serde_json::Value::Null, Some(e)),
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let doc = serde_json::json!({
+                "time": now,
+                "signer_answered": answered,
+                "signer": status,
+                "error": error,
+            });
+            if let Err(e) = write_private(&file, doc.to_string().as_bytes()) {
+                log(format_args!("cannot write {}: {e}", file.display()));
+            }
+            std::thread::sleep(interval);
+        });
+        if let Err(e) = spawned {
+            log(format_args!("cannot start the status thread: {e}"));
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file (mode 0600) renamed over it.
+fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f =
+        OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)
 }
 
 /// The proxy's [`Handler`]: forwards each request to the signer and waits for its answer.
@@ -832,6 +919,7 @@ mod tests {
             signer_key: StaticSecretKey::from_bytes(signer_key).unwrap().public_key(),
             wait: Duration::from_secs(20),
             heartbeat: Duration::from_secs(5),
+            status: Duration::from_secs(3600),
         };
         let mut proxy = Proxy::start(&config, proxy_key, dir.path()).unwrap();
         let addr = proxy.local_addr();
@@ -863,7 +951,11 @@ mod tests {
         // The first signer goes away; a request waits, then the next signer answers it after
         // the replayed init, the same as before.
         a_conn.shutdown(Shutdown::Both).unwrap();
-        assert_eq!(a.join().unwrap(), vec![11, 1]);
+        // (The proxy's status request, right after init, may come in between.)
+        let seen = |types: Vec<u16>| -> Vec<u16> {
+            types.into_iter().filter(|t| *t != WardenStatus::TYPE).collect()
+        };
+        assert_eq!(seen(a.join().unwrap()), vec![11, 1]);
         let asking = {
             let (fwd, ecdh) = (Arc::clone(&fwd), ecdh.clone());
             std::thread::spawn(move || fwd.handle(&master, &ecdh).unwrap())
@@ -874,7 +966,7 @@ mod tests {
         let Outcome::Reply(again) = asking.join().unwrap() else { panic!() };
         assert_eq!(again, first);
         b_conn.shutdown(Shutdown::Both).unwrap();
-        assert_eq!(b.join().unwrap(), vec![11, 1]);
+        assert_eq!(seen(b.join().unwrap()), vec![11, 1]);
     }
 
     /// What [`fake_signer`] records for the proxy's id-0 refusal.
@@ -891,6 +983,7 @@ mod tests {
             signer_key: key.public_key(),
             wait: Duration::from_secs(1),
             heartbeat: Duration::from_secs(5),
+            status: Duration::from_secs(3600),
         };
         let mut proxy = Proxy::start(&config, key, dir.path()).unwrap();
         let init = warden_testkit::Hsmd::regtest_init().encode().unwrap();
@@ -960,6 +1053,7 @@ mod tests {
             signer_key: StaticSecretKey::from_bytes(signer_key).unwrap().public_key(),
             wait: Duration::from_secs(20),
             heartbeat: Duration::from_secs(5),
+            status: Duration::from_secs(3600),
         };
         let mut proxy = Proxy::start(&config, proxy_key, dir.path()).unwrap();
         let addr = proxy.local_addr();

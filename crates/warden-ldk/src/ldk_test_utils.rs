@@ -43,6 +43,7 @@ use lightning::sign::{
     ChannelSigner, EntropySource, NodeSigner, OutputSpender, PeerStorageKey, ReceiveAuthKey,
     Recipient, SignerProvider, SpendableOutputDescriptor,
 };
+use lightning::types::payment::PaymentPreimage;
 use lightning::util::dyn_signer::{DynKeysInterfaceTrait, DynSigner, DynSignerTrait, InnerSign};
 use lightning::util::test_utils::TestSignerFactory;
 
@@ -64,7 +65,9 @@ impl InnerSign for WardenChannelSigner {
 /// one side's Warden to the other's (see the module documentation).
 pub trait EvidenceRelay: Send + Sync {
     /// The peer (funding key `signer_funding`) signed the commitment of the channel side whose
-    /// funding key is `holder_funding`.
+    /// funding key is `holder_funding`, with `preimages` (those LDK gave the peer's signer: the
+    /// HTLCs settled with a preimage since the last commitment, which include every one the
+    /// holder's `validate_holder_commitment` would have received).
     fn counterparty_signed(
         &self,
         holder_funding: &PublicKey,
@@ -72,6 +75,7 @@ pub trait EvidenceRelay: Send + Sync {
         tx: &CommitmentTransaction,
         sig: &Signature,
         htlc_sigs: &[Signature],
+        preimages: &[PaymentPreimage],
     );
 
     /// The side whose peer has funding key `peer_funding` released the secret of its
@@ -103,6 +107,7 @@ impl EvidenceRelay for Relay {
         tx: &CommitmentTransaction,
         sig: &Signature,
         htlc_sigs: &[Signature],
+        preimages: &[PaymentPreimage],
     ) {
         let live = self.live();
         for manager in live {
@@ -116,7 +121,7 @@ impl EvidenceRelay for Relay {
                 );
                 let _ = manager
                     .derive_channel_signer(id)
-                    .validate_holder_commitment(&holder_tx, Vec::new());
+                    .validate_holder_commitment(&holder_tx, preimages.to_vec());
             }
         }
     }
@@ -137,10 +142,14 @@ impl EvidenceRelay for Relay {
 /// another signer of the same keys (LDK's `InMemorySigner`: the keys are LDK's own scheme).
 #[derive(Clone, Debug)]
 pub enum RecordedCall {
-    /// `sign_counterparty_commitment`.
-    SignCounterparty(Box<ChannelTransactionParameters>, Box<CommitmentTransaction>),
-    /// `validate_holder_commitment`.
-    ValidateHolder(Box<HolderCommitmentTransaction>),
+    /// `sign_counterparty_commitment`, with the preimages LDK passed (inbound and outbound).
+    SignCounterparty(
+        Box<ChannelTransactionParameters>,
+        Box<CommitmentTransaction>,
+        Vec<PaymentPreimage>,
+    ),
+    /// `validate_holder_commitment`, with the preimages LDK passed.
+    ValidateHolder(Box<HolderCommitmentTransaction>, Vec<PaymentPreimage>),
     /// `release_commitment_secret`.
     Release(u64),
     /// `validate_counterparty_revocation`.
@@ -155,11 +164,11 @@ pub fn replay<S: EcdsaChannelSigner>(
 ) -> Result<(), usize> {
     for (i, call) in calls.iter().enumerate() {
         let ok = match call {
-            RecordedCall::SignCounterparty(params, tx) => signer
-                .sign_counterparty_commitment(params, tx, Vec::new(), Vec::new(), secp)
+            RecordedCall::SignCounterparty(params, tx, preimages) => signer
+                .sign_counterparty_commitment(params, tx, preimages.clone(), Vec::new(), secp)
                 .is_ok(),
-            RecordedCall::ValidateHolder(tx) => {
-                signer.validate_holder_commitment(tx, Vec::new()).is_ok()
+            RecordedCall::ValidateHolder(tx, preimages) => {
+                signer.validate_holder_commitment(tx, preimages.clone()).is_ok()
             }
             RecordedCall::Release(idx) => signer.release_commitment_secret(*idx).is_ok(),
             RecordedCall::ValidateRevocation(idx, secret) => {

@@ -510,11 +510,15 @@ impl WardenChannelSigner {
     }
 
     /// LDK's preimages (`commitment-balance`): an HTLC we offered that leaves the commitment
-    /// without its preimage (failed) must give its value back to us, and one the peer offered
-    /// that leaves it with its preimage known (we fulfilled it) must give its value to us.
-    /// [`check_balance`] bounds what leaves our side by the trimmed HTLCs; this requires that
-    /// bound to hold with those values counted too, so that a failed HTLC of ours cannot end in
-    /// the peer's output, nor a fulfilled one of theirs stay there.
+    /// without its preimage (LDK passes the preimage of every HTLC of ours settled since the
+    /// last commitment; any other one was failed) must give its value back to us.
+    /// [`check_balance`] bounds what leaves our side by the trimmed HTLCs, and cannot tell a
+    /// fulfilled HTLC from a failed one; this requires that bound to hold with the failed ones'
+    /// value counted too, so that a failed HTLC of ours cannot end in the peer's output.
+    ///
+    /// The peer's HTLCs are not checked this way: a node may fail an HTLC whose preimage it
+    /// knows (two HTLCs of one payment hash, one fulfilled and one failed, as LDK does), and
+    /// what it gives up then is the peer's to keep, not ours that leaves.
     fn check_settled(
         &self,
         setup: &warden_core::channel::ChannelSetup,
@@ -530,12 +534,8 @@ impl WardenChannelSigner {
                 remaining.swap_remove(i);
                 continue;
             }
-            let paid = known.contains(&h.payment_hash);
-            let sat = i128::from(h.amount.to_sat_floor().0);
-            match h.offered_by {
-                HtlcSide::Holder if !paid => owed += sat,
-                HtlcSide::Counterparty if paid => owed += sat,
-                _ => {}
+            if h.offered_by == HtlcSide::Holder && !known.contains(&h.payment_hash) {
+                owed += i128::from(h.amount.to_sat_floor().0);
             }
         }
         if owed == 0 {
@@ -546,7 +546,9 @@ impl WardenChannelSigner {
             return Err(refusal(
                 Rule::CommitmentBalance,
                 format!(
-                    "commitment {}: {owed} sat of settled htlcs (ours failed, or theirs                      fulfilled) did not come back to our side ({} sat left it, {} sat in                      trimmed htlcs)",
+                    "commitment {}: {owed} sat of our htlcs removed without their preimage \
+                     (failed) did not come back to our side ({} sat left it, {} sat in \
+                     trimmed htlcs)",
                     new.number.get(),
                     drop,
                     trimmed.max(0)
@@ -616,7 +618,10 @@ impl ChannelSigner for WardenChannelSigner {
     ) -> Result<(), ()> {
         #[cfg(feature = "test-utils")]
         self.record(|| {
-            crate::ldk_test_utils::RecordedCall::ValidateHolder(Box::new(holder_tx.clone()))
+            crate::ldk_test_utils::RecordedCall::ValidateHolder(
+                Box::new(holder_tx.clone()),
+                outbound_htlc_preimages.clone(),
+            )
         });
         self.guarded("validate_holder_commitment", |record| {
             if record.params.is_none() {
@@ -672,15 +677,16 @@ impl EcdsaChannelSigner for WardenChannelSigner {
         outbound_htlc_preimages: Vec<PaymentPreimage>,
         _secp_ctx: &Secp256k1<All>,
     ) -> Result<(Signature, Vec<Signature>), ()> {
+        let preimages: Vec<PaymentPreimage> =
+            inbound_htlc_preimages.into_iter().chain(outbound_htlc_preimages).collect();
         #[cfg(feature = "test-utils")]
         self.record(|| {
             crate::ldk_test_utils::RecordedCall::SignCounterparty(
                 Box::new(channel_parameters.clone()),
                 Box::new(commitment_tx.clone()),
+                preimages.clone(),
             )
         });
-        let preimages: Vec<PaymentPreimage> =
-            inbound_htlc_preimages.into_iter().chain(outbound_htlc_preimages).collect();
         let (sig, htlc_sigs) = self.guarded("sign_counterparty_commitment", |record| {
             self.sign_counterparty(record, channel_parameters, commitment_tx, &preimages)
         })?;
@@ -695,6 +701,7 @@ impl EcdsaChannelSigner for WardenChannelSigner {
                     commitment_tx,
                     &sig,
                     &htlc_sigs,
+                    &preimages,
                 );
             }
         }

@@ -392,7 +392,7 @@ fn an_htlc_of_ours_removed_without_its_preimage_must_come_back() {
     let refusals = alice.keys.refusals();
     assert_eq!(refusals.len(), 1, "{refusals:#?}");
     assert_eq!(refusals[0].error.rule, Rule::CommitmentBalance);
-    assert!(refusals[0].error.detail.contains("settled htlcs"), "{refusals:#?}");
+    assert!(refusals[0].error.detail.contains("without their preimage"), "{refusals:#?}");
     assert_eq!(alice.keys.channel_state(&id).unwrap(), before);
 
     bob.manager.claim_funds(preimage);

@@ -456,3 +456,57 @@ fn unseal_through_the_remote_signer() {
     assert!(matches!(refused, HsmdError::Refused { .. }), "{refused}");
     assert!(refused.to_string().contains("node-unseal"), "{refused}");
 }
+
+/// The proxy asks the signer for its status after `init` and at every interval, and writes it
+/// for the node's operator to `warden/signer-status.json` (mode 0600): node id, channels,
+/// refusals by rule.
+#[test]
+fn the_proxy_writes_the_signers_status() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, signer_key) = signer_dir(&OUR_SECRET);
+    let mut hsmd = Hsmd::spawn_with_env(
+        &hsmd_bin(),
+        &DECOY_SECRET,
+        &[
+            ("WARDEN_SIGNER_PUBKEY", signer_key.as_str()),
+            ("WARDEN_PROXY_LISTEN", "127.0.0.1:0"),
+            ("WARDEN_PROXY_WAIT_SECS", "60"),
+            ("WARDEN_PROXY_STATUS_SECS", "1"),
+        ],
+    )
+    .unwrap();
+    let addr_file = hsmd.dir().join("warden/proxy.addr");
+    let start = Instant::now();
+    let addr = loop {
+        match std::fs::read_to_string(&addr_file) {
+            Ok(a) if !a.is_empty() => break a,
+            _ if start.elapsed() > Duration::from_secs(30) => panic!("the proxy did not start"),
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let out =
+        Command::new(hsmd_bin()).arg("--proxy-pubkey").current_dir(hsmd.dir()).output().unwrap();
+    let proxy_key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    warden(&data(&dir), &["pair", "--proxy-key", &proxy_key]);
+    let _signer = Signer(Arc::new(Mutex::new(run_signer(&data(&dir), &addr, Stdio::null()))));
+    let init = hsmd.init(&Hsmd::regtest_init()).unwrap();
+
+    let file = hsmd.dir().join("warden/signer-status.json");
+    let start = Instant::now();
+    let status: serde_json::Value = loop {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if v["signer_answered"] == true {
+                break v;
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no status in {}", file.display());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status["signer"]["node_id"], init.node_id.to_string());
+    assert_eq!(status["signer"]["channels"], 0);
+    assert!(status["signer"]["refusals"].is_object());
+    assert!(status["time"].as_u64().unwrap() > 0);
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}

@@ -8,7 +8,7 @@
 //! the seed (behind the signer) and the backup, and nothing of the node. Each key the signer
 //! releases is within its `unseal-per-hour` and in its audit trail.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use secp256k1::PublicKey;
 use warden_backup::postgres::PgTarget;
@@ -60,7 +60,7 @@ pub enum Source {
 }
 
 /// `warden backup restore`.
-pub fn restore(signer: &SignerOptions, source: Source, out: &PathBuf) -> Result<(), CliError> {
+pub fn restore(signer: &SignerOptions, source: Source, out: &Path) -> Result<(), CliError> {
     if out.exists() {
         return Err(CliError::new(format!(
             "{} exists: restore writes a new database only (move the old one away first)",

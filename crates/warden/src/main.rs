@@ -8,6 +8,8 @@
 //!   commands on the data directory's files, usable while `warden run` runs ([`operator`]).
 //! - `warden demo`: the whole remote setup on this machine, and a node that turns hostile
 //!   ([`demo`]).
+//! - `warden restore`, `warden scb`: rebuild the store from the seed and a PostgreSQL replica,
+//!   and write Core Lightning static channel backups ([`restore`]).
 //!
 //! The data directory's layout is in [`datadir`]; `run`'s config file in [`config`]. Errors are printed as sentences that say what
 //! to do next; the exit code is 1 on any error, 2 on bad usage (clap's).
