@@ -3,6 +3,9 @@
 //! blob is written to every destination; the hook answers `continue` only when every one of
 //! them holds it durably.
 //!
+//! The destinations are written at the same time (one thread each beyond the first), so a
+//! write to a directory and a database costs the slower of the two, not their sum.
+//!
 //! Each destination keeps its own position (its last `data_version`), so one added later,
 //! or one a failed write left behind, is brought in step by a snapshot while the others go
 //! on; one *ahead* of the database refuses the whole plugin, naming itself.
@@ -13,7 +16,7 @@ use crate::dir::BackupDir;
 use crate::postgres::PgBackup;
 
 /// One place the backup is written to.
-pub trait Destination: fmt::Debug {
+pub trait Destination: fmt::Debug + Send {
     /// What and where it is, for messages (a path, or a database without its password).
     fn describe(&self) -> String;
     /// The last `data_version` it holds, `None` when empty.
@@ -60,6 +63,47 @@ impl Destination for PgBackup {
     }
     fn rewind_last(&mut self, data_version: u64) -> Result<(), String> {
         PgBackup::rewind_last(self, data_version).map_err(|e| e.to_string())
+    }
+}
+
+/// Runs `write` on every destination at the same time (a scoped thread for each beyond the
+/// first) and waits for all of them: `Ok` only if every one succeeded, else every failure.
+pub fn write_all(
+    dests: &mut [Box<dyn Destination>],
+    write: impl Fn(&mut dyn Destination) -> Result<(), String> + Sync,
+) -> Result<(), String> {
+    let Some((first, rest)) = dests.split_first_mut() else { return Ok(()) };
+    if rest.is_empty() {
+        return write(first.as_mut());
+    }
+    let write = &write;
+    let mut errors = Vec::new();
+    std::thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(rest.len());
+        for dest in rest.iter_mut() {
+            let started = std::thread::Builder::new()
+                .name("warden-backup-write".to_owned())
+                .spawn_scoped(scope, move || write(dest.as_mut()));
+            match started {
+                Ok(handle) => handles.push(handle),
+                Err(e) => errors.push(format!("cannot start a writer thread: {e}")),
+            }
+        }
+        if let Err(e) = write(first.as_mut()) {
+            errors.push(e);
+        }
+        for handle in handles {
+            match handle.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => errors.push(e),
+                Err(_) => errors.push("a destination's writer thread panicked".to_owned()),
+            }
+        }
+    });
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
     }
 }
 
@@ -150,5 +194,51 @@ mod tests {
         assert!(ahead.contains("the backup in test"), "{ahead}");
         let missing = check(Some(3), None).unwrap_err();
         assert!(missing.contains("data_version 3") && missing.contains("data_version 0"));
+    }
+
+    #[derive(Debug)]
+    struct Counting {
+        appended: Vec<u64>,
+        fail: bool,
+    }
+
+    impl Destination for Counting {
+        fn describe(&self) -> String {
+            "counting".to_owned()
+        }
+        fn last(&self) -> Option<u64> {
+            self.appended.last().copied()
+        }
+        fn append_sealed(&mut self, data_version: u64, _: &[u8]) -> Result<(), String> {
+            if self.fail {
+                return Err(format!("cannot append {data_version}"));
+            }
+            self.appended.push(data_version);
+            Ok(())
+        }
+        fn snapshot_sealed(&mut self, _: u64, _: &[u8]) -> Result<(), String> {
+            Ok(())
+        }
+        fn rewind_last(&mut self, _: u64) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn write_all_writes_every_destination_and_reports_every_failure() {
+        let mut dests: Vec<Box<dyn Destination>> =
+            (0..3).map(|_| Box::new(Counting { appended: Vec::new(), fail: false }) as _).collect();
+        write_all(&mut dests, |d| d.append_sealed(1, b"x")).unwrap();
+        write_all(&mut dests, |d| d.append_sealed(2, b"x")).unwrap();
+        assert!(dests.iter().all(|d| d.last() == Some(2)));
+        dests.push(Box::new(Counting { appended: Vec::new(), fail: true }));
+        dests.push(Box::new(Counting { appended: Vec::new(), fail: true }));
+        let e = write_all(&mut dests, |d| d.append_sealed(3, b"x")).unwrap_err();
+        assert_eq!(e, "cannot append 3; cannot append 3");
+        // The others wrote anyway (the plugin then answers otherwise than `continue`, and the
+        // next start rewinds what the database did not commit).
+        assert!(dests[..3].iter().all(|d| d.last() == Some(3)));
+        let mut none: Vec<Box<dyn Destination>> = Vec::new();
+        write_all(&mut none, |_| Err("never".to_owned())).unwrap();
     }
 }

@@ -20,8 +20,8 @@
 //!
 //! The backup goes to a directory (`--warden-backup-dir`), a PostgreSQL database
 //! (`--warden-backup-postgres`), or both ([`crate::dest`]). Each record and snapshot is
-//! sealed once; the same blob is written to each, and `continue` is answered only once every
-//! destination holds it durably. Each destination keeps its own last version `L`, and every
+//! sealed once; the same blob is written to each (at the same time), and `continue` is
+//! answered only once every destination holds it durably. Each destination keeps its own last version `L`, and every
 //! check below is made for each (a refusal names the destination and both numbers); one
 //! behind the others (added later, or left behind by a failed write) is brought in step by a
 //! snapshot.
@@ -76,7 +76,7 @@ use serde_json::{json, Value};
 use warden_core::rng::EntropySource;
 
 use crate::config::{self, Config, DB_FILE, DEFAULT_SNAPSHOT_INTERVAL};
-use crate::dest::{start_check, Destination, StartCheck};
+use crate::dest::{start_check, write_all, Destination, StartCheck};
 use crate::{format, sqlite};
 
 /// The plugin's state machine, generic over its output (stdout in the binary).
@@ -344,9 +344,7 @@ impl<W: Write> Plugin<W> {
         let blob = format::seal_snapshot(recipient, version, &copy.bytes, self.entropy.as_mut())
             .map_err(|e| e.to_string())?;
         drop(copy);
-        for dest in dests.iter_mut() {
-            dest.snapshot_sealed(version, &blob)?;
-        }
+        write_all(dests, |dest| dest.snapshot_sealed(version, &blob))?;
         Ok(version)
     }
 
@@ -414,10 +412,7 @@ impl<W: Write> Plugin<W> {
         }
         let blob = format::seal_record(&running.config.pubkey, dv, writes, self.entropy.as_mut())
             .map_err(|e| e.to_string())?;
-        for dest in running.dests.iter_mut() {
-            dest.append_sealed(dv, &blob)?;
-        }
-        Ok(())
+        write_all(&mut running.dests, |dest| dest.append_sealed(dv, &blob))
     }
 
     fn snapshot_in_hook(&mut self, running: &mut Running, before: u64) -> Result<(), String> {
@@ -523,9 +518,7 @@ pub fn setup(
             let v = copy.data_version.unwrap_or(0);
             let blob = format::seal_snapshot(&config.pubkey, v, &copy.bytes, entropy)
                 .map_err(|e| e.to_string())?;
-            for dest in dests.iter_mut() {
-                dest.snapshot_sealed(v, &blob)?;
-            }
+            write_all(&mut dests, |dest| dest.snapshot_sealed(v, &blob))?;
             Some(v)
         }
         None => None,

@@ -17,8 +17,8 @@ use warden_core::channel::parts::{
     PART_SECRETS, PART_SETUP,
 };
 use warden_core::channel::{
-    ChannelSlot, ChannelState, CommitmentContent, HtlcInfo, HtlcSide,
-    SignedCounterpartyCommitment, SignedHolderCommitment, SpliceCandidate,
+    ChannelSlot, ChannelState, CommitmentContent, HtlcInfo, HtlcSide, SignedCounterpartyCommitment,
+    SignedHolderCommitment, SpliceCandidate,
 };
 use warden_core::keys::node::NodeId;
 use warden_core::keys::FundingPubkey;
@@ -134,6 +134,49 @@ fn every_state_of_a_sequence_round_trips_and_each_update_writes_one_part() {
 }
 
 #[test]
+fn our_commitment_names_the_peers_commitment_with_the_same_htlcs() {
+    let secp = Secp256k1::new();
+    let mut c = ChannelState::new(ChannelSlot { peer: NodeId(pk(9)), dbid: Dbid(7) });
+    c.apply_setup(setup()).unwrap();
+    c.sign_counterparty_commitment(counterparty(0)).unwrap();
+    c.validate_holder_commitment(holder(0)).unwrap();
+    for n in 1..=3 {
+        c.sign_counterparty_commitment(counterparty(n)).unwrap();
+        c.validate_holder_commitment(holder(n)).unwrap();
+        c.revoke_holder_commitment(n - 1).unwrap();
+        c.validate_counterparty_revocation(&secp, n - 1, peer_secret(n - 1)).unwrap();
+    }
+    // Commitment #3 on both sides: three HTLCs, the same ones.
+    let htlcs = c.holder.current.as_ref().unwrap().content.htlcs.len();
+    assert_eq!(htlcs, 3);
+    let named = parts_map(&c)[&PART_HOLDER].len();
+    round_trip(&c);
+    // The same commitment with HTLCs of its own (another amount): the list is written out.
+    let mut other = c.clone();
+    for h in &mut other.holder.current.as_mut().unwrap().content.htlcs {
+        h.amount = Msat(h.amount.0 + 1);
+    }
+    let written = parts_map(&other)[&PART_HOLDER].len();
+    round_trip(&other);
+    assert_eq!(written - named, htlcs * 45 - 3, "45 bytes an HTLC, less the 3-byte reference");
+    // A reference to a part that is not there, or with HTLCs of its own, does not decode.
+    let mut parts = parts_map(&c);
+    let main = parts.remove(&PART_MAIN).unwrap();
+    let mut holder = parts[&PART_HOLDER].clone();
+    let last = holder.len() - 1;
+    holder[last] = if holder[last] == PART_COUNTERPARTY[0] {
+        PART_COUNTERPARTY[1]
+    } else {
+        PART_COUNTERPARTY[0]
+    };
+    let mut bad = parts.clone();
+    bad.insert(PART_HOLDER, holder);
+    // (Naming the other part gives other HTLCs: they differ from commitment #3's, so the
+    // state differs; it must not decode as the original.)
+    assert_ne!(decode_parts(&main, &bad).ok().as_ref(), Some(&c));
+}
+
+#[test]
 fn splice_candidates_and_secrets_in_many_parts_round_trip() {
     let mut c = ChannelState::new(ChannelSlot { peer: NodeId(pk(9)), dbid: Dbid(3) });
     c.apply_setup(setup()).unwrap();
@@ -183,8 +226,7 @@ fn missing_unnamed_or_malformed_parts_are_refused() {
         fewer.remove(&id).unwrap();
         assert_eq!(decode_parts(&main, &fewer), Err(DecodeError::MissingPart { part: id }));
     }
-    // The peer's two commitments swapped: the numbers no longer match what the parts hold is
-    // not checked here, but a secrets part in the wrong place is.
+    // A secrets part stored under another part's id.
     let mut moved = parts.clone();
     let secrets = moved.remove(&PART_SECRETS).unwrap();
     moved.insert(PART_SECRETS + 1, secrets);

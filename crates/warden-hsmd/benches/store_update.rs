@@ -181,6 +181,9 @@ fn counterparty(secp: &Secp256k1<All>, n: u64, htlcs: usize) -> SignedCounterpar
 struct Driver {
     state: ChannelState,
     htlcs: usize,
+    /// Our commitments' HTLCs differ from the peer's of the same number (other amounts), so
+    /// that ours cannot name the peer's HTLC list and writes its own (the worst case).
+    apart: bool,
     /// The round in progress (commitment number being moved to).
     n: u64,
     /// The step of that round (0..4).
@@ -194,7 +197,7 @@ impl Driver {
         state.apply_setup(setup(secp, slot.dbid.0)).unwrap();
         state.sign_counterparty_commitment(counterparty(secp, 0, htlcs)).unwrap();
         state.validate_holder_commitment(holder(0, htlcs)).unwrap();
-        Driver { state, htlcs, n: 1, step: 0 }
+        Driver { state, htlcs, apart: false, n: 1, step: 0 }
     }
 
     /// Applies the next transition: every one changes the record.
@@ -204,7 +207,15 @@ impl Driver {
             0 => {
                 assert!(self.state.sign_counterparty_commitment(counterparty(secp, n, k)).unwrap())
             }
-            1 => self.state.validate_holder_commitment(holder(n, k)).unwrap(),
+            1 => {
+                let mut ours = holder(n, k);
+                if self.apart {
+                    for h in &mut ours.content.htlcs {
+                        h.amount = Msat(h.amount.0 + 7);
+                    }
+                }
+                self.state.validate_holder_commitment(ours).unwrap()
+            }
             2 => self.state.revoke_holder_commitment(n - 1).unwrap(),
             _ => self
                 .state
@@ -534,19 +545,24 @@ fn bytes_table(fx: &Fixture, base: &Path) {
          {GOAL_BASE} + {GOAL_PER_HTLC}/HTLC"
     );
     println!(
-        "| HTLCs | rounds | records | head | audit entry | audit tip | total (max of 8) | \
-         total (mean) | goal | within goal | whole record, for comparison |"
+        "| HTLCs | our HTLCs | rounds | records | head | audit entry | audit tip | \
+         total (max of 8) | total (mean) | goal | within goal | whole record, for comparison |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|");
+    println!("|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|");
     let keys = Fixture::keys();
-    for &rounds in &BYTES_ROUNDS {
-        for &htlcs in &BYTES_HTLCS {
-            let dir = base.join(format!("bytes-{rounds}-{htlcs}"));
+    let cases = BYTES_ROUNDS
+        .iter()
+        .flat_map(|&r| BYTES_HTLCS.iter().map(move |&h| (r, h, false)))
+        .chain(BYTES_ROUNDS.iter().flat_map(|&r| [(r, HTLCS, true), (r, 30, true)]));
+    for (rounds, htlcs, apart) in cases {
+        {
+            let dir = base.join(format!("bytes-{rounds}-{htlcs}-{apart}"));
             std::fs::create_dir_all(&dir).unwrap();
             let mut store = fx.open(&dir, 7);
             let log = store.audit_log();
             let mut d = Driver::new(&fx.secp, fx.slot(0), htlcs);
             d.rounds(&fx.secp, rounds);
+            d.apart = apart;
             update(&mut store, &log, &d.state);
             let mut batches: Vec<BatchBytes> = Vec::new();
             for _ in 0..8 {
@@ -558,7 +574,8 @@ fn bytes_table(fx: &Fixture, base: &Path) {
             let mean = batches.iter().map(|b| b.total()).sum::<usize>() / batches.len();
             let goal = GOAL_BASE + GOAL_PER_HTLC * htlcs;
             println!(
-                "| {htlcs} | {rounds} | {} | {} | {} | {} | {} | {mean} | {goal} | {} | {} |",
+                "| {htlcs} | {} | {rounds} | {} | {} | {} | {} | {} | {mean} | {goal} | {} | {} |",
+                if apart { "their own" } else { "the peer's" },
                 max.records,
                 max.head,
                 max.audit_entries,

@@ -173,6 +173,12 @@ impl Approvals {
         ApprovalState::ALL.into_iter().find(|s| self.path(*s, id).exists())
     }
 
+    /// Whether `request` is approved and not used yet (nothing is consumed: [`Approvals::take`]
+    /// does that once the request is through).
+    pub fn is_approved(&self, request: &ApprovalRequest) -> bool {
+        self.path(ApprovalState::Approved, &request.id()).exists()
+    }
+
     /// Lets `request` through if it was approved and not used: the approval is consumed
     /// (moved to `used/`) before this returns `true`.
     pub fn take(&self, request: &ApprovalRequest) -> io::Result<bool> {

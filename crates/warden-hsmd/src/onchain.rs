@@ -424,22 +424,49 @@ fn input_pays_wallet(
 /// and value, in transaction order).
 pub type ApprovalHook<'a> = dyn Fn(&[(ScriptBuf, Sat)]) -> bool + 'a;
 
-/// Whether the operator approved a spend paying exactly these external outputs (script and
-/// value, in transaction order): the single place where "or approved" of
-/// `onchain-unknown-destination` hooks in. An approval (`approvals.rs`) is used up by the
-/// first request it lets through; a spend not approved is written as pending, so that the
-/// operator can approve it and the node retry (`withdraw` again builds another transaction
-/// with other inputs and change, but pays the same external outputs: the same approval).
-pub(crate) fn external_outputs_approved(signer: &Signer, outputs: &[(ScriptBuf, Sat)]) -> bool {
-    let request = ApprovalRequest::Onchain { outputs: outputs.to_vec() };
-    match signer.approvals.take(&request) {
-        Ok(true) => true,
-        Ok(false) | Err(_) => {
+/// The operator's approval a request relies on: looked at while the request is checked
+/// ([`ApprovalUse::hook`]), used up only once every check passed and the signature is made
+/// ([`ApprovalUse::consume`]), so a request refused later (its fee, say) leaves the approval
+/// for the node's next try.
+#[derive(Debug, Default)]
+pub(crate) struct ApprovalUse(std::cell::RefCell<Option<ApprovalRequest>>);
+
+impl ApprovalUse {
+    /// Whether the operator approved a spend paying exactly these external outputs (script and
+    /// value, in transaction order): the single place where "or approved" of
+    /// `onchain-unknown-destination` hooks in. A spend not approved is written as pending, so
+    /// that the operator can approve it and the node retry (`withdraw` again builds another
+    /// transaction with other inputs and change, but pays the same external outputs: the same
+    /// approval).
+    pub(crate) fn hook<'a>(
+        &'a self,
+        signer: &'a Signer,
+    ) -> impl Fn(&[(ScriptBuf, Sat)]) -> bool + 'a {
+        move |outputs| {
+            let request = ApprovalRequest::Onchain { outputs: outputs.to_vec() };
+            if signer.approvals.is_approved(&request) {
+                *self.0.borrow_mut() = Some(request);
+                return true;
+            }
             let reason = "refused by onchain-unknown-destination: pays outputs that are \
                           neither our wallet's, allowlisted, nor a channel's funding";
             // Best effort: without a writable approvals directory the refusal still stands.
             let _ = signer.approvals.submit(&request, reason);
             false
+        }
+    }
+
+    /// Uses up the approval the request relied on, if any: after signing, before the reply.
+    /// An approval another request used meanwhile (or that cannot be moved) withholds the
+    /// signature: an approval lets one spend through, once.
+    pub(crate) fn consume(&self, signer: &Signer) -> Result<(), BadRequestError> {
+        let Some(request) = self.0.borrow_mut().take() else { return Ok(()) };
+        match signer.approvals.take(&request) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(invalid(
+                "the operator's approval of this spend was used by another request meanwhile",
+            )),
+            Err(e) => Err(invalid(format_args!("cannot use the operator's approval: {e}"))),
         }
     }
 }
@@ -872,6 +899,7 @@ fn sign_psbt(
         .map_err(refused)?;
     let window = signer.wallet_scripts();
     let indexes: Vec<usize> = ours.iter().map(|o| o.index).collect();
+    let approval = ApprovalUse::default();
     check_destinations(
         secp,
         &signer.keys,
@@ -882,11 +910,12 @@ fn sign_psbt(
         mode,
         &signer.channels,
         &signer.policy,
-        &|outputs| external_outputs_approved(signer, outputs),
+        &approval.hook(signer),
     )
     .map_err(refused)?;
     signer.charge_onchain_fee(&psbt.unsigned_tx, &prevouts)?;
     sign_inputs(secp, &mut psbt, &ours, &prevouts)?;
+    approval.consume(signer)?;
     signer.persist_payments()?;
     Ok(WirePsbt::new(psbt))
 }
@@ -1136,6 +1165,7 @@ pub fn sign_splice_tx(
         )?;
     }
     let window = signer.wallet_scripts();
+    let approval = ApprovalUse::default();
     check_destinations(
         secp,
         &signer.keys,
@@ -1146,7 +1176,7 @@ pub fn sign_splice_tx(
         Destinations::Withdrawal,
         &signer.channels,
         &signer.policy,
-        &|outputs| external_outputs_approved(signer, outputs),
+        &approval.hook(signer),
     )
     .map_err(refused)?;
     // A known channel funded by this transaction must have its commitment #0 countersigned.
@@ -1168,6 +1198,7 @@ pub fn sign_splice_tx(
         EcdsaSighashType::All,
     )
     .map_err(invalid)?;
+    approval.consume(signer)?;
     signer.persist_payments()?;
     encode(&SignTxReply { sig })
 }

@@ -735,3 +735,47 @@ fn daily_onchain_fees_are_bounded_and_fee_bumps_count_once() {
     reply(&f, &client, &spend(1, 1_200)).unwrap();
     assert_eq!(refused_rule(reply(&f, &client, &spend(3, 1))), Rule::OnchainFeeRange);
 }
+
+/// An approval is used up only by a request that is signed: one refused after its
+/// destinations passed (here by the daily fee budget) leaves it for the node's next try.
+#[test]
+fn an_approval_survives_a_refusal_after_the_destination_check() {
+    use warden_hsmd::approvals::{ApprovalRequest, ApprovalState, Approvals};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hsm_secret"), [0x42; 32]).unwrap();
+    std::fs::create_dir_all(dir.path().join("warden")).unwrap();
+    let policy = dir.path().join("warden/policy.toml");
+    // The withdrawal pays 1,000 sat of fee: over a 500 sat budget.
+    std::fs::write(&policy, "[limits]\nonchain-fee-per-day-sat = 500\n").unwrap();
+    let start = || Signer::init(&init_body(), dir.path(), &mut NoEntropy).unwrap().0;
+    let secp = Secp256k1::new();
+    let keys = NodeKeys::derive(&secp, &Seed::from_legacy([0x42; 32]), NetworkKind::Test).unwrap();
+    let f = Fixture { _dir: tempfile::tempdir().unwrap(), signer: start(), keys, secp };
+    let external = p2wpkh(&foreign_key(9));
+    let build = |f: &Fixture| {
+        let mut w = legacy_withdrawal(f);
+        w.psbt.unsigned_tx.output[0].script_pubkey = external.clone();
+        withdrawal(w.utxos, w.psbt)
+    };
+    let client = master(&f.signer);
+    assert_eq!(refused_rule(reply(&f, &client, &build(&f))), Rule::OnchainUnknownDestination);
+    let approvals = Approvals::new(&dir.path().join("warden"));
+    let id = ApprovalRequest::Onchain { outputs: vec![(external.clone(), Sat(60_000))] }.id();
+    approvals.decide(&id, true).unwrap();
+
+    // Approved, but the fee is over the budget: refused, and the approval is still there.
+    assert_eq!(refused_rule(reply(&f, &client, &build(&f))), Rule::OnchainFeeRange);
+    assert_eq!(approvals.state(&id), Some(ApprovalState::Approved));
+
+    // With a budget that allows it (the operator raised it and restarted), the retry is
+    // signed and uses the approval up.
+    let Fixture { signer, keys, secp, .. } = f;
+    drop(signer);
+    std::fs::write(&policy, "[limits]\nonchain-fee-per-day-sat = 5000\n").unwrap();
+    let f = Fixture { _dir: tempfile::tempdir().unwrap(), signer: start(), keys, secp };
+    let client = master(&f.signer);
+    let signed = decode_psbt(&reply(&f, &client, &build(&f)).unwrap());
+    assert_eq!(signed.inputs[0].partial_sigs.len(), 1);
+    assert_eq!(approvals.state(&id), Some(ApprovalState::Used));
+    assert_eq!(refused_rule(reply(&f, &client, &build(&f))), Rule::OnchainUnknownDestination);
+}

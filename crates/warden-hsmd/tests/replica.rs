@@ -238,10 +238,16 @@ fn a_tampered_replica_refuses_to_start() {
     drop(s);
     let records = db.records();
     let (_pg, raw) = db.raw();
-    // Each record covered by the head, one at a time (the audit entries are the chain's).
-    let covered: Vec<_> =
-        records.iter().filter(|r| !r.key.starts_with(warden_hsmd::durable::AUDIT_PREFIX)).collect();
-    assert!(covered.len() >= 4, "head, node, channel and audit tip");
+    // Each record covered by the head, one at a time: the head, the node record, the
+    // channel's parts and the last audit entry (the others are the chain's).
+    let last_entry =
+        records.iter().rev().find(|r| r.key.starts_with(warden_hsmd::durable::AUDIT_PREFIX));
+    let covered: Vec<_> = records
+        .iter()
+        .filter(|r| !r.key.starts_with(warden_hsmd::durable::AUDIT_PREFIX))
+        .chain(last_entry)
+        .collect();
+    assert!(covered.len() >= 5, "head, node, channel parts and the last audit entry");
     for r in covered {
         tamper(&raw, r);
         let text = assert_stale(start_with(dir.path(), 2, vec![db.replica()]), "tampered");

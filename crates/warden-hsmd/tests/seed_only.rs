@@ -4,6 +4,9 @@
 //! point with `option_static_remotekey`, `option_anchors` and its CSV of 1) and spends it
 //! through `sign_withdrawal` like any wallet coin (`hsm_unilateral_close_privkey` in its hsmd).
 //!
+//! Before that, lightningd asks for the recovered channel's basepoints, the script of our
+//! output of a peer's close and our per-commitment points: all derived from the seed.
+//!
 //! Warden, with the seed and an empty store, signs that spend when the key it derives from the
 //! seed for (peer, dbid) locks the UTXO's script (so the output is provably ours) and the
 //! destination is our wallet; it refuses a foreign destination, and a `close_info` whose
@@ -26,7 +29,11 @@ use warden_core::policy::Rule;
 use warden_hsmd::durable::STORE_DIR;
 use warden_hsmd::permissions;
 use warden_hsmd::signer::{BadRequestError, Outcome, Signer};
-use warden_wire::msg::{SignWithdrawal, SignWithdrawalReply};
+use warden_wire::msg::{
+    GetChannelBasepoints, GetChannelBasepointsReply, GetOutputScriptpubkey,
+    GetOutputScriptpubkeyReply, GetPerCommitmentPoint, GetPerCommitmentPointReply, SignWithdrawal,
+    SignWithdrawalReply,
+};
 use warden_wire::{CloseInfo, HsmUtxo, Message as _, WirePsbt};
 
 /// `<key> OP_CHECKSIGVERIFY 1 OP_CHECKSEQUENCEVERIFY`: BOLT 3's anchored to_remote.
@@ -92,6 +99,35 @@ fn with_an_empty_store_our_output_of_the_peers_force_close_is_swept_to_our_walle
     std::fs::remove_dir_all(dir.path().join(STORE_DIR)).unwrap();
     let s = start_with(dir.path(), 2, Vec::new()).unwrap();
 
+    // What lightningd asks for a recovered (stub) channel, all derived from the seed: our
+    // basepoints and funding key for (peer, dbid), the script of our output of a peer's close
+    // (how it recognises the output), our per-commitment points.
+    let basepoints: GetChannelBasepointsReply = flow.call(
+        &s,
+        permissions::ALL,
+        &GetChannelBasepoints { peerid: flow.ch.peer_id(), dbid: flow.ch.params().dbid },
+    );
+    let ours = flow.ch.our_basepoints();
+    assert_eq!(basepoints.basepoints.payment, ours.payment.0);
+    assert_eq!(basepoints.basepoints.revocation, ours.revocation.0);
+    assert_eq!(basepoints.funding_pubkey, flow.ch.our_funding().0);
+    let script: GetOutputScriptpubkeyReply = flow.call(
+        &s,
+        permissions::ALL,
+        &GetOutputScriptpubkey {
+            channel_id: flow.ch.params().dbid,
+            peer_id: flow.ch.peer_id(),
+            commitment_point: None,
+        },
+    );
+    assert_eq!(
+        script.script,
+        ScriptBuf::new_p2wpkh(&CompressedPublicKey(ours.payment.0).wpubkey_hash())
+    );
+    let point: GetPerCommitmentPointReply =
+        flow.call(&s, warden_testkit::perms::CHANNELD, &GetPerCommitmentPoint { n: 5 });
+    assert_eq!(point.per_commitment_point, flow.ch.our_point(5).unwrap().0);
+
     // Our output of their commitment (static remote key, anchors: P2WSH with a CSV of 1 to
     // our payment basepoint), found by its script in the real transaction.
     let payment = flow.ch.our_basepoints().payment.0;
@@ -118,7 +154,7 @@ fn with_an_empty_store_our_output_of_the_peers_force_close_is_swept_to_our_walle
         keyindex: 0,
         legacy_is_p2sh: false,
         script_pubkey: ws.to_p2wsh(),
-        close_info: Some(close_info.clone()),
+        close_info: Some(close_info),
         legacy_is_in_coinbase: false,
     };
 

@@ -9,7 +9,10 @@
 //! `validate_counterparty_revocation`) with its arguments. The calls are then replayed,
 //! `REPEAT` times each, against a fresh Warden signer and against LDK's `InMemorySigner` of the
 //! same keys (LDK's `KeysManager`, same seed and `channel_keys_id`: Warden uses LDK's key
-//! scheme), and the ratio of the times is printed. Run:
+//! scheme), and the ratio of the times is printed. A second line times Warden with its store
+//! (`WardenKeysManager::open`: every state change sealed and committed to redb, fsync'd,
+//! before the call returns), `REPEAT_DURABLE` times, against the same `InMemorySigner` time.
+//! Run:
 //! `cargo bench -p warden-ldk --bench payment_round` (or `cargo test ... --bench` for a dev run).
 
 #[path = "../tests/support/mod.rs"]
@@ -26,6 +29,7 @@ use warden_ldk::{KeyScheme, WardenConfig, WardenKeysManager};
 
 const ROUNDS: u8 = 20;
 const REPEAT: usize = 20;
+const REPEAT_DURABLE: usize = 3;
 
 fn main() {
     let secp = Secp256k1::new();
@@ -71,6 +75,26 @@ fn main() {
         replay(&signer, &calls, &secp).unwrap();
         ldk_time += start.elapsed();
     }
+    let mut durable_time = std::time::Duration::ZERO;
+    for i in 0..REPEAT_DURABLE {
+        let dir = tempfile::tempdir().unwrap();
+        let warden = WardenKeysManager::open(
+            &seed,
+            KeyScheme::Ldk { v2_remote_key: true },
+            WardenConfig::test_network(),
+            1_700_000_000 + i as u64,
+            31,
+            dir.path(),
+            Vec::new(),
+        )
+        .unwrap();
+        warden.restore_channel(keys_id, snapshot.clone());
+        let signer = warden.derive_channel_signer(keys_id);
+        let start = Instant::now();
+        replay(&signer, &calls, &secp)
+            .unwrap_or_else(|i| panic!("warden refused call {i}: {:?}", warden.refusals()));
+        durable_time += start.elapsed();
+    }
     let per_round = |t: std::time::Duration| t / (u32::from(ROUNDS) * 2 * REPEAT as u32);
     println!(
         "one payment round ({} signer calls on one side): warden {:?}, ldk InMemorySigner {:?}, ratio {:.1}",
@@ -78,5 +102,11 @@ fn main() {
         per_round(warden_time),
         per_round(ldk_time),
         warden_time.as_secs_f64() / ldk_time.as_secs_f64()
+    );
+    let durable = durable_time / (u32::from(ROUNDS) * 2 * REPEAT_DURABLE as u32);
+    println!(
+        "with its store (redb, fsync per state change): warden {:?}, ratio {:.1}",
+        durable,
+        durable.as_secs_f64() / per_round(ldk_time).as_secs_f64()
     );
 }

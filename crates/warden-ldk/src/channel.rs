@@ -147,9 +147,15 @@ pub fn htlcs_of(
     Ok(out.into_iter().map(|(_, i, h)| (i, h)).collect())
 }
 
-/// Reads an LDK commitment with warden-core: LDK's `verify` first (its keys and transaction
-/// rebuilt from the parameters, never `trust`), then warden-core's own reading, which derives
-/// every key and script again and returns what the transaction really pays.
+/// Reads an LDK commitment with warden-core's `read_commitment`, the check warden-hsmd runs on
+/// the raw transactions lightningd sends: from the channel's basepoints (Warden's setup, not
+/// LDK's parameters) and the stated per-commitment point it derives every key and rebuilds
+/// every output script, checks the funding input, version, locktime and sequence (the stated
+/// number), the stated HTLCs at their outputs and BIP-69 order, and returns what the
+/// transaction really pays. The transaction read is the one LDK built and will use (its cached
+/// `built_transaction`); LDK's own `verify` (which derives the same keys once more to compare
+/// that transaction with the fields it was built from) adds nothing to what is signed, and is
+/// not run: a transaction that does not match its stated fields fails warden-core's reading.
 pub fn read_ldk_commitment<C: Verification + Signing>(
     secp: &Secp256k1<C>,
     setup: &ChannelSetup,
@@ -157,20 +163,7 @@ pub fn read_ldk_commitment<C: Verification + Signing>(
     tx: &CommitmentTransaction,
     broadcaster: Broadcaster,
 ) -> Result<(ReadCommitment, Transaction, Vec<usize>), PolicyError> {
-    let directed = match broadcaster {
-        Broadcaster::Holder => params.as_holder_broadcastable(),
-        Broadcaster::Counterparty => params.as_counterparty_broadcastable(),
-    };
-    let trusted = tx.verify(&directed, secp).map_err(|()| {
-        PolicyError::new(
-            Rule::CommitmentStructure,
-            format!(
-                "commitment index {} does not rebuild from the channel parameters",
-                tx.commitment_number()
-            ),
-        )
-    })?;
-    let built = trusted.built_transaction().transaction.clone();
+    let built = tx.trust().built_transaction().transaction.clone();
     let number = number_of_index(tx.commitment_number())?;
     let point = PerCommitmentPoint(tx.per_commitment_point());
     let listed = htlcs_of(tx, broadcaster)?;

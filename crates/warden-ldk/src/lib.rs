@@ -49,7 +49,8 @@
 //!   application's call ([`WardenKeysManager::approve_invoice`]); without one, an outgoing
 //!   payment is charged to the velocity budget.
 //! - A whole-file rollback of the local store is caught only with a replica (warden-hsmd's
-//!   reconciliation); the store's audit trail records nothing for LDK calls.
+//!   reconciliation); the store's audit trail records nothing for LDK calls; the records of
+//!   closed channels are kept (LDK does not tell the signer when a channel is forgotten).
 //! - Upfront shutdown scripts are not given to the signer (`channel-shutdown-script` does not
 //!   apply); the funding transaction is signed by the node's wallet, not by Warden
 //!   (`onchain-funding-*` do not apply).

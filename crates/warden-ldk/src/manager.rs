@@ -90,9 +90,14 @@ pub enum OpenError {
 }
 
 impl OpenError {
-    /// Whether the store's records do not verify (`node-state-stale`).
+    /// Whether the store's records do not verify or do not decode (`node-state-stale`), as
+    /// opposed to a store that could not be reached or a seed without keys.
     pub fn is_stale(&self) -> bool {
-        matches!(self, OpenError::Store(e) if e.is_stale())
+        match self {
+            OpenError::Store(e) => e.is_stale(),
+            OpenError::Records(_) | OpenError::Ledger(_) => true,
+            OpenError::Keys(_) => false,
+        }
     }
 }
 

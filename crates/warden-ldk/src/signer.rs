@@ -9,14 +9,14 @@
 //! [`Rule`] in the manager's refusal log.
 //!
 //! Calls and what guards them:
-//! - `validate_holder_commitment`: LDK's `verify` + `read_commitment`, the peer's signatures
+//! - `validate_holder_commitment`: `read_commitment` (see `channel::read_ldk_commitment`), the peer's signatures
 //!   (`commitment-peer-signature`, `htlc-sighash`), `check_commitment`, `check_balance`,
 //!   `ChannelState::validate_holder_commitment` (numbers, retries, closing);
 //! - `release_commitment_secret`: `ChannelState::revoke_holder_commitment`
 //!   (`revoke-new-commitment-validated`, `revoke-after-broadcast`, `commitment-number`);
 //! - `validate_counterparty_revocation`: `ChannelState::validate_counterparty_revocation`
 //!   (`revoke-peer-secret`: the secret matches the point we signed with and chains);
-//! - `sign_counterparty_commitment`: `verify` + `read_commitment`, `check_commitment`,
+//! - `sign_counterparty_commitment`: `read_commitment`, `check_commitment`,
 //!   `check_balance`, `ChannelState::sign_counterparty_commitment`; HTLC signatures over
 //!   HTLC transactions rebuilt by warden-core;
 //! - `sign_holder_commitment`: `verify`, the transaction Warden validated for that number
@@ -356,10 +356,13 @@ impl WardenChannelSigner {
         let theirs = params
             .counterparty_pubkeys()
             .ok_or_else(|| refusal(Rule::ChannelUnknown, "no counterparty keys"))?;
-        let script = funding_witness_script(
-            &FundingPubkey(key.public_key(self.secp())),
-            &FundingPubkey(theirs.funding_pubkey),
-        );
+        // Before any splice our funding key is the base one, whose public key we hold.
+        let ours = match params.splice_parent_funding_txid {
+            None => self.pubkeys.funding_pubkey,
+            Some(_) => key.public_key(self.secp()),
+        };
+        let script =
+            funding_witness_script(&FundingPubkey(ours), &FundingPubkey(theirs.funding_pubkey));
         self.sign_input(
             &key,
             tx,

@@ -40,15 +40,21 @@
 //! | | 20 | the other parts that exist | their ids, ascending (may be empty) |
 //! | setup | 0 (opt) | `setup` | the setup stream of version 1 |
 //! | | 2 (opt) | `splices` | n × (BigSize length ‖ splice stream of version 1) |
-//! | holder | 0 | `content` | compact content stream (below) |
+//! | holder | 0 | `content` | compact content stream (below); its HTLC list empty with type 6 |
 //! | | 2 | `counterparty_sig` | 64 bytes |
 //! | | 4 | `htlc_sigs` | n × 64 bytes |
+//! | | 6 (opt) | the HTLCs are those of this counterparty part's commitment | u8 (3 or 4) |
 //! | counterparty | 0 | `content` | compact content stream |
 //! | | 2 | `point` | 33 bytes |
 //! | compact content | 0, 2, 4, 8, 10, 12 | as in version 1 | |
 //! | | 6 | `htlcs` | n × 45 bytes: u8 offered by (0 holder, 1 counterparty) ‖ u64 amount msat ‖ 32-byte payment hash ‖ u32 cltv expiry |
 //!
-//! The compact HTLC list drops version 1's per-HTLC TLV framing (54 → 45 bytes an HTLC).
+//! The compact HTLC list drops version 1's per-HTLC TLV framing (54 → 45 bytes an HTLC). Our
+//! commitment usually holds the same HTLCs (same order, same fields) as one of the peer's two
+//! latest commitments: it then names that part (type 6) instead of repeating the list, and
+//! costs 64 + 4 bytes an HTLC (the peer's signature, the output index). Since the peer's
+//! commitments alternate between parts 3 and 4, the part named keeps that commitment until our
+//! next one is written.
 //! Decoding checks what version 1's decoding checks (types, lengths, keys, numbers, the
 //! secrets as one BOLT-03 store), and that every part the main part names is given and holds
 //! what it should; a missing part is [`DecodeError::MissingPart`]. A record written in
@@ -120,9 +126,6 @@ pub fn encode_parts(state: &ChannelState) -> Vec<(u8, Vec<u8>)> {
         }
         parts.insert(PART_SETUP, versioned(w.into_bytes()));
     }
-    if let Some(h) = &state.holder.current {
-        parts.insert(PART_HOLDER, versioned(encode_holder_commitment(h)));
-    }
     let [even, odd] = PART_COUNTERPARTY;
     let parity = |n: CommitmentNumber| if n.get() % 2 == 0 { even } else { odd };
     let other = |p: u8| if p == even { odd } else { even };
@@ -136,6 +139,24 @@ pub fn encode_parts(state: &ChannelState) -> Vec<(u8, Vec<u8>)> {
     }
     if let (Some(p), Some(part)) = (&state.counterparty.previous, previous_part) {
         parts.insert(part, versioned(encode_counterparty_commitment(p)));
+    }
+    if let Some(h) = &state.holder.current {
+        // Our commitment usually carries the very HTLCs of one of the peer's two: name that
+        // part instead of repeating them.
+        let same = [
+            (current_part, state.counterparty.current.as_ref()),
+            (previous_part, state.counterparty.previous.as_ref()),
+        ]
+        .into_iter()
+        .find_map(|(part, c)| match (part, c) {
+            (Some(part), Some(c))
+                if !h.content.htlcs.is_empty() && c.content.htlcs == h.content.htlcs =>
+            {
+                Some(part)
+            }
+            _ => None,
+        });
+        parts.insert(PART_HOLDER, versioned(encode_holder_commitment(h, same)));
     }
     for (slot, index, secret) in state.counterparty.secrets.entries() {
         let part = parts.entry(PART_SECRETS + slot / SLOTS_PER_PART).or_insert_with(|| {
@@ -302,9 +323,6 @@ pub fn decode_parts<P: AsRef<[u8]>>(
             (setup, splices)
         }
     };
-    let current = get(PART_HOLDER)?
-        .map(|bytes| decode_holder_commitment(TlvReader::new(body(bytes)?, 1)))
-        .transpose()?;
     let cp = |part: Option<u8>| -> Result<Option<SignedCounterpartyCommitment>, DecodeError> {
         match part {
             None => Ok(None),
@@ -318,6 +336,28 @@ pub fn decode_parts<P: AsRef<[u8]>>(
     };
     let cp_current = cp(current_part)?;
     let cp_previous = cp(previous_part)?;
+    let current = match get(PART_HOLDER)? {
+        None => None,
+        Some(bytes) => {
+            let (mut h, same) = decode_holder_commitment(TlvReader::new(body(bytes)?, 1))?;
+            if let Some(part) = same {
+                let theirs = if Some(part) == current_part {
+                    cp_current.as_ref()
+                } else if Some(part) == previous_part {
+                    cp_previous.as_ref()
+                } else {
+                    None
+                };
+                match theirs {
+                    Some(c) if h.content.htlcs.is_empty() && !c.content.htlcs.is_empty() => {
+                        h.content.htlcs = c.content.htlcs.clone();
+                    }
+                    _ => return Err(DecodeError::BadPart { part: PART_HOLDER }),
+                }
+            }
+            Some(h)
+        }
+    };
     let mut entries: Vec<(u8, u64, [u8; 32])> = Vec::new();
     for id in PART_SECRETS..=PART_SECRETS_LAST {
         let Some(bytes) = get(id)? else { continue };
@@ -368,20 +408,41 @@ pub fn decode_parts<P: AsRef<[u8]>>(
     })
 }
 
-fn encode_holder_commitment(c: &SignedHolderCommitment) -> Vec<u8> {
+/// Our commitment; with `same`, its HTLC list is left out (written empty) and type 6 names the
+/// counterparty part whose commitment has exactly that list.
+fn encode_holder_commitment(c: &SignedHolderCommitment, same: Option<u8>) -> Vec<u8> {
     let mut w = TlvWriter::new();
-    w.record(0, &encode_content(&c.content));
+    match same {
+        Some(_) => {
+            let content = CommitmentContent { htlcs: Vec::new(), ..c.content.clone() };
+            w.record(0, &encode_content(&content));
+        }
+        None => w.record(0, &encode_content(&c.content)),
+    }
     w.record(2, &c.counterparty_sig);
     w.record(4, &c.htlc_sigs.concat());
+    if let Some(part) = same {
+        w.record(6, &[part]);
+    }
     w.into_bytes()
 }
 
-fn decode_holder_commitment(mut r: TlvReader<'_>) -> Result<SignedHolderCommitment, DecodeError> {
+/// Our commitment and, if its HTLCs are those of a counterparty part, that part's id.
+fn decode_holder_commitment(
+    mut r: TlvReader<'_>,
+) -> Result<(SignedHolderCommitment, Option<u8>), DecodeError> {
     let content = decode_content(&r.required(0)?)?;
     let counterparty_sig = *r.required(2)?.fixed::<64>()?;
     let htlc_sigs = r.required(4)?.chunks::<64>()?.copied().collect();
+    let same = match r.optional(6)? {
+        None => None,
+        Some(rec) => match rec.fixed::<1>()? {
+            [p] if PART_COUNTERPARTY.contains(p) => Some(*p),
+            _ => return Err(rec.bad_value("3 or 4").into()),
+        },
+    };
     r.finish()?;
-    Ok(SignedHolderCommitment { content, counterparty_sig, htlc_sigs })
+    Ok((SignedHolderCommitment { content, counterparty_sig, htlc_sigs }, same))
 }
 
 fn encode_counterparty_commitment(c: &SignedCounterpartyCommitment) -> Vec<u8> {
