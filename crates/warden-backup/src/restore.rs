@@ -32,7 +32,17 @@ use crate::sqlite;
 pub trait Unsealer {
     /// The key of the blob whose ephemeral point is `ephemeral`, sealed with `context`.
     fn blob_key(&mut self, ephemeral: &PublicKey, context: &[u8]) -> Result<Secret32, EciesError>;
+
+    /// Told the blobs (ephemeral point, context) whose keys [`Unsealer::blob_key`] will be
+    /// asked for next, in order, so that a remote signer can release them in one request.
+    /// Failures are reported by `blob_key`; the default does nothing.
+    fn prefetch(&mut self, items: &[(PublicKey, Vec<u8>)]) {
+        let _ = items;
+    }
 }
+
+/// How many records are read ahead, and their keys asked for at once.
+const PREFETCH: usize = 256;
 
 /// An [`Unsealer`] holding the seed-derived node-backup key (`warden/node-backup`).
 #[derive(Debug)]
@@ -325,34 +335,26 @@ fn restore_into(
     )
     .map_err(|e| RestoreError::sql(partial, e))?;
 
-    let mut next = start.saturating_add(1);
-    let mut records = 0u64;
     let tx = conn.transaction().map_err(|e| RestoreError::sql(partial, e))?;
+    let mut replay = Replay {
+        tx: &tx,
+        unsealer,
+        next: start.saturating_add(1),
+        records: 0,
+        ahead: Vec::with_capacity(PREFETCH),
+    };
     let torn_tail = reader.records(start, &mut |at, data_version, blob| {
         if data_version <= start {
             return Ok(());
         }
-        if data_version != next {
-            return Err(RestoreError::OutOfOrder { expected: next, found: data_version });
+        replay.ahead.push((at.to_owned(), data_version, blob.to_vec()));
+        if replay.ahead.len() >= PREFETCH {
+            replay.flush()?;
         }
-        let plaintext = unseal(unsealer, blob, &format::record_context(data_version))
-            .map_err(|error| RestoreError::Record { data_version, error })?;
-        let (inner, writes) = format::decode_record(&plaintext)
-            .map_err(|error| RestoreError::Format { at: at.to_owned(), error })?;
-        if inner != data_version {
-            return Err(RestoreError::OutOfOrder { expected: next, found: inner });
-        }
-        for w in &writes {
-            tx.execute_batch(w).map_err(|error| RestoreError::Replay {
-                data_version: inner,
-                statement: w.clone(),
-                error,
-            })?;
-        }
-        records += 1;
-        next = next.saturating_add(1);
         Ok(())
     })?;
+    replay.flush()?;
+    let (next, records) = (replay.next, replay.records);
     tx.commit().map_err(|e| RestoreError::sql(partial, e))?;
     let last = next.saturating_sub(1);
     let found = sqlite::data_version_of(&conn).map_err(|e| RestoreError::sql(partial, e))?;
@@ -364,6 +366,54 @@ fn restore_into(
         .and_then(|f| f.sync_all())
         .map_err(|e| RestoreError::io("sync", partial, e))?;
     Ok(RestoreReport { snapshot, records, data_version: last, torn_tail })
+}
+
+/// The records read but not replayed yet, and where the replay stands.
+struct Replay<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+    unsealer: &'a mut dyn Unsealer,
+    /// The version the next record must have.
+    next: u64,
+    records: u64,
+    /// (where, clear version, blob), in stored order.
+    ahead: Vec<(String, u64, Vec<u8>)>,
+}
+
+impl Replay<'_> {
+    /// Asks for the keys of the records read ahead, then replays them in order: each must be
+    /// the next version, open under its own version's key, and say so inside.
+    fn flush(&mut self) -> Result<(), RestoreError> {
+        let ahead = std::mem::take(&mut self.ahead);
+        let items: Vec<(PublicKey, Vec<u8>)> = ahead
+            .iter()
+            .filter_map(|(_, dv, blob)| {
+                ecies_ephemeral_point(blob).ok().map(|r| (r, format::record_context(*dv)))
+            })
+            .collect();
+        self.unsealer.prefetch(&items);
+        for (at, data_version, blob) in ahead {
+            if data_version != self.next {
+                return Err(RestoreError::OutOfOrder { expected: self.next, found: data_version });
+            }
+            let plaintext = unseal(self.unsealer, &blob, &format::record_context(data_version))
+                .map_err(|error| RestoreError::Record { data_version, error })?;
+            let (inner, writes) = format::decode_record(&plaintext)
+                .map_err(|error| RestoreError::Format { at, error })?;
+            if inner != data_version {
+                return Err(RestoreError::OutOfOrder { expected: self.next, found: inner });
+            }
+            for w in &writes {
+                self.tx.execute_batch(w).map_err(|error| RestoreError::Replay {
+                    data_version: inner,
+                    statement: w.clone(),
+                    error,
+                })?;
+            }
+            self.records += 1;
+            self.next = self.next.saturating_add(1);
+        }
+        Ok(())
+    }
 }
 
 /// Why a restore failed. Each variant names what did not verify.

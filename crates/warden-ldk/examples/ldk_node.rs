@@ -93,12 +93,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // moving from LDK's KeysManager keeps its node id and channel keys.
     let seed = [42u8; 32];
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
-    let keys = Arc::new(WardenKeysManager::new(
+    // Warden's records, sealed in its store (`<dir>/warden/`, redb), verified at open and
+    // written before every call returns: a real node passes its data directory (and, with
+    // `warden_ldk::Replica::postgres`, a PostgreSQL replica). `WardenKeysManager::new` keeps
+    // them in memory only.
+    let data_dir = tempfile::tempdir()?;
+    let keys = Arc::new(WardenKeysManager::open(
         &seed,
         KeyScheme::Ldk { v2_remote_key: true },
         WardenConfig::test_network(),
         now.as_secs(),
         now.subsec_nanos(),
+        data_dir.path(),
+        Vec::new(),
     )?);
 
     let monitor = Arc::new(ChainMonitor::new(

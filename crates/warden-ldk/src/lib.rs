@@ -34,20 +34,21 @@
 //! [`WardenKeysManager::approve_keysend`]: allowlisted payees free, others charged to the
 //! velocity budget), or by the velocity budget; routed HTLCs keep the CLTV gap. The preimages
 //! LDK passes to `validate_holder_commitment` and `sign_counterparty_commitment` tell
-//! fulfilled HTLCs from failed ones: a failed HTLC of ours must come back to our side, a
-//! fulfilled one of the peer's must come to it (`commitment-balance`). `sign_invoice` signs
-//! only invoices that name no other payee.
+//! fulfilled HTLCs from failed ones: an HTLC of ours removed without its preimage (failed)
+//! must come back to our side (`commitment-balance`); what leaves our side into trimmed HTLCs
+//! is charged to a daily budget (`PaymentLimits::trimmed_outflow_per_day`). `sign_invoice`
+//! signs only invoices that name no other payee (`message-oracle`).
 //!
 //! # Not mapped yet
 //!
 //! - LDK never tells the signer the peer's node id: the slot (and, on Core Lightning's scheme,
 //!   the key derivation) names our own node id in the peer's place (see [`keys`]).
 //! - The payment ledger's velocity charge of one commitment can be lost by a crash between the
-//!   channel record and the node record (as in warden-hsmd); the ledger's daily budget for
-//!   value leaving into trimmed HTLCs (`PaymentLimits::trimmed_outflow_per_day`) is not
-//!   charged here. LDK does not ask its signer before it pays an invoice: approvals are the
-//!   application's call ([`WardenKeysManager::approve_invoice`]); without one, an outgoing
-//!   payment is charged to the velocity budget.
+//!   channel record and the node record (as in warden-hsmd). LDK does not ask its signer
+//!   before it pays an invoice: approvals are the application's call
+//!   ([`WardenKeysManager::approve_invoice`]); without one, an outgoing payment is charged to
+//!   the velocity budget. Payment hashes are the ledger's unit: unrelated payments sharing a
+//!   hash through one node are accounted as one (a forward), as in warden-hsmd.
 //! - A whole-file rollback of the local store is caught only with a replica (warden-hsmd's
 //!   reconciliation); the store's audit trail records nothing for LDK calls; the records of
 //!   closed channels are kept (LDK does not tell the signer when a channel is forgotten).

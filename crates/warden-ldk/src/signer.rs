@@ -49,7 +49,7 @@ use warden_core::channel::HtlcSide;
 use warden_core::channel::{ChannelState, SignedCounterpartyCommitment, SignedHolderCommitment};
 use warden_core::keys::bolt3::{derive_private_key_from_basepoint, derive_revocation_privkey};
 use warden_core::keys::{FundingPubkey, PerCommitmentPoint};
-use warden_core::policy::balance::{balance_terms, check_balance};
+use warden_core::policy::balance::{balance_terms, check_balance, trimmed_outflow};
 use warden_core::policy::close::check_mutual_close;
 use warden_core::policy::commitment::check_commitment;
 use warden_core::policy::payment::CommitmentSide;
@@ -341,7 +341,7 @@ impl WardenChannelSigner {
             counterparty_sig: holder_tx.counterparty_sig.serialize_compact(),
             htlc_sigs: htlc_sigs.iter().map(|s| s.signature.serialize_compact()).collect(),
         })?;
-        self.account(&state.slot, CommitmentSide::Holder, &htlcs)?;
+        self.account(&state.slot, CommitmentSide::Holder, &htlcs, Msat::ZERO)?;
         record.state = state;
         Ok(())
     }
@@ -451,7 +451,17 @@ impl WardenChannelSigner {
         let htlc_sigs = htlc_sigs.ok_or_else(|| {
             refusal(Rule::CommitmentStructure, "an htlc of the commitment was not signed")
         })?;
-        self.account(&state.slot, CommitmentSide::Counterparty, &content.htlcs)?;
+        // What left our side without a visible HTLC since the peer's previous commitment (the
+        // next number) counts against the day's budget, once (on the peer's side, as
+        // warden-hsmd counts it).
+        let trimmed = match &prev {
+            Some(p) if p.number.get().checked_add(1) == Some(content.number.get()) => {
+                let out = trimmed_outflow(&setup, p, &content)?;
+                Msat(out.0.saturating_mul(1000))
+            }
+            _ => Msat::ZERO,
+        };
+        self.account(&state.slot, CommitmentSide::Counterparty, &content.htlcs, trimmed)?;
         record.state = state;
         Ok((commitment_sig, htlc_sigs))
     }
@@ -492,23 +502,28 @@ impl WardenChannelSigner {
 
     /// The payment rules (`payment-*`, warden-core's `PaymentLedger`): the HTLCs of a new
     /// commitment of `side`, per payment hash, against what came in for the hash, its approval
-    /// and the velocity budget. Applied at once (a plan that passes); a retry of the same
-    /// commitment changes nothing.
+    /// and the velocity budget; and `trimmed`, the value that left our side without a visible
+    /// HTLC, against the day's budget for it (`commitment-balance`,
+    /// `PaymentLimits::trimmed_outflow_per_day`). Applied at once when both pass; a retry of
+    /// the same commitment changes nothing.
     fn account(
         &self,
         slot: &warden_core::channel::ChannelSlot,
         side: CommitmentSide,
         htlcs: &[warden_core::channel::HtlcInfo],
+        trimmed: Msat,
     ) -> Result<(), PolicyError> {
         let now = self.shared.now();
+        let limits = &self.shared.config.payments;
         let mut ledger =
             self.shared.ledger.lock().map_err(|_| {
                 refusal(Rule::NodeStateStale, "the payment ledger's lock is poisoned")
             })?;
-        let (plan, verdict) =
-            ledger.plan_commitment(&self.shared.config.payments, slot, side, htlcs, now);
+        let (plan, verdict) = ledger.plan_commitment(limits, slot, side, htlcs, now);
         verdict?;
+        ledger.check_trimmed_outflow(limits, trimmed, now)?;
         ledger.apply_commitment(plan);
+        ledger.charge_trimmed_outflow(trimmed, now);
         Ok(())
     }
 

@@ -404,3 +404,44 @@ fn an_htlc_of_ours_removed_without_its_preimage_must_come_back() {
     assert_eq!(alice.keys.refusals().len(), 1);
     no_refusals(&[&bob]);
 }
+
+/// Value that leaves our side without a visible HTLC (a dust payment goes into a trimmed
+/// HTLC) is charged to a daily budget (`PaymentLimits::trimmed_outflow_per_day`); with none,
+/// a visible payment goes through and a dust one is refused (`commitment-balance`).
+#[test]
+fn dust_payments_are_charged_to_the_trimmed_outflow_budget() {
+    let mut chain = Chain::default();
+    let mut config = WardenConfig::test_network();
+    config.payments.trimmed_outflow_per_day = Some(Msat(0));
+    let mut alice = Node::with_keys("alice", keys(101, config), UserConfig::default());
+    let mut bob = Node::new("bob", 102, UserConfig::default());
+    connect(&alice, &bob);
+    open_channel(&mut chain, &mut alice, &mut bob, CHANNEL, 0);
+    pay(&mut alice, &mut bob, 5_000_000, 1);
+    no_refusals(&[&alice, &bob]);
+
+    let (hash, secret) = bob.manager.create_inbound_payment(Some(300_000), 3600, None).unwrap();
+    alice
+        .manager
+        .send_payment(
+            hash,
+            RecipientOnionFields::secret_only(secret),
+            PaymentId([2; 32]),
+            RouteParameters::from_payment_params_and_value(
+                PaymentParameters::from_node_id(bob.node_id(), 40),
+                300_000,
+            ),
+            Retry::Attempts(0),
+        )
+        .unwrap();
+    pump(&mut [&mut alice, &mut bob]);
+    let refusals = alice.keys.refusals();
+    assert!(!refusals.is_empty());
+    for r in &refusals {
+        assert_eq!(r.error.rule, Rule::CommitmentBalance, "{refusals:#?}");
+        assert!(r.error.detail.contains("daily limit"), "{refusals:#?}");
+    }
+    assert!(!bob.events.iter().any(
+        |e| matches!(e, Event::PaymentClaimable { payment_hash, .. } if *payment_hash == hash)
+    ));
+}

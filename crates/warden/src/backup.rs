@@ -8,6 +8,7 @@
 //! the seed (behind the signer) and the backup, and nothing of the node. Each key the signer
 //! releases is within its `unseal-per-hour` and in its audit trail.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use secp256k1::PublicKey;
@@ -20,16 +21,40 @@ use warden_wire::msg::UnsealItem;
 use crate::seal::{HsmdSession, KeySource, SignerOptions};
 use crate::CliError;
 
-/// An [`Unsealer`] that asks the signer for each key.
+/// An [`Unsealer`] that asks the signer for the keys, a read-ahead batch per request.
 struct SignerUnsealer {
     session: HsmdSession,
     /// Why the signer did not give the last key asked, for the error message.
     refusal: Option<CliError>,
     released: u64,
+    /// Keys released for the read-ahead batch, by (point, context), not used yet.
+    ready: HashMap<([u8; 33], Vec<u8>), Secret32>,
 }
 
 impl Unsealer for SignerUnsealer {
+    fn prefetch(&mut self, items: &[(PublicKey, Vec<u8>)]) {
+        self.ready.clear();
+        if items.is_empty() {
+            return;
+        }
+        let asked: Vec<UnsealItem> =
+            items.iter().map(|(r, c)| UnsealItem { ephemeral: *r, context: c.clone() }).collect();
+        match self.session.keys(asked) {
+            Ok(keys) => {
+                self.released += keys.len() as u64;
+                for ((r, c), k) in items.iter().zip(keys) {
+                    self.ready.insert((r.serialize(), c.clone()), k);
+                }
+            }
+            // Each key is then asked for alone, and the error is reported there.
+            Err(e) => self.refusal = Some(e),
+        }
+    }
+
     fn blob_key(&mut self, ephemeral: &PublicKey, context: &[u8]) -> Result<Secret32, EciesError> {
+        if let Some(k) = self.ready.remove(&(ephemeral.serialize(), context.to_vec())) {
+            return Ok(k);
+        }
         let item = UnsealItem { ephemeral: *ephemeral, context: context.to_vec() };
         match self.session.keys(vec![item]) {
             Ok(keys) => match keys.into_iter().next() {
@@ -75,7 +100,8 @@ pub fn restore(signer: &SignerOptions, source: Source, out: &Path) -> Result<(),
             backup_id: session.node_backup_key()?,
         },
     };
-    let mut unsealer = SignerUnsealer { session, refusal: None, released: 0 };
+    let mut unsealer =
+        SignerUnsealer { session, refusal: None, released: 0, ready: HashMap::new() };
     match restore_from(&source, out, &mut unsealer) {
         Ok(report) => crate::say(&format!(
             "restored {} from {source}: data_version {}, {} keys released by the signer\n",
