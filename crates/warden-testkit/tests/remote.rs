@@ -69,17 +69,19 @@ fn data(dir: &TempDir) -> PathBuf {
 
 /// `warden-hsmd` in proxy mode pinning `signer_key`, its address and its own key.
 fn proxy(signer_key: &str, wait_secs: &str) -> (Hsmd, String, String) {
-    let hsmd = Hsmd::spawn_with_env(
-        &hsmd_bin(),
-        &DECOY_SECRET,
-        &[
-            ("WARDEN_SIGNER_PUBKEY", signer_key),
-            ("WARDEN_PROXY_LISTEN", "127.0.0.1:0"),
-            ("WARDEN_PROXY_WAIT_SECS", wait_secs),
-            ("WARDEN_PROXY_HEARTBEAT_SECS", "1"),
-        ],
-    )
-    .unwrap();
+    proxy_with(signer_key, wait_secs, &[])
+}
+
+/// [`proxy`] with more environment variables.
+fn proxy_with(signer_key: &str, wait_secs: &str, extra: &[(&str, &str)]) -> (Hsmd, String, String) {
+    let mut env = vec![
+        ("WARDEN_SIGNER_PUBKEY", signer_key),
+        ("WARDEN_PROXY_LISTEN", "127.0.0.1:0"),
+        ("WARDEN_PROXY_WAIT_SECS", wait_secs),
+        ("WARDEN_PROXY_HEARTBEAT_SECS", "1"),
+    ];
+    env.extend_from_slice(extra);
+    let hsmd = Hsmd::spawn_with_env(&hsmd_bin(), &DECOY_SECRET, &env).unwrap();
     let addr_file = hsmd.dir().join("warden/proxy.addr");
     let start = Instant::now();
     let addr = loop {
@@ -464,29 +466,8 @@ fn unseal_through_the_remote_signer() {
 fn the_proxy_writes_the_signers_status() {
     use std::os::unix::fs::PermissionsExt;
     let (dir, signer_key) = signer_dir(&OUR_SECRET);
-    let mut hsmd = Hsmd::spawn_with_env(
-        &hsmd_bin(),
-        &DECOY_SECRET,
-        &[
-            ("WARDEN_SIGNER_PUBKEY", signer_key.as_str()),
-            ("WARDEN_PROXY_LISTEN", "127.0.0.1:0"),
-            ("WARDEN_PROXY_WAIT_SECS", "60"),
-            ("WARDEN_PROXY_STATUS_SECS", "1"),
-        ],
-    )
-    .unwrap();
-    let addr_file = hsmd.dir().join("warden/proxy.addr");
-    let start = Instant::now();
-    let addr = loop {
-        match std::fs::read_to_string(&addr_file) {
-            Ok(a) if !a.is_empty() => break a,
-            _ if start.elapsed() > Duration::from_secs(30) => panic!("the proxy did not start"),
-            _ => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
-    let out =
-        Command::new(hsmd_bin()).arg("--proxy-pubkey").current_dir(hsmd.dir()).output().unwrap();
-    let proxy_key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let (mut hsmd, addr, proxy_key) =
+        proxy_with(&signer_key, "60", &[("WARDEN_PROXY_STATUS_SECS", "1")]);
     warden(&data(&dir), &["pair", "--proxy-key", &proxy_key]);
     let _signer = Signer(Arc::new(Mutex::new(run_signer(&data(&dir), &addr, Stdio::null()))));
     let init = hsmd.init(&Hsmd::regtest_init()).unwrap();

@@ -5,34 +5,16 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
 #![allow(clippy::print_stderr, reason = "the restore time, shown with --nocapture")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod signer_cli;
+
+use std::path::Path;
+use std::process::Output;
 
 use rusqlite::Connection;
 use warden_backup::dir::BackupDir;
 use warden_core::rng::EntropySource;
 
-fn bin(name: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_BIN_EXE_warden")).with_file_name(name);
-    assert!(p.is_file(), "{} not found: run `cargo build -p warden-hsmd` first", p.display());
-    p
-}
-
-fn warden(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(bin("warden"))
-        .args(args)
-        .arg("--hsmd")
-        .arg(bin("warden-hsmd"))
-        .args(["--network", "regtest"])
-        .env_remove("WARDEN_SIGNER_PUBKEY")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use signer_cli::{stderr, unseal_requests_audited, warden, NO_SIGNER};
 
 struct Counter(u64);
 impl EntropySource for Counter {
@@ -46,12 +28,8 @@ impl EntropySource for Counter {
 
 /// A lightning directory holding `secret`, and its node-backup key.
 fn node(secret: u8) -> (tempfile::TempDir, secp256k1::PublicKey) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hsm_secret"), [secret; 32]).unwrap();
-    let o = warden(&["node-backup-key", "--lightning-dir", dir.path().to_str().unwrap()], &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let key = String::from_utf8(o.stdout).unwrap().trim().parse().unwrap();
-    (dir, key)
+    let (dir, key) = signer_cli::node(secret);
+    (dir, key.parse().unwrap())
 }
 
 /// A backup as the plugin writes it: a snapshot at data_version 1, then `records` transactions
@@ -131,21 +109,9 @@ fn the_signer_restores_the_database_row_for_row() {
         .iter()
         .enumerate()
         .all(|(i, (id, note))| { *id == i as i64 + 2 && *note == format!("payment {}", i + 2) }));
-    // The snapshot and each record: one key each, every release in the audit trail.
-    let o = Command::new(bin("warden"))
-        .arg("--data-dir")
-        .arg(node_dir.path())
-        .args(["audit", "export"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let releases = String::from_utf8(o.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains("\"msg_type\":61001") && l.contains("\"answered\""))
-        .count();
-    // One request for the snapshot, then one per read-ahead batch of 256 records.
-    assert_eq!(releases as u64, 1 + records.div_ceil(256));
+    // The snapshot and each record: one key each, every release in the audit trail: one
+    // request for the snapshot, then one per read-ahead batch of 256 records.
+    assert_eq!(unseal_requests_audited(node_dir.path()) as u64, 1 + records.div_ceil(256));
     // An existing database is never overwritten.
     let o = restore(node_dir.path(), &backup_dir, &out, &[]);
     assert!(!o.status.success());
@@ -162,15 +128,7 @@ fn without_the_signer_or_with_another_nodes_nothing_is_restored() {
 
     // Proxy mode with no `warden run`: the signer never answers.
     let proxy = tempfile::tempdir().unwrap();
-    let env = [
-        (
-            "WARDEN_SIGNER_PUBKEY",
-            "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798",
-        ),
-        ("WARDEN_PROXY_LISTEN", "127.0.0.1:0"),
-        ("WARDEN_PROXY_WAIT_SECS", "1"),
-    ];
-    let o = restore(proxy.path(), &backup_dir, &out, &env);
+    let o = restore(proxy.path(), &backup_dir, &out, &NO_SIGNER);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("warden run"), "{}", stderr(&o));
     assert!(!out.exists());

@@ -3,26 +3,12 @@
 //! with no `warden run`). Needs `cargo build -p warden-hsmd -p warden` when run alone.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
 
-use std::path::{Path, PathBuf};
+mod signer_cli;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn bin(name: &str) -> PathBuf {
-    let warden = PathBuf::from(env!("CARGO_BIN_EXE_warden"));
-    let p = warden.with_file_name(name);
-    assert!(p.is_file(), "{} not found: run `cargo build -p warden-hsmd` first", p.display());
-    p
-}
-
-fn warden(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(bin("warden"))
-        .args(args)
-        .arg("--hsmd")
-        .arg(bin("warden-hsmd"))
-        .envs(env.iter().copied())
-        .env_remove("WARDEN_SIGNER_PUBKEY")
-        .output()
-        .unwrap()
-}
+use signer_cli::{bin, node, stderr, unseal_requests_audited, warden, NO_SIGNER};
 
 fn seal(to: &str, input: &Path, out: &Path) {
     let o = Command::new(bin("warden"))
@@ -35,35 +21,9 @@ fn seal(to: &str, input: &Path, out: &Path) {
     assert!(o.status.success(), "seal: {}", String::from_utf8_lossy(&o.stderr));
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A lightning directory with an hsm_secret; its node-backup key.
-fn node(secret: u8) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hsm_secret"), [secret; 32]).unwrap();
-    let o = warden(
-        &[
-            "node-backup-key",
-            "--network",
-            "regtest",
-            "--lightning-dir",
-            dir.path().to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(o.status.success(), "node-backup-key: {}", stderr(&o));
-    let key = String::from_utf8(o.stdout).unwrap().trim().to_owned();
-    assert_eq!(key.len(), 66, "{key}");
-    (dir, key)
-}
-
 fn unseal(dir: &Path, input: &Path, out: &Path, env: &[(&str, &str)]) -> Output {
     let args = [
         "unseal",
-        "--network",
-        "regtest",
         "--lightning-dir",
         dir.to_str().unwrap(),
         input.to_str().unwrap(),
@@ -95,19 +55,7 @@ fn seal_then_unseal_through_the_signer_gives_the_bytes_back() {
 
     // Each release is in the signer's audit trail (one unseal request per segment), sealed and
     // hash-chained in the store of the lightning directory.
-    let o = Command::new(bin("warden"))
-        .arg("--data-dir")
-        .arg(node_dir.path())
-        .args(["audit", "export"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "audit export: {}", stderr(&o));
-    let releases = String::from_utf8(o.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| l.contains("\"msg_type\":61001") && l.contains("\"answered\""))
-        .count();
-    assert_eq!(releases, 3);
+    assert_eq!(unseal_requests_audited(node_dir.path()), 3);
 
     // A changed byte: refused, and no output is left behind.
     let mut tampered = sealed_bytes.clone();
@@ -150,22 +98,7 @@ fn unseal_fails_without_the_signer() {
 
     // Proxy mode, as on a node whose signer runs elsewhere, and no `warden run` connects.
     let proxy_dir = tempfile::tempdir().unwrap();
-    let signer = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
-    let env = [
-        ("WARDEN_SIGNER_PUBKEY", signer),
-        ("WARDEN_PROXY_LISTEN", "127.0.0.1:0"),
-        ("WARDEN_PROXY_WAIT_SECS", "1"),
-    ];
-    let mut cmd = Command::new(bin("warden"));
-    cmd.args(["unseal", "--network", "regtest", "--lightning-dir"])
-        .arg(proxy_dir.path())
-        .arg(&sealed)
-        .arg("-o")
-        .arg(&out)
-        .arg("--hsmd")
-        .arg(bin("warden-hsmd"))
-        .envs(env);
-    let o = cmd.output().unwrap();
+    let o = unseal(proxy_dir.path(), &sealed, &out, &NO_SIGNER);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("warden run"), "{}", stderr(&o));
     assert!(!out.exists());
