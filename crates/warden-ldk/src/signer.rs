@@ -820,12 +820,10 @@ impl EcdsaChannelSigner for WardenChannelSigner {
                     format!("the point of our commitment {n} is not ours"),
                 ));
             }
-            if n < record.state.holder.revoked_below {
-                return Err(refusal(
-                    Rule::SweepHolderRevoked,
-                    format!("our commitment {n} is revoked"),
-                ));
-            }
+            // A revoked commitment of ours is not refused here: its HTLC transactions spend
+            // outputs only a commitment on chain holds, and Warden never signs a revoked one
+            // for broadcast (`sweep-holder-revoked` on `sign_holder_commitment`); what they
+            // pay is as revocable as the commitment itself, so signing them loses nothing.
             let point = PerCommitmentPoint(ours);
             let keys = CommitmentKeys::derive(
                 self.secp(),

@@ -12,7 +12,7 @@
 //!
 //! # What is stored
 //!
-//! - each channel's warden-core [`ChannelState`], as warden-hsmd stores it, under the slot
+//! - each channel's warden-core `ChannelState`, as warden-hsmd stores it, under the slot
 //!   [`channel_slot`] derives from LDK's `channel_keys_id` (a record per channel: a state
 //!   change writes that channel's record and the head);
 //! - the node record's opaque part (warden-hsmd's "payments" field) holds this crate's

@@ -173,7 +173,7 @@ pub struct PaymentRequest {
 }
 
 /// The HTLCs of one hash in one commitment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Flow {
     /// HTLCs we offered.
     outgoing: Msat,
@@ -181,8 +181,10 @@ struct Flow {
     outgoing_max_cltv: u32,
     /// HTLCs the peer offered.
     incoming: Msat,
-    /// The earliest expiry of them.
-    incoming_min_cltv: u32,
+    /// Each HTLC we offered: (expiry, amount).
+    outgoing_htlcs: Vec<(u32, Msat)>,
+    /// Each HTLC the peer offered: (expiry, amount).
+    incoming_htlcs: Vec<(u32, Msat)>,
 }
 
 type Flows = BTreeMap<PaymentHash, Flow>;
@@ -195,13 +197,11 @@ fn flows_of(htlcs: &[HtlcInfo]) -> Flows {
             HtlcSide::Holder => {
                 f.outgoing = add(f.outgoing, h.amount);
                 f.outgoing_max_cltv = f.outgoing_max_cltv.max(h.cltv_expiry);
+                f.outgoing_htlcs.push((h.cltv_expiry, h.amount));
             }
             HtlcSide::Counterparty => {
-                f.incoming_min_cltv = match f.incoming {
-                    Msat(0) => h.cltv_expiry,
-                    _ => f.incoming_min_cltv.min(h.cltv_expiry),
-                };
                 f.incoming = add(f.incoming, h.amount);
+                f.incoming_htlcs.push((h.cltv_expiry, h.amount));
             }
         }
     }
@@ -240,7 +240,7 @@ impl ChannelFlows {
 }
 
 /// What the channel contributes for a hash, given each side's flow.
-fn contribution(a: Flow, b: Flow) -> (Msat, Msat) {
+fn contribution(a: &Flow, b: &Flow) -> (Msat, Msat) {
     (a.outgoing.max(b.outgoing), a.incoming.min(b.incoming))
 }
 
@@ -609,34 +609,60 @@ impl PaymentLedger {
         self.entries.get(hash).map_or((Msat::ZERO, Msat::ZERO), |e| (e.incoming, e.outgoing))
     }
 
-    /// The earliest expiry of an incoming HTLC with `hash`, counting `slot`'s `side` as
-    /// `flows`.
-    fn incoming_min_cltv(
+    /// What of `hash`'s forwarded value no incoming HTLC of the same hash covers in time, with
+    /// `slot`'s `side` counted as `flows`: the largest, over each outgoing expiry `t`, of the
+    /// value we offered expiring at `t` or later less the value offered to us expiring at
+    /// `t + delta` or later (every outgoing HTLC needs incoming value that outlives it by the
+    /// gap: we learn the preimage downstream at `t` at the latest and must claim upstream
+    /// before the incoming HTLC times out). With that `t`. Across every channel; per channel
+    /// the commitment with more outgoing value and the one with less incoming value (an
+    /// incoming HTLC counts once both commitments carry it, as in the balance).
+    fn uncovered_forward(
         &self,
         hash: &PaymentHash,
         slot: &ChannelSlot,
         side: CommitmentSide,
         flows: &Flows,
-    ) -> Option<u32> {
-        let mut min: Option<u32> = None;
-        let mut see = |f: Option<&Flow>| {
-            if let Some(f) = f.filter(|f| f.incoming.0 > 0) {
-                min = Some(min.map_or(f.incoming_min_cltv, |m| m.min(f.incoming_min_cltv)));
-            }
+        delta: u32,
+    ) -> (Msat, u32) {
+        let none = Flow::default();
+        let mut outgoing: Vec<(u32, Msat)> = Vec::new();
+        let mut incoming: Vec<(u32, Msat)> = Vec::new();
+        let mut take = |holder: &Flow, counterparty: &Flow| {
+            let out = if holder.outgoing >= counterparty.outgoing { holder } else { counterparty };
+            let inc = if holder.incoming <= counterparty.incoming { holder } else { counterparty };
+            outgoing.extend_from_slice(&out.outgoing_htlcs);
+            incoming.extend_from_slice(&inc.incoming_htlcs);
         };
+        let new = flows.get(hash).unwrap_or(&none);
         for (s, ch) in &self.channels {
-            for each in [CommitmentSide::Holder, CommitmentSide::Counterparty] {
+            let get = |each: CommitmentSide| -> &Flow {
                 if s == slot && each == side {
-                    see(flows.get(hash));
+                    new
                 } else {
-                    see(ch.side(each).get(hash));
+                    ch.side(each).get(hash).unwrap_or(&none)
                 }
-            }
+            };
+            take(get(CommitmentSide::Holder), get(CommitmentSide::Counterparty));
         }
         if !self.channels.contains_key(slot) {
-            see(flows.get(hash));
+            take(new, new);
         }
-        min
+        let mut worst = (Msat::ZERO, 0u32);
+        for &(t, _) in &outgoing {
+            let out: Msat =
+                outgoing.iter().filter(|(e, _)| *e >= t).fold(Msat::ZERO, |a, (_, v)| add(a, *v));
+            let needed = t.saturating_add(delta);
+            let inc: Msat = incoming
+                .iter()
+                .filter(|(e, _)| *e >= needed)
+                .fold(Msat::ZERO, |a, (_, v)| add(a, *v));
+            let short = sub(out, inc);
+            if short > worst.0 {
+                worst = (short, t);
+            }
+        }
+        worst
     }
 
     /// Plans replacing `slot`'s `side` commitment HTLCs with `htlcs` at `now`: the plan, and
@@ -666,14 +692,14 @@ impl PaymentLedger {
         let mut charged_so_far = Msat::ZERO;
         let mut new_entries = 0usize;
         for hash in hashes {
-            let before = old.get(&hash).copied().unwrap_or_default();
-            let after = flows.get(&hash).copied().unwrap_or_default();
-            let theirs = other.get(&hash).copied().unwrap_or_default();
+            let before = old.get(&hash).cloned().unwrap_or_default();
+            let after = flows.get(&hash).cloned().unwrap_or_default();
+            let theirs = other.get(&hash).cloned().unwrap_or_default();
             if before == after {
                 continue;
             }
-            let (old_out, old_in) = contribution(before, theirs);
-            let (new_out, new_in) = contribution(after, theirs);
+            let (old_out, old_in) = contribution(&before, &theirs);
+            let (new_out, new_in) = contribution(&after, &theirs);
             let existing = self.entries.get(&hash);
             new_entries += usize::from(existing.is_none());
             let mut e = existing.copied().unwrap_or_default();
@@ -719,22 +745,23 @@ impl PaymentLedger {
                 }
             }
             charged_so_far = add(charged_so_far, charge);
-            // A routed HTLC: the incoming one must outlive the outgoing one.
+            // A routed HTLC: what we forward must be covered by incoming HTLCs of the hash that
+            // outlive it by the gap; only what exceeds the incoming value (our own payment,
+            // bounded by the balance above) needs no incoming HTLC.
             if after.outgoing > before.outgoing && e.incoming.0 > 0 && verdict.is_ok() {
-                if let Some(incoming) = self.incoming_min_cltv(&hash, slot, side, &flows) {
-                    let needed = after.outgoing_max_cltv.saturating_add(limits.min_cltv_delta);
-                    if incoming < needed {
-                        verdict = Err(PolicyError::new(
-                            Rule::PaymentCltvDelta,
-                            format!(
-                                "payment {} is forwarded with expiry {} against an incoming \
-                                 expiry {incoming}: the gap is below the minimum of {} blocks",
-                                hex_short(&hash),
-                                after.outgoing_max_cltv,
-                                limits.min_cltv_delta
-                            ),
-                        ));
-                    }
+                let delta = limits.min_cltv_delta;
+                let (short, expiry) = self.uncovered_forward(&hash, slot, side, &flows, delta);
+                let own = sub(e.outgoing, e.incoming);
+                if short > own {
+                    verdict = Err(PolicyError::new(
+                        Rule::PaymentCltvDelta,
+                        format!(
+                            "payment {}: {} forwarded with expiry {expiry} or later has no \
+                             incoming htlc expiring at least {delta} blocks after it",
+                            hex_short(&hash),
+                            sub(short, own),
+                        ),
+                    ));
                 }
             }
             changes.push(HashChange { hash, entry: e, charge });
@@ -1237,6 +1264,33 @@ mod tests {
         both(&mut l, 2, &[htlc(HtlcSide::Holder, 4_990_000, 7, 790)], NOW).unwrap();
         // Not routed (no incoming): no CLTV rule.
         both(&mut l, 3, &[htlc(HtlcSide::Holder, 1_000, 8, 10_000)], NOW).unwrap();
+    }
+
+    /// Two payments sharing a hash (reused by a payer, or by an attacker to grief a forward)
+    /// are each forwarded with their own gap: accepted. Value forwarded beyond what timely
+    /// incoming HTLCs bring is refused, however many incoming HTLCs the hash has.
+    #[test]
+    fn a_shared_hash_is_covered_value_by_value() {
+        let mut l = PaymentLedger::new();
+        both(&mut l, 1, &[inc(5_000_000, 7, 200)], NOW).unwrap();
+        both(&mut l, 2, &[inc(3_000_000, 7, 400)], NOW).unwrap();
+        // Each forward is 10 blocks before its own incoming HTLC; the earliest incoming
+        // (200) is not 10 blocks after the latest outgoing (390).
+        both(&mut l, 3, &[htlc(HtlcSide::Holder, 4_990_000, 7, 190)], NOW).unwrap();
+        both(&mut l, 4, &[htlc(HtlcSide::Holder, 2_990_000, 7, 390)], NOW).unwrap();
+
+        // A small incoming HTLC with a late expiry does not cover a large forward: the large
+        // incoming one expires first.
+        let mut l = PaymentLedger::new();
+        both(&mut l, 1, &[inc(5_000_000, 9, 200)], NOW).unwrap();
+        both(&mut l, 2, &[inc(10_000, 9, 400)], NOW).unwrap();
+        let before = l.clone();
+        let late = htlc(HtlcSide::Holder, 4_990_000, 9, 390);
+        assert_eq!(rule(both(&mut l, 3, &[late], NOW)), Rule::PaymentCltvDelta);
+        assert_eq!(l, before);
+        // What the late incoming HTLC covers may go late; the rest must go early.
+        both(&mut l, 3, &[htlc(HtlcSide::Holder, 9_000, 9, 390)], NOW).unwrap();
+        both(&mut l, 4, &[htlc(HtlcSide::Holder, 4_980_000, 9, 190)], NOW).unwrap();
     }
 
     #[test]
