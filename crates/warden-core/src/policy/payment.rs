@@ -23,7 +23,11 @@
 //! This holds whether or not the hash is known (VLS only warns on an unknown hash).
 //!
 //! A routed HTLC (an outgoing HTLC whose hash has an incoming HTLC) must expire at least
-//! [`PaymentLimits::min_cltv_delta`] blocks before the incoming one (`payment-cltv-delta`).
+//! [`PaymentLimits::min_cltv_delta`] blocks before the incoming value that pays for it
+//! (`payment-cltv-delta`): for every outgoing expiry t, the value offered at t or later is
+//! covered by incoming value of the hash expiring at t + delta or later, so a hash shared by
+//! several payments is covered value by value, and a small late incoming HTLC covers no large
+//! forward.
 //!
 //! Every decision is two steps: `plan_*` computes the change and the verdict without touching
 //! the ledger; `apply_*` applies a plan. A refusal therefore changes nothing, and an operator's
