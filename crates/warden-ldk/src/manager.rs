@@ -598,6 +598,12 @@ impl WardenKeysManager {
         self.node_id
     }
 
+    /// The key material of LDK's `ExpandedKey` (remote mode's `hello` sends it to the node
+    /// side, which needs it locally).
+    pub(crate) fn inbound_payment_key_bytes(&self) -> [u8; 32] {
+        *self.shared.node.inbound_payment_key().expose_secret()
+    }
+
     /// The script contestable outputs are swept to.
     pub fn destination_script(&self) -> ScriptBuf {
         self.shared.destination_script().clone()

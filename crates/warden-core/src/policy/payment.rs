@@ -750,12 +750,15 @@ impl PaymentLedger {
             }
             charged_so_far = add(charged_so_far, charge);
             // A routed HTLC: what we forward must be covered by incoming HTLCs of the hash that
-            // outlive it by the gap; only what exceeds the incoming value (our own payment,
-            // bounded by the balance above) needs no incoming HTLC.
+            // outlive it by the gap. What is our own payment needs no incoming HTLC: the value
+            // beyond the incoming one (bounded by the balance above), or what the operator's
+            // pre-approval of the hash covers (we pay an invoice whose hash someone also sent
+            // us an HTLC with: that HTLC is not what pays for ours).
             if after.outgoing > before.outgoing && e.incoming.0 > 0 && verdict.is_ok() {
                 let delta = limits.min_cltv_delta;
                 let (short, expiry) = self.uncovered_forward(&hash, slot, side, &flows, delta);
-                let own = sub(e.outgoing, e.incoming);
+                let approved = e.outgoing.min(e.approved_cover(limits, now));
+                let own = sub(e.outgoing, e.incoming).max(approved);
                 if short > own {
                     verdict = Err(PolicyError::new(
                         Rule::PaymentCltvDelta,
@@ -1295,6 +1298,17 @@ mod tests {
         // What the late incoming HTLC covers may go late; the rest must go early.
         both(&mut l, 3, &[htlc(HtlcSide::Holder, 9_000, 9, 390)], NOW).unwrap();
         both(&mut l, 4, &[htlc(HtlcSide::Holder, 4_980_000, 9, 190)], NOW).unwrap();
+
+        // Our own payment of an invoice we approved, whose hash someone also sent us an HTLC
+        // with (expiring early): not a forward, no gap needed.
+        let mut l = PaymentLedger::new();
+        l.approve(&limits(), &request(11, Some(800_000), 3), NOW).unwrap();
+        both(&mut l, 1, &[inc(5_000_000, 11, 200)], NOW).unwrap();
+        both(&mut l, 2, &[htlc(HtlcSide::Holder, 805_000, 11, 390)], NOW).unwrap();
+        // Beyond what the approval covers (800 sat and its fee cap), it is a forward again.
+        let more =
+            [htlc(HtlcSide::Holder, 805_000, 11, 390), htlc(HtlcSide::Holder, 1_000_000, 11, 390)];
+        assert_eq!(rule(both(&mut l, 2, &more, NOW)), Rule::PaymentCltvDelta);
     }
 
     #[test]
