@@ -1,0 +1,438 @@
+//! [`RemoteSignerServer`]: the signer's side. It dials out to the node side (the BOLT-08
+//! initiator; it accepts no connection), and answers each call with the in-process
+//! [`WardenKeysManager`] and its [`WardenChannelSigner`]s, so every policy rule runs here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bitcoin::secp256k1::{PublicKey, Scalar, Secp256k1};
+use lightning::ln::chan_utils::ClosingTransaction;
+use lightning::ln::msgs::UnsignedGossipMessage;
+use lightning::sign::ecdsa::EcdsaChannelSigner;
+use lightning::sign::{ChannelSigner, NodeSigner, Recipient, SignerProvider};
+use warden_core::rng::EntropySource as _;
+use warden_hsmd::hsm_secret::OsEntropy;
+use warden_link::{
+    ClientContext, EphemeralSecretKey, ErrorReply, LinkError, LinkMessage, LinkStream, Reply,
+    StaticSecretKey,
+};
+
+use crate::remote::wire::{self, Call, Gossip, Out};
+use crate::{WardenChannelSigner, WardenKeysManager};
+
+/// How the signer reaches the node side.
+#[derive(Clone, Debug)]
+pub struct SignerConfig {
+    /// The node side's listening address.
+    pub node_addr: SocketAddr,
+    /// The node side's pinned link key.
+    pub node_key: PublicKey,
+    /// A link silent this long is dropped and redialled (the node side pings more often).
+    pub silence: Duration,
+    /// The longest pause between two dials.
+    pub max_backoff: Duration,
+}
+
+impl SignerConfig {
+    /// Dials `node_addr`, pinning `node_key`; 30 s of silence, backoff up to 2 s.
+    pub fn new(node_addr: SocketAddr, node_key: PublicKey) -> SignerConfig {
+        SignerConfig {
+            node_addr,
+            node_key,
+            silence: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+struct Inner {
+    keys: Arc<WardenKeysManager>,
+    link_key: StaticSecretKey,
+    config: SignerConfig,
+    stopping: AtomicBool,
+    current: Mutex<Option<TcpStream>>,
+    served: Mutex<BTreeMap<u16, u64>>,
+    refused: Mutex<BTreeMap<u16, u64>>,
+    connects: Mutex<u64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The signer's side of remote mode: a thread that dials the node side, keeps redialling
+/// while it is not stopped, and answers calls in the order they arrive.
+pub struct RemoteSignerServer {
+    inner: Arc<Inner>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl core::fmt::Debug for RemoteSignerServer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RemoteSignerServer")
+            .field("node_addr", &self.inner.config.node_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemoteSignerServer {
+    /// Starts the signer: `keys` answers, `link_key` is its link identity (the node side pins
+    /// its public key).
+    pub fn start(
+        keys: Arc<WardenKeysManager>,
+        link_key: StaticSecretKey,
+        config: SignerConfig,
+    ) -> io::Result<RemoteSignerServer> {
+        let inner = Arc::new(Inner {
+            keys,
+            link_key,
+            config,
+            stopping: AtomicBool::new(false),
+            current: Mutex::new(None),
+            served: Mutex::new(BTreeMap::new()),
+            refused: Mutex::new(BTreeMap::new()),
+            connects: Mutex::new(0),
+        });
+        let run = Arc::clone(&inner);
+        let thread =
+            std::thread::Builder::new().name("warden-ldk-signer".into()).spawn(move || run.run())?;
+        Ok(RemoteSignerServer { inner, thread: Some(thread) })
+    }
+
+    /// Calls answered so far, by tag (see [`crate::remote::wire`]), refusals included.
+    pub fn served(&self) -> BTreeMap<u16, u64> {
+        lock(&self.inner.served).clone()
+    }
+
+    /// Calls refused so far, by tag.
+    pub fn refused(&self) -> BTreeMap<u16, u64> {
+        lock(&self.inner.refused).clone()
+    }
+
+    /// How many links were established.
+    pub fn connects(&self) -> u64 {
+        *lock(&self.inner.connects)
+    }
+
+    /// The keys manager that answers.
+    pub fn keys(&self) -> &Arc<WardenKeysManager> {
+        &self.inner.keys
+    }
+
+    /// Stops the signer: the link is closed, the thread ends (a call being answered finishes
+    /// first) and the keys manager is released by this server.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        if let Some(tcp) = lock(&self.inner.current).take() {
+            let _ = tcp.shutdown(Shutdown::Both);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for RemoteSignerServer {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+impl Inner {
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn run(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(20);
+        let mut session = Session { signers: HashMap::new(), refusals_seen: 0 };
+        while !self.stopping() {
+            if let Ok(link) = self.dial() {
+                *lock(&self.connects) += 1;
+                backoff = Duration::from_millis(20);
+                self.serve(link, &mut session);
+            }
+            if let Some(tcp) = lock(&self.current).take() {
+                let _ = tcp.shutdown(Shutdown::Both);
+            }
+            let mut left = backoff;
+            while !left.is_zero() && !self.stopping() {
+                let step = left.min(Duration::from_millis(20));
+                std::thread::sleep(step);
+                left = left.saturating_sub(step);
+            }
+            backoff = backoff.saturating_mul(2).min(self.config.max_backoff);
+        }
+    }
+
+    fn dial(&self) -> Result<LinkStream<TcpStream>, LinkError> {
+        let tcp = TcpStream::connect_timeout(&self.config.node_addr, Duration::from_secs(5))?;
+        tcp.set_nodelay(true)?;
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+        tcp.set_write_timeout(Some(Duration::from_secs(10)))?;
+        *lock(&self.current) = Some(tcp.try_clone()?);
+        if self.stopping() {
+            return Err(LinkError::Closed);
+        }
+        let mut entropy = OsEntropy::open()?;
+        let ephemeral = (0..4)
+            .find_map(|_| EphemeralSecretKey::from_bytes(entropy.random_32()).ok())
+            .ok_or(LinkError::Closed)?;
+        let link = LinkStream::connect(tcp, &self.link_key, self.config.node_key, ephemeral)?;
+        link.get_ref().set_read_timeout(Some(self.config.silence))?;
+        Ok(link)
+    }
+
+    /// Answers calls until the link fails or the signer stops.
+    fn serve(&self, mut link: LinkStream<TcpStream>, session: &mut Session) {
+        while !self.stopping() {
+            let msg = match link.recv_message() {
+                Ok(m) => m,
+                Err(_) => return,
+            };
+            let answer = match msg {
+                LinkMessage::Request(r) => {
+                    let (tag, result) = match Call::decode(&r.msg) {
+                        Ok(call) => (call.tag(), session.answer(&self.keys, call)),
+                        Err(e) => (
+                            wire::split_tag(&r.msg).map_or(0, |(t, _)| t),
+                            Err(format!("malformed call: {}", e.0)),
+                        ),
+                    };
+                    *lock(&self.served).entry(tag).or_default() += 1;
+                    match result {
+                        Ok(msg) => LinkMessage::Reply(Reply { id: r.id, msg }),
+                        Err(description) => {
+                            *lock(&self.refused).entry(tag).or_default() += 1;
+                            LinkMessage::Error(ErrorReply { id: r.id, fatal: false, description })
+                        }
+                    }
+                }
+                LinkMessage::Ping(n) => LinkMessage::Pong(n),
+                LinkMessage::Error(e) if e.id == 0 => return,
+                LinkMessage::Pong(_) | LinkMessage::Unknown { .. } => continue,
+                LinkMessage::Reply(_) | LinkMessage::Error(_) => return,
+            };
+            if link.send_message(&answer).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The channel signers of a signer's life (they outlive links).
+struct Session {
+    signers: HashMap<[u8; 32], WardenChannelSigner>,
+    refusals_seen: usize,
+}
+
+/// The request context the node side puts on every call (remote mode carries no hsmd client).
+pub(crate) const CONTEXT: ClientContext = ClientContext { peer_id: [0; 33], dbid: 0, permissions: 0 };
+
+impl Session {
+    fn signer(&mut self, keys: &WardenKeysManager, id: [u8; 32]) -> &WardenChannelSigner {
+        self.signers.entry(id).or_insert_with(|| keys.derive_channel_signer(id))
+    }
+
+    /// Why the last call was refused: the rule Warden recorded, if it recorded one.
+    fn refusal(&mut self, keys: &WardenKeysManager, op: &str) -> String {
+        let all = keys.refusals();
+        let fresh = all.len() > self.refusals_seen;
+        self.refusals_seen = all.len();
+        match all.last() {
+            Some(r) if fresh => format!("{}: {}", r.operation, r.error),
+            _ => format!("{op}: refused"),
+        }
+    }
+
+    fn answer(&mut self, keys: &WardenKeysManager, call: Call) -> Result<Vec<u8>, String> {
+        let tag = call.tag();
+        let secp = Secp256k1::new();
+        let mut o = Out::tagged(tag);
+        let r: Result<(), &'static str> = match call {
+            Call::Hello => {
+                let hello = wire::Hello {
+                    node_id: keys.node_id(),
+                    inbound_payment_key: keys.inbound_payment_key_bytes(),
+                    peer_storage_key: keys.get_peer_storage_key().inner,
+                    receive_auth_key: keys.get_receive_auth_key().0,
+                    destination_script: keys.destination_script(),
+                    shutdown_script: keys.shutdown_script(),
+                };
+                return Ok(hello.encode());
+            }
+            Call::NewChannel { inbound, user_channel_id } => {
+                let id = keys.generate_channel_keys_id(inbound, user_channel_id);
+                let pubkeys = self.signer(keys, id).pubkeys(&secp);
+                o.put(&id).put(&pubkeys);
+                Ok(())
+            }
+            Call::ChannelPubkeys { id } => {
+                let pubkeys = self.signer(keys, id).pubkeys(&secp);
+                o.put(&pubkeys);
+                Ok(())
+            }
+            Call::Points { id, idx, count } => {
+                let signer = self.signer(keys, id);
+                let points: Vec<_> = (0..u64::from(count))
+                    .map_while(|k| idx.checked_sub(k))
+                    .map_while(|i| signer.get_per_commitment_point(i, &secp).ok())
+                    .collect();
+                if points.is_empty() {
+                    Err("get_per_commitment_point")
+                } else {
+                    o.put(&u16::try_from(points.len()).unwrap_or(0));
+                    for p in &points {
+                        o.put(p);
+                    }
+                    Ok(())
+                }
+            }
+            Call::ReleaseSecret { id, idx } => {
+                self.signer(keys, id).release_commitment_secret(idx).map(|s| {
+                    o.put(&s);
+                })
+                .map_err(|()| "release_commitment_secret")
+            }
+            Call::ValidateHolder { id, tx, preimages } => self
+                .signer(keys, id)
+                .validate_holder_commitment(&tx, preimages)
+                .map_err(|()| "validate_holder_commitment"),
+            Call::ValidateRevocation { id, idx, secret } => self
+                .signer(keys, id)
+                .validate_counterparty_revocation(idx, &secret)
+                .map_err(|()| "validate_counterparty_revocation"),
+            Call::SignCounterparty { id, params, tx, inbound, outbound } => self
+                .signer(keys, id)
+                .sign_counterparty_commitment(&params, &tx, inbound, outbound, &secp)
+                .map(|(sig, htlcs)| {
+                    o.sig(&sig).put(&u16::try_from(htlcs.len()).unwrap_or(u16::MAX));
+                    for s in &htlcs {
+                        o.sig(s);
+                    }
+                })
+                .map_err(|()| "sign_counterparty_commitment"),
+            Call::SignHolder { id, params, tx } => self
+                .signer(keys, id)
+                .sign_holder_commitment(&params, &tx, &secp)
+                .map(|s| {
+                    o.sig(&s);
+                })
+                .map_err(|()| "sign_holder_commitment"),
+            Call::SignClosing {
+                id,
+                params,
+                to_holder,
+                to_counterparty,
+                holder_script,
+                counterparty_script,
+            } => match params.funding_outpoint {
+                None => Err("sign_closing_transaction: no funding outpoint"),
+                Some(funding) => {
+                    let closing = ClosingTransaction::new(
+                        to_holder,
+                        to_counterparty,
+                        holder_script,
+                        counterparty_script,
+                        funding.into_bitcoin_outpoint(),
+                    );
+                    self.signer(keys, id)
+                        .sign_closing_transaction(&params, &closing, &secp)
+                        .map(|s| {
+                            o.sig(&s);
+                        })
+                        .map_err(|()| "sign_closing_transaction")
+                }
+            },
+            Call::SignJusticeOutput { id, params, tx, input, amount, key } => self
+                .signer(keys, id)
+                .sign_justice_revoked_output(&params, &tx, input as usize, amount, &key, &secp)
+                .map(|s| {
+                    o.sig(&s);
+                })
+                .map_err(|()| "sign_justice_revoked_output"),
+            Call::SignJusticeHtlc { id, params, tx, input, amount, key, htlc } => self
+                .signer(keys, id)
+                .sign_justice_revoked_htlc(&params, &tx, input as usize, amount, &key, &htlc, &secp)
+                .map(|s| {
+                    o.sig(&s);
+                })
+                .map_err(|()| "sign_justice_revoked_htlc"),
+            Call::SignHolderHtlc { id, tx, input, descriptor } => self
+                .signer(keys, id)
+                .sign_holder_htlc_transaction(&tx, input as usize, &descriptor, &secp)
+                .map(|s| {
+                    o.sig(&s);
+                })
+                .map_err(|()| "sign_holder_htlc_transaction"),
+            Call::SignCounterpartyHtlc { id, params, tx, input, amount, point, htlc } => self
+                .signer(keys, id)
+                .sign_counterparty_htlc_transaction(
+                    &params,
+                    &tx,
+                    input as usize,
+                    amount,
+                    &point,
+                    &htlc,
+                    &secp,
+                )
+                .map(|s| {
+                    o.sig(&s);
+                })
+                .map_err(|()| "sign_counterparty_htlc_transaction"),
+            Call::SignAnchor { id, params, tx, input } => self
+                .signer(keys, id)
+                .sign_holder_keyed_anchor_input(&params, &tx, input as usize, &secp)
+                .map(|s| {
+                    o.sig(&s);
+                })
+                .map_err(|()| "sign_holder_keyed_anchor_input"),
+            Call::SignAnnouncement { id, params, msg } => self
+                .signer(keys, id)
+                .sign_channel_announcement_with_funding_key(&params, &msg, &secp)
+                .map(|s| {
+                    o.sig(&s);
+                })
+                .map_err(|()| "sign_channel_announcement_with_funding_key"),
+            Call::Ecdh { point, tweak } => {
+                let tweak = match tweak.map(Scalar::from_be_bytes) {
+                    None => Ok(None),
+                    Some(Ok(t)) => Ok(Some(t)),
+                    Some(Err(_)) => Err("ecdh: the tweak is not a scalar"),
+                };
+                tweak.and_then(|t| {
+                    keys.ecdh(Recipient::Node, &point, t.as_ref())
+                        .map(|s| {
+                            o.put(&s.secret_bytes());
+                        })
+                        .map_err(|()| "ecdh")
+                })
+            }
+            Call::SignGossip(g) => {
+                let msg = match &*g {
+                    Gossip::ChannelAnnouncement(m) => UnsignedGossipMessage::ChannelAnnouncement(m),
+                    Gossip::ChannelUpdate(m) => UnsignedGossipMessage::ChannelUpdate(m),
+                    Gossip::NodeAnnouncement(m) => UnsignedGossipMessage::NodeAnnouncement(m),
+                };
+                keys.sign_gossip_message(msg)
+                    .map(|s| {
+                        o.sig(&s);
+                    })
+                    .map_err(|()| "sign_gossip_message")
+            }
+        };
+        match r {
+            Ok(()) => Ok(o.0),
+            Err(op) => Err(self.refusal(keys, op)),
+        }
+    }
+}
