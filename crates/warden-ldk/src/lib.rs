@@ -15,6 +15,9 @@
 //! - [`signer`]: the channel signer and what guards each call.
 //! - [`manager`]: the node-level traits, the records' map, the payment ledger and approvals.
 //! - [`store`]: persistence through warden-hsmd's sealed store (`warden-store`).
+//! - [`remote`]: remote mode, the same traits on the node's host answered over warden-link by
+//!   a Warden signer that dials out ([`remote::RemoteKeysManager`],
+//!   [`remote::RemoteSignerServer`]).
 //! - `ldk_test_utils` (feature `test-utils`): Warden plugged into LDK's functional tests.
 //!
 //! # Persistence
@@ -38,6 +41,15 @@
 //! must come back to our side (`commitment-balance`); what leaves our side into trimmed HTLCs
 //! is charged to a daily budget (`PaymentLimits::trimmed_outflow_per_day`). `sign_invoice`
 //! signs only invoices that name no other payee (`message-oracle`).
+//!
+//! # Remote mode
+//!
+//! [`remote`] carries LDK's signer calls to a [`remote::RemoteSignerServer`] (a
+//! [`WardenKeysManager`] on another host, every rule running there) over warden-link, with
+//! LDK's `Err` + `signer_unblocked` pattern for the calls LDK retries, a bounded wait for those
+//! it cannot retry, and the node-level values LDK needs locally (node id, scripts, the inbound
+//! payment, peer storage and receive auth keys) fetched once at start. Not remote yet: invoice
+//! and message signing, `spend_spendable_outputs`, splices (see [`remote`]'s documentation).
 //!
 //! # Not mapped yet
 //!
@@ -71,6 +83,7 @@ pub mod keys;
 #[cfg(feature = "test-utils")]
 pub mod ldk_test_utils;
 pub mod manager;
+pub mod remote;
 pub mod signer;
 mod spend;
 pub mod store;

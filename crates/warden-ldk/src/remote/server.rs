@@ -99,8 +99,9 @@ impl RemoteSignerServer {
             connects: Mutex::new(0),
         });
         let run = Arc::clone(&inner);
-        let thread =
-            std::thread::Builder::new().name("warden-ldk-signer".into()).spawn(move || run.run())?;
+        let thread = std::thread::Builder::new()
+            .name("warden-ldk-signer".into())
+            .spawn(move || run.run())?;
         Ok(RemoteSignerServer { inner, thread: Some(thread) })
     }
 
@@ -236,7 +237,8 @@ struct Session {
 }
 
 /// The request context the node side puts on every call (remote mode carries no hsmd client).
-pub(crate) const CONTEXT: ClientContext = ClientContext { peer_id: [0; 33], dbid: 0, permissions: 0 };
+pub(crate) const CONTEXT: ClientContext =
+    ClientContext { peer_id: [0; 33], dbid: 0, permissions: 0 };
 
 impl Session {
     fn signer(&mut self, keys: &WardenKeysManager, id: [u8; 32]) -> &WardenChannelSigner {
@@ -297,12 +299,13 @@ impl Session {
                     Ok(())
                 }
             }
-            Call::ReleaseSecret { id, idx } => {
-                self.signer(keys, id).release_commitment_secret(idx).map(|s| {
+            Call::ReleaseSecret { id, idx } => self
+                .signer(keys, id)
+                .release_commitment_secret(idx)
+                .map(|s| {
                     o.put(&s);
                 })
-                .map_err(|()| "release_commitment_secret")
-            }
+                .map_err(|()| "release_commitment_secret"),
             Call::ValidateHolder { id, tx, preimages } => self
                 .signer(keys, id)
                 .validate_holder_commitment(&tx, preimages)

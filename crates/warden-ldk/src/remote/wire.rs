@@ -6,15 +6,15 @@ use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use bitcoin::{ScriptBuf, Transaction};
 use lightning::ln::chan_utils::{
-    ChannelPublicKeys, ChannelTransactionParameters, CommitmentTransaction,
-    HTLCOutputInCommitment, HolderCommitmentTransaction,
+    ChannelPublicKeys, ChannelTransactionParameters, CommitmentTransaction, HTLCOutputInCommitment,
+    HolderCommitmentTransaction,
 };
 use lightning::ln::msgs::{
     UnsignedChannelAnnouncement, UnsignedChannelUpdate, UnsignedNodeAnnouncement,
 };
 use lightning::sign::HTLCDescriptor;
 use lightning::types::payment::PaymentPreimage;
-use lightning::util::ser::{Readable, ReadableArgs, Writeable};
+use lightning::util::ser::{LengthReadable, Readable, ReadableArgs, Writeable};
 
 /// `hello`: the node-level values the node side keeps for the session.
 pub const HELLO: u16 = 62001;
@@ -300,6 +300,12 @@ impl In<'_> {
         T::read(&mut self.0).map_err(|e| WireError(format!("{what}: {e:?}")))
     }
 
+    /// A message read to the end of the bytes (gossip messages are always last).
+    pub(crate) fn rest<T: LengthReadable>(&mut self, what: &str) -> Result<T, WireError> {
+        T::read_from_fixed_length_buffer(&mut self.0)
+            .map_err(|e| WireError(format!("{what}: {e:?}")))
+    }
+
     pub(crate) fn params(&mut self) -> Result<Box<ChannelTransactionParameters>, WireError> {
         ChannelTransactionParameters::read(&mut self.0, None)
             .map(Box::new)
@@ -549,7 +555,7 @@ impl Call {
             SIGN_ANNOUNCEMENT => Call::SignAnnouncement {
                 id: r.get("channel_keys_id")?,
                 params: r.params()?,
-                msg: Box::new(r.get("channel announcement")?),
+                msg: Box::new(r.rest("channel announcement")?),
             },
             ECDH => {
                 let point = r.get("point")?;
@@ -560,11 +566,11 @@ impl Call {
                 let kind: u8 = r.get("gossip kind")?;
                 let g = match kind {
                     GOSSIP_CHANNEL_ANNOUNCEMENT => {
-                        Gossip::ChannelAnnouncement(r.get("channel announcement")?)
+                        Gossip::ChannelAnnouncement(r.rest("channel announcement")?)
                     }
-                    GOSSIP_CHANNEL_UPDATE => Gossip::ChannelUpdate(r.get("channel update")?),
+                    GOSSIP_CHANNEL_UPDATE => Gossip::ChannelUpdate(r.rest("channel update")?),
                     GOSSIP_NODE_ANNOUNCEMENT => {
-                        Gossip::NodeAnnouncement(r.get("node announcement")?)
+                        Gossip::NodeAnnouncement(r.rest("node announcement")?)
                     }
                     k => return Err(WireError(format!("unknown gossip kind {k}"))),
                 };
@@ -650,9 +656,7 @@ pub(crate) fn answer_body(tag: u16, msg: &[u8]) -> Result<&[u8], WireError> {
 }
 
 /// Decodes a `new_channel` answer.
-pub(crate) fn decode_new_channel(
-    body: &[u8],
-) -> Result<([u8; 32], ChannelPublicKeys), WireError> {
+pub(crate) fn decode_new_channel(body: &[u8]) -> Result<([u8; 32], ChannelPublicKeys), WireError> {
     let mut r = In(body);
     let id = r.get("channel_keys_id")?;
     let keys = r.get("channel public keys")?;

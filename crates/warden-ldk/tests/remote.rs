@@ -1,0 +1,755 @@
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
+//! Remote mode: two LDK nodes whose signers are Warden signers in other threads, reached over
+//! warden-link on TCP loopback (the signer dials out, the node side listens with the signer's
+//! key pinned). A channel opens, payments go both ways, the channel closes cooperatively; a
+//! tampered call is refused on the signer's side and reaches the node as a refusal; a signer
+//! stopped mid-flow makes LDK's calls fail with `Err`, and once a new signer (reopened from its
+//! sealed store) connects, `signer_unblocked` resumes the flow.
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bitcoin::block::{Header, Version as BlockVersion};
+use bitcoin::hash_types::TxMerkleNode;
+use bitcoin::hashes::Hash;
+use bitcoin::secp256k1::{PublicKey, Secp256k1};
+use bitcoin::{Block, BlockHash, CompactTarget, Transaction};
+use lightning::chain::chainmonitor::{ChainMonitor, Persist};
+use lightning::chain::channelmonitor::{ChannelMonitor, ChannelMonitorUpdate};
+use lightning::chain::{BestBlock, ChannelMonitorUpdateStatus, Listen};
+use lightning::events::{ClosureReason, Event, EventsProvider};
+use lightning::ln::channelmanager::{
+    ChainParameters, ChannelManager, PaymentId, RecipientOnionFields, Retry,
+};
+use lightning::ln::msgs::{
+    BaseMessageHandler, ChannelMessageHandler, ErrorAction, Init, MessageSendEvent,
+};
+use lightning::ln::types::ChannelId;
+use lightning::onion_message::messenger::NullMessageRouter;
+use lightning::routing::router::{PaymentParameters, RouteParameters};
+use lightning::sign::ecdsa::EcdsaChannelSigner;
+use lightning::sign::{ChannelSigner, NodeSigner, SignerProvider};
+use lightning::util::config::UserConfig;
+use lightning::util::persist::MonitorName;
+use support::{funding_tx, Broadcaster, DirectRouter, FeeEst, Log, NoFilter, NETWORK};
+use warden_ldk::remote::wire;
+use warden_ldk::remote::{
+    RemoteChannelSigner, RemoteConfig, RemoteKeysManager, RemoteSignerServer, SignerConfig,
+};
+use warden_ldk::{KeyScheme, WardenConfig, WardenKeysManager};
+use warden_link::StaticSecretKey;
+
+const CHANNEL: u64 = 1_000_000;
+const IDLE: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+struct NoPersist;
+
+impl Persist<RemoteChannelSigner> for NoPersist {
+    fn persist_new_channel(
+        &self,
+        _: MonitorName,
+        _: &ChannelMonitor<RemoteChannelSigner>,
+    ) -> ChannelMonitorUpdateStatus {
+        ChannelMonitorUpdateStatus::Completed
+    }
+
+    fn update_persisted_channel(
+        &self,
+        _: MonitorName,
+        _: Option<&ChannelMonitorUpdate>,
+        _: &ChannelMonitor<RemoteChannelSigner>,
+    ) -> ChannelMonitorUpdateStatus {
+        ChannelMonitorUpdateStatus::Completed
+    }
+
+    fn archive_persisted_channel(&self, _: MonitorName) {}
+}
+
+type Monitor = ChainMonitor<
+    RemoteChannelSigner,
+    Arc<NoFilter>,
+    Arc<Broadcaster>,
+    Arc<FeeEst>,
+    Arc<Log>,
+    Arc<NoPersist>,
+    Arc<RemoteKeysManager>,
+>;
+
+type Manager = ChannelManager<
+    Arc<Monitor>,
+    Arc<Broadcaster>,
+    Arc<RemoteKeysManager>,
+    Arc<RemoteKeysManager>,
+    Arc<RemoteKeysManager>,
+    Arc<FeeEst>,
+    Arc<DirectRouter>,
+    Arc<NullMessageRouter>,
+    Arc<Log>,
+>;
+
+/// A signer's host: its seed, its store directory, its link key.
+struct SignerHost {
+    seed: [u8; 32],
+    dir: PathBuf,
+    link_key: [u8; 32],
+    node_key: PublicKey,
+    node_addr: std::net::SocketAddr,
+    starts: u32,
+}
+
+impl SignerHost {
+    /// Opens the Warden keys manager from the sealed store and starts the signer thread.
+    fn start(&mut self) -> RemoteSignerServer {
+        self.starts += 1;
+        let keys = WardenKeysManager::open(
+            &self.seed,
+            KeyScheme::Ldk { v2_remote_key: true },
+            WardenConfig::test_network(),
+            1_700_000_000 + u64::from(self.starts),
+            self.starts,
+            &self.dir,
+            Vec::new(),
+        )
+        .unwrap();
+        let mut config = SignerConfig::new(self.node_addr, self.node_key);
+        config.max_backoff = Duration::from_millis(200);
+        RemoteSignerServer::start(
+            Arc::new(keys),
+            StaticSecretKey::from_bytes(self.link_key).unwrap(),
+            config,
+        )
+        .unwrap()
+    }
+}
+
+struct Node {
+    name: &'static str,
+    keys: Arc<RemoteKeysManager>,
+    signer: Option<RemoteSignerServer>,
+    host: SignerHost,
+    _dir: tempfile::TempDir,
+    monitor: Arc<Monitor>,
+    manager: Arc<Manager>,
+    broadcaster: Arc<Broadcaster>,
+    events: Vec<Event>,
+    /// How many times the unblocked callback ran.
+    unblocked: Arc<AtomicUsize>,
+}
+
+impl Node {
+    fn new(name: &'static str, seed: u8) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let node_link = StaticSecretKey::from_bytes([seed.wrapping_add(100); 32]).unwrap();
+        let signer_link = [seed.wrapping_add(200); 32];
+        let mut host = SignerHost {
+            seed: [seed; 32],
+            dir: dir.path().to_path_buf(),
+            link_key: signer_link,
+            node_key: node_link.public_key(),
+            node_addr: listener.local_addr().unwrap(),
+            starts: 0,
+        };
+        let signer = host.start();
+        let mut config =
+            RemoteConfig::new(StaticSecretKey::from_bytes(signer_link).unwrap().public_key());
+        config.wait = Duration::from_secs(5);
+        config.heartbeat = Duration::from_secs(2);
+        let keys = Arc::new(RemoteKeysManager::listen(listener, config, node_link).unwrap());
+        let broadcaster = Arc::new(Broadcaster::default());
+        let fees = Arc::new(FeeEst(Mutex::new(253)));
+        let log = Arc::new(Log(name));
+        let monitor = Arc::new(ChainMonitor::new(
+            None,
+            Arc::clone(&broadcaster),
+            Arc::clone(&log),
+            Arc::clone(&fees),
+            Arc::new(NoPersist),
+            Arc::clone(&keys),
+            keys.get_peer_storage_key(),
+        ));
+        let manager = Arc::new(ChannelManager::new(
+            fees,
+            Arc::clone(&monitor),
+            Arc::clone(&broadcaster),
+            Arc::new(DirectRouter::default()),
+            Arc::new(NullMessageRouter {}),
+            log,
+            Arc::clone(&keys),
+            Arc::clone(&keys),
+            Arc::clone(&keys),
+            UserConfig::default(),
+            ChainParameters { network: NETWORK, best_block: BestBlock::from_network(NETWORK) },
+            1_700_000_000,
+        ));
+        let (m, c) = (Arc::downgrade(&manager), Arc::downgrade(&monitor));
+        let unblocked = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&unblocked);
+        keys.set_unblocked_callback(move || {
+            count.fetch_add(1, Ordering::SeqCst);
+            if let Some(m) = m.upgrade() {
+                m.signer_unblocked(None);
+            }
+            if let Some(c) = c.upgrade() {
+                c.signer_unblocked(None);
+            }
+        });
+        Node {
+            name,
+            keys,
+            signer: Some(signer),
+            host,
+            _dir: dir,
+            monitor,
+            manager,
+            broadcaster,
+            events: Vec::new(),
+            unblocked,
+        }
+    }
+
+    fn node_id(&self) -> PublicKey {
+        self.keys.node_id()
+    }
+
+    fn signer(&self) -> &RemoteSignerServer {
+        self.signer.as_ref().unwrap()
+    }
+
+    fn warden(&self) -> &Arc<WardenKeysManager> {
+        self.signer().keys()
+    }
+
+    fn served(&self, tag: u16) -> u64 {
+        self.signer().served().get(&tag).copied().unwrap_or(0)
+    }
+
+    fn collect_events(&mut self) {
+        let collected = Mutex::new(Vec::new());
+        let handler = |e: Event| {
+            collected.lock().unwrap().push(e);
+            Ok(())
+        };
+        self.manager.process_pending_events(&handler);
+        self.monitor.process_pending_events(&handler);
+        self.events.extend(collected.into_inner().unwrap());
+    }
+
+    fn take_broadcasts(&self) -> Vec<Transaction> {
+        std::mem::take(&mut *self.broadcaster.txs.lock().unwrap())
+    }
+
+    fn channel_keys_id(&self) -> [u8; 32] {
+        let ids = self.warden().channel_keys_ids();
+        assert_eq!(ids.len(), 1);
+        ids[0]
+    }
+}
+
+fn connect(a: &Node, b: &Node) {
+    let init = |n: &Node| Init {
+        features: n.manager.init_features(),
+        networks: None,
+        remote_network_address: None,
+    };
+    a.manager.peer_connected(b.node_id(), &init(b), true).unwrap();
+    b.manager.peer_connected(a.node_id(), &init(a), false).unwrap();
+}
+
+fn deliver(to: &Node, from: PublicKey, event: MessageSendEvent) {
+    use MessageSendEvent as E;
+    let m = &to.manager;
+    match event {
+        E::SendOpenChannel { msg, .. } => m.handle_open_channel(from, &msg),
+        E::SendAcceptChannel { msg, .. } => m.handle_accept_channel(from, &msg),
+        E::SendFundingCreated { msg, .. } => m.handle_funding_created(from, &msg),
+        E::SendFundingSigned { msg, .. } => m.handle_funding_signed(from, &msg),
+        E::SendChannelReady { msg, .. } => m.handle_channel_ready(from, &msg),
+        E::UpdateHTLCs { updates, .. } => {
+            for u in &updates.update_add_htlcs {
+                m.handle_update_add_htlc(from, u);
+            }
+            for u in updates.update_fulfill_htlcs {
+                m.handle_update_fulfill_htlc(from, u);
+            }
+            for u in &updates.update_fail_htlcs {
+                m.handle_update_fail_htlc(from, u);
+            }
+            if let Some(u) = &updates.update_fee {
+                m.handle_update_fee(from, u);
+            }
+            for c in &updates.commitment_signed {
+                m.handle_commitment_signed(from, c);
+            }
+        }
+        E::SendRevokeAndACK { msg, .. } => m.handle_revoke_and_ack(from, &msg),
+        E::SendShutdown { msg, .. } => m.handle_shutdown(from, &msg),
+        E::SendClosingSigned { msg, .. } => m.handle_closing_signed(from, &msg),
+        E::SendChannelReestablish { msg, .. } => m.handle_channel_reestablish(from, &msg),
+        E::SendChannelUpdate { msg, .. } => m.handle_channel_update(from, &msg),
+        E::HandleError {
+            action:
+                ErrorAction::SendErrorMessage { msg } | ErrorAction::DisconnectPeer { msg: Some(msg) },
+            ..
+        } => m.handle_error(from, &msg),
+        _ => {}
+    }
+}
+
+fn destination(event: &MessageSendEvent) -> Option<PublicKey> {
+    use MessageSendEvent as E;
+    match event {
+        E::SendOpenChannel { node_id, .. }
+        | E::SendAcceptChannel { node_id, .. }
+        | E::SendFundingCreated { node_id, .. }
+        | E::SendFundingSigned { node_id, .. }
+        | E::SendChannelReady { node_id, .. }
+        | E::UpdateHTLCs { node_id, .. }
+        | E::SendRevokeAndACK { node_id, .. }
+        | E::SendShutdown { node_id, .. }
+        | E::SendClosingSigned { node_id, .. }
+        | E::SendChannelReestablish { node_id, .. }
+        | E::SendChannelUpdate { node_id, .. }
+        | E::HandleError { node_id, .. } => Some(*node_id),
+        _ => None,
+    }
+}
+
+/// Delivers messages until none is pending (without waiting for the signers).
+fn pump_once(nodes: &mut [&mut Node]) -> usize {
+    let mut delivered = 0;
+    loop {
+        let mut moved = 0;
+        for i in 0..nodes.len() {
+            nodes[i].manager.process_pending_htlc_forwards();
+            let from = nodes[i].node_id();
+            for event in nodes[i].manager.get_and_clear_pending_msg_events() {
+                let target = destination(&event);
+                if let Some(to) = nodes.iter().find(|n| Some(n.node_id()) == target) {
+                    deliver(to, from, event);
+                    moved += 1;
+                }
+            }
+        }
+        for n in nodes.iter_mut() {
+            n.collect_events();
+        }
+        if moved == 0 {
+            return delivered;
+        }
+        delivered += moved;
+    }
+}
+
+/// Delivers messages and waits for the signers' answers (and the `signer_unblocked` they
+/// trigger) until nothing moves and nothing is in flight.
+fn pump(nodes: &mut [&mut Node]) -> usize {
+    let mut delivered = 0;
+    loop {
+        let moved = pump_once(nodes);
+        delivered += moved;
+        let busy = nodes.iter().any(|n| !n.keys.wait_idle(Duration::ZERO));
+        for n in nodes.iter() {
+            assert!(n.keys.wait_idle(IDLE), "{}: calls still in flight", n.name);
+        }
+        if moved == 0 && !busy {
+            return delivered;
+        }
+    }
+}
+
+struct Chain {
+    tip: BlockHash,
+    height: u32,
+    time: u32,
+}
+
+impl Chain {
+    fn new() -> Chain {
+        let best = BestBlock::from_network(NETWORK);
+        Chain { tip: best.block_hash, height: best.height, time: 1_700_000_000 }
+    }
+
+    fn mine(&mut self, nodes: &[&Node], txdata: Vec<Transaction>) {
+        self.time += 600;
+        let block = Block {
+            header: Header {
+                version: BlockVersion::TWO,
+                prev_blockhash: self.tip,
+                merkle_root: TxMerkleNode::all_zeros(),
+                time: self.time,
+                bits: CompactTarget::from_consensus(0x207f_ffff),
+                nonce: self.height,
+            },
+            txdata,
+        };
+        self.height += 1;
+        self.tip = block.block_hash();
+        for node in nodes {
+            node.monitor.block_connected(&block, self.height);
+            node.manager.block_connected(&block, self.height);
+        }
+    }
+}
+
+fn open_channel(chain: &mut Chain, a: &mut Node, b: &mut Node) -> ChannelId {
+    a.manager.create_channel(b.node_id(), CHANNEL, 0, 42, None, None).unwrap();
+    pump(&mut [a, b]);
+    let (temporary, script) = a
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::FundingGenerationReady { temporary_channel_id, output_script, .. } => {
+                Some((*temporary_channel_id, output_script.clone()))
+            }
+            _ => None,
+        })
+        .expect("funding generation ready");
+    let tx = funding_tx(script, CHANNEL, chain.height as u8);
+    a.manager.funding_transaction_generated(temporary, b.node_id(), tx.clone()).unwrap();
+    pump(&mut [a, b]);
+    assert!(a.take_broadcasts().iter().any(|t| t.compute_txid() == tx.compute_txid()));
+    chain.mine(&[a, b], vec![tx.clone()]);
+    for _ in 0..6 {
+        chain.mine(&[a, b], vec![]);
+    }
+    pump(&mut [a, b]);
+    let usable = a.manager.list_usable_channels();
+    assert_eq!(usable.len(), 1, "{} has no usable channel", a.name);
+    usable[0].channel_id
+}
+
+/// Starts a payment of `amount_msat` from `from` to `to`; returns its hash.
+fn start_payment(from: &Node, to: &Node, amount_msat: u64, id: u8) -> [u8; 32] {
+    let (hash, secret) = to.manager.create_inbound_payment(Some(amount_msat), 3600, None).unwrap();
+    let params = RouteParameters::from_payment_params_and_value(
+        PaymentParameters::from_node_id(to.node_id(), 40),
+        amount_msat,
+    );
+    let mut pid = [0u8; 32];
+    pid[0] = id;
+    pid[1] = from.name.as_bytes()[0];
+    from.manager
+        .send_payment(
+            hash,
+            RecipientOnionFields::secret_only(secret),
+            PaymentId(pid),
+            params,
+            Retry::Attempts(0),
+        )
+        .unwrap();
+    hash.0
+}
+
+fn claimable(to: &Node, hash: [u8; 32]) -> Option<lightning::types::payment::PaymentPreimage> {
+    to.events.iter().find_map(|e| match e {
+        Event::PaymentClaimable { payment_hash, purpose, .. } if payment_hash.0 == hash => {
+            purpose.preimage()
+        }
+        _ => None,
+    })
+}
+
+/// Claims a claimable payment and checks that the payer saw it sent.
+fn finish_payment(from: &mut Node, to: &mut Node, hash: [u8; 32]) {
+    let preimage = claimable(to, hash).unwrap_or_else(|| {
+        panic!("{} never saw the payment; refusals {:?}", to.name, from.keys.refusals())
+    });
+    to.manager.claim_funds(preimage);
+    pump(&mut [from, to]);
+    assert!(
+        from.events.iter().any(
+            |e| matches!(e, Event::PaymentSent { payment_hash, .. } if payment_hash.0 == hash)
+        ),
+        "{} never saw the payment sent",
+        from.name
+    );
+}
+
+fn pay(from: &mut Node, to: &mut Node, amount_msat: u64, id: u8) {
+    let hash = start_payment(from, to, amount_msat, id);
+    pump(&mut [from, to]);
+    finish_payment(from, to, hash);
+}
+
+fn no_refusals(nodes: &[&Node]) {
+    for n in nodes {
+        assert!(n.keys.refusals().is_empty(), "{}: {:?}", n.name, n.keys.refusals());
+        assert!(n.warden().refusals().is_empty(), "{}: {:?}", n.name, n.warden().refusals());
+    }
+}
+
+#[test]
+fn open_pay_both_ways_and_close_over_the_link() {
+    let mut chain = Chain::new();
+    let mut alice = Node::new("alice", 31);
+    let mut bob = Node::new("bob", 32);
+    connect(&alice, &bob);
+    let channel_id = open_channel(&mut chain, &mut alice, &mut bob);
+    no_refusals(&[&alice, &bob]);
+
+    let mut sent_by_alice = 0;
+    let mut sent_by_bob = 0;
+    for i in 0..16u8 {
+        let amount = 10_000_000 + u64::from(i) * 1_000;
+        pay(&mut alice, &mut bob, amount, i);
+        sent_by_alice += amount;
+        if i % 2 == 1 {
+            let back = 3_000_000 + u64::from(i) * 7;
+            pay(&mut bob, &mut alice, back, 100 + i);
+            sent_by_bob += back;
+        }
+    }
+    no_refusals(&[&alice, &bob]);
+    // 24 payments, each round signed on the signers' side: the calls went over the link.
+    let id = alice.channel_keys_id();
+    let state = alice.warden().channel_state(&id).unwrap();
+    assert!(state.holder.next_number > 24, "{:?}", state.holder);
+    assert!(state.counterparty.revoked_below > 24);
+    for n in [&alice, &bob] {
+        assert!(n.served(wire::SIGN_COUNTERPARTY) > 24, "{}: {:?}", n.name, n.signer().served());
+        assert!(n.served(wire::VALIDATE_HOLDER) > 24);
+        assert!(n.served(wire::RELEASE_SECRET) > 24);
+        assert!(n.served(wire::VALIDATE_REVOCATION) > 24);
+        assert!(n.served(wire::POINTS) >= 2);
+        assert!(n.served(wire::ECDH) > 0);
+        assert_eq!(n.served(wire::HELLO), 1);
+        assert!(n.keys.calls_sent() > 100);
+        // LDK got `Err` and was resumed by `signer_unblocked` for each round.
+        assert!(n.unblocked.load(Ordering::SeqCst) > 24, "{}", n.name);
+    }
+
+    alice.manager.close_channel(&channel_id, &bob.node_id()).unwrap();
+    pump(&mut [&mut alice, &mut bob]);
+    no_refusals(&[&alice, &bob]);
+    assert!(alice.served(wire::SIGN_CLOSING) > 0 && bob.served(wire::SIGN_CLOSING) > 0);
+    let closing = alice.take_broadcasts();
+    let closing_bob = bob.take_broadcasts();
+    assert_eq!(closing.len(), 1, "alice broadcasts one closing transaction");
+    assert_eq!(closing_bob.len(), 1);
+    let tx = &closing[0];
+    assert_eq!(tx.compute_txid(), closing_bob[0].compute_txid());
+    let pays = |script: &bitcoin::ScriptBuf| {
+        tx.output.iter().filter(|o| &o.script_pubkey == script).map(|o| o.value.to_sat()).sum()
+    };
+    let to_alice: u64 = pays(&alice.keys.shutdown_script());
+    let to_bob: u64 = pays(&bob.keys.shutdown_script());
+    let bob_balance = (sent_by_alice - sent_by_bob) / 1000;
+    assert!(to_bob.abs_diff(bob_balance) <= 1, "bob gets {to_bob}, balance {bob_balance}");
+    assert!(to_alice < CHANNEL - bob_balance && to_alice > CHANNEL - bob_balance - 10_000);
+    chain.mine(&[&alice, &bob], vec![tx.clone()]);
+    pump(&mut [&mut alice, &mut bob]);
+    assert!(alice.events.iter().any(|e| matches!(
+        e,
+        Event::ChannelClosed { reason: ClosureReason::LocallyInitiatedCooperativeClosure, .. }
+    )));
+    no_refusals(&[&alice, &bob]);
+}
+
+/// A compromised node host asks the remote signer to sign a next commitment of bob's that
+/// moves 50,000 sat of alice's balance to bob: the signer refuses with its rule, the refusal
+/// reaches the node side (the retry gets `Err` too), the signer's channel state does not
+/// move, and the honest flow goes on.
+#[test]
+fn a_refusal_on_the_signer_reaches_the_node_and_the_channel_does_not_advance() {
+    use lightning::ln::chan_utils::CommitmentTransaction;
+    use warden_ldk::channel::INITIAL_COMMITMENT_NUMBER;
+
+    let secp = Secp256k1::new();
+    let mut chain = Chain::new();
+    let mut alice = Node::new("alice", 33);
+    let mut bob = Node::new("bob", 34);
+    connect(&alice, &bob);
+    open_channel(&mut chain, &mut alice, &mut bob);
+    pay(&mut alice, &mut bob, 90_000_000, 1);
+    pay(&mut bob, &mut alice, 30_000_000, 2);
+    no_refusals(&[&alice, &bob]);
+
+    let id = alice.channel_keys_id();
+    let params = alice.warden().channel_parameters(&id).unwrap();
+    let before = alice.warden().channel_state(&id).unwrap();
+    let current = before.counterparty.current.clone().unwrap();
+    let bob_signer = bob.warden().derive_channel_signer(bob.channel_keys_id());
+    let next = before.counterparty.next_number;
+    let idx = INITIAL_COMMITMENT_NUMBER - next;
+    let stolen = CommitmentTransaction::new(
+        idx,
+        &bob_signer.get_per_commitment_point(idx, &secp).unwrap(),
+        current.content.to_counterparty.0 + 50_000,
+        current.content.to_holder.0 - 50_000,
+        current.content.feerate.0,
+        Vec::new(),
+        &params.as_counterparty_broadcastable(),
+        &secp,
+    );
+    // The call's bytes, cut or altered anywhere, decode to an error or to some call: never a
+    // panic (the signer refuses what does not decode).
+    let call = wire::Call::SignCounterparty {
+        id,
+        params: Box::new(params.clone()),
+        tx: Box::new(stolen.clone()),
+        inbound: vec![],
+        outbound: vec![],
+    };
+    let bytes = call.encode();
+    assert!(matches!(wire::Call::decode(&bytes), Ok(wire::Call::SignCounterparty { .. })));
+    for i in 0..bytes.len() {
+        assert!(wire::Call::decode(&bytes[..i]).is_err(), "cut at {i}");
+        let mut altered = bytes.clone();
+        altered[i] ^= 0x41;
+        let _ = wire::Call::decode(&altered);
+    }
+
+    // The node side's signer: the first call is sent and returns Err (not ready); once the
+    // answer (a refusal) is in, the same call returns Err from the cache, without a new request.
+    let signer = alice.keys.derive_channel_signer(id);
+    let refused_before = alice.signer().refused().get(&wire::SIGN_COUNTERPARTY).copied();
+    assert!(signer.sign_counterparty_commitment(&params, &stolen, vec![], vec![], &secp).is_err());
+    assert!(alice.keys.wait_idle(IDLE));
+    let sent = alice.keys.calls_sent();
+    assert!(signer.sign_counterparty_commitment(&params, &stolen, vec![], vec![], &secp).is_err());
+    assert_eq!(alice.keys.calls_sent(), sent, "the refusal was cached");
+    let refusal = alice.keys.refusals().pop().expect("a refusal reached the node side");
+    assert_eq!(refusal.tag, wire::SIGN_COUNTERPARTY);
+    assert!(refusal.reason.contains("commitment-balance"), "{}", refusal.reason);
+    assert_eq!(
+        alice.signer().refused().get(&wire::SIGN_COUNTERPARTY).copied(),
+        Some(refused_before.unwrap_or(0) + 1)
+    );
+    assert_eq!(alice.warden().refusals().last().unwrap().error.rule.tag(), "commitment-balance");
+    assert_eq!(alice.warden().channel_state(&id).unwrap(), before, "nothing moved");
+
+    // A tampered holder commitment: validation returns Ok at once (LDK closes channels on
+    // Err there), the signer refuses it, and the revocation that would follow is refused.
+    let holder = before.holder.current.clone().unwrap();
+    let hidx = INITIAL_COMMITMENT_NUMBER - before.holder.next_number;
+    let point = signer.get_per_commitment_point(hidx, &secp).unwrap();
+    let forged = CommitmentTransaction::new(
+        hidx,
+        &point,
+        holder.content.to_holder.0 - 40_000,
+        holder.content.to_counterparty.0 + 40_000,
+        holder.content.feerate.0,
+        Vec::new(),
+        &params.as_holder_broadcastable(),
+        &secp,
+    );
+    let junk = secp.sign_ecdsa(
+        &secp256k1::Message::from_digest([3; 32]),
+        &secp256k1::SecretKey::from_slice(&[4; 32]).unwrap(),
+    );
+    let forged = lightning::ln::chan_utils::HolderCommitmentTransaction::new(
+        forged,
+        junk,
+        Vec::new(),
+        &params.holder_pubkeys.funding_pubkey,
+        &params.counterparty_pubkeys().unwrap().funding_pubkey,
+    );
+    assert!(signer.validate_holder_commitment(&forged, vec![]).is_ok());
+    assert!(alice.keys.wait_idle(IDLE));
+    assert!(signer.validate_holder_commitment(&forged, vec![]).is_err(), "now known refused");
+    let current_idx = INITIAL_COMMITMENT_NUMBER - (before.holder.next_number - 1);
+    assert!(signer.release_commitment_secret(current_idx).is_err());
+    assert!(alice.keys.wait_idle(IDLE));
+    assert!(signer.release_commitment_secret(current_idx).is_err());
+    let rules: Vec<_> = alice.keys.refusals().iter().map(|r| r.reason.clone()).collect();
+    assert!(rules.last().unwrap().contains("revoke-new-commitment-validated"), "{rules:?}");
+    assert_eq!(alice.warden().channel_state(&id).unwrap(), before, "nothing moved");
+
+    pay(&mut alice, &mut bob, 1_000_000, 3);
+    pay(&mut bob, &mut alice, 2_000_000, 4);
+    assert_eq!(alice.keys.refusals().len(), 3);
+    assert!(bob.keys.refusals().is_empty());
+}
+
+/// The signer stops (its thread ends, the link drops) while alice pays: LDK's calls return
+/// `Err` and nothing reaches bob. A new signer, reopened from the sealed store, dials in; the
+/// node side re-sends the calls in flight, the answers trigger `signer_unblocked`, and the
+/// payment completes; later payments and the close work as before.
+#[test]
+fn a_signer_restarted_mid_flow_unblocks_the_channel() {
+    let mut chain = Chain::new();
+    let mut alice = Node::new("alice", 35);
+    let mut bob = Node::new("bob", 36);
+    connect(&alice, &bob);
+    let channel_id = open_channel(&mut chain, &mut alice, &mut bob);
+    pay(&mut alice, &mut bob, 20_000_000, 1);
+    pay(&mut bob, &mut alice, 5_000_000, 2);
+    let id = alice.channel_keys_id();
+    let before = alice.warden().channel_state(&id).unwrap();
+
+    alice.signer.take().unwrap().stop();
+    let deadline = std::time::Instant::now() + IDLE;
+    while alice.keys.is_connected() {
+        assert!(std::time::Instant::now() < deadline, "the node side never saw the link drop");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let hash = start_payment(&alice, &bob, 7_000_000, 3);
+    pump_once(&mut [&mut alice, &mut bob]);
+    std::thread::sleep(Duration::from_millis(300));
+    pump_once(&mut [&mut alice, &mut bob]);
+    assert!(alice.keys.in_flight() > 0, "LDK's calls are waiting for the signer");
+    assert!(claimable(&bob, hash).is_none(), "nothing reached bob without a signature");
+
+    let restarted = alice.host.start();
+    alice.signer = Some(restarted);
+    assert!(alice.keys.wait_connected(IDLE));
+    pump(&mut [&mut alice, &mut bob]);
+    finish_payment(&mut alice, &mut bob, hash);
+    assert!(alice.served(wire::SIGN_COUNTERPARTY) > 0, "the new signer signed");
+    let after = alice.warden().channel_state(&id).unwrap();
+    assert!(after.holder.next_number > before.holder.next_number);
+    assert!(after.counterparty.revoked_below > before.counterparty.revoked_below);
+
+    pay(&mut bob, &mut alice, 1_000_000, 4);
+    alice.manager.close_channel(&channel_id, &bob.node_id()).unwrap();
+    pump(&mut [&mut alice, &mut bob]);
+    assert_eq!(alice.take_broadcasts().len(), 1);
+    no_refusals(&[&alice, &bob]);
+}
+
+/// Bytes that are not a call are refused, never a panic; every call round-trips.
+#[test]
+fn calls_decode_strictly() {
+    use wire::Call;
+    let hello = Call::Hello.encode();
+    assert!(matches!(Call::decode(&hello), Ok(Call::Hello)));
+    assert!(Call::decode(&[]).is_err());
+    assert!(Call::decode(&[0xf2]).is_err());
+    assert!(Call::decode(&[0x00, 0x02]).is_err(), "unknown tag");
+    let mut trailing = hello.clone();
+    trailing.push(0);
+    assert!(Call::decode(&trailing).is_err(), "trailing bytes");
+    let release = Call::ReleaseSecret { id: [7; 32], idx: 42 }.encode();
+    match Call::decode(&release) {
+        Ok(Call::ReleaseSecret { id, idx }) => assert_eq!((id, idx), ([7; 32], 42)),
+        other => panic!("{other:?}"),
+    }
+    for cut in 0..release.len() {
+        assert!(Call::decode(&release[..cut]).is_err(), "a call cut at {cut} decodes");
+    }
+    let points = Call::Points { id: [1; 32], idx: 9, count: 0 }.encode();
+    assert!(Call::decode(&points).is_err(), "zero points");
+    let points = Call::Points { id: [1; 32], idx: 9, count: wire::MAX_POINTS + 1 }.encode();
+    assert!(Call::decode(&points).is_err(), "too many points");
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for len in 0..600 {
+        let mut bytes = vec![0xf2u8, 0x4f];
+        for _ in 0..len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            bytes.push(x as u8);
+        }
+        for tag in [wire::SIGN_COUNTERPARTY, wire::VALIDATE_HOLDER, wire::SIGN_GOSSIP, wire::ECDH] {
+            bytes[..2].copy_from_slice(&tag.to_be_bytes());
+            let _ = Call::decode(&bytes);
+        }
+    }
+}
