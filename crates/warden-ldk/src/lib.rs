@@ -49,7 +49,7 @@
 //! LDK's `Err` + `signer_unblocked` pattern for the calls LDK retries, a bounded wait for those
 //! it cannot retry, and the node-level values LDK needs locally (node id, scripts, the inbound
 //! payment, peer storage and receive auth keys) fetched once at start. Not remote yet: invoice
-//! and message signing, `spend_spendable_outputs`, splices (see [`remote`]'s documentation).
+//! and message signing, splices (see [`remote`]'s documentation).
 //!
 //! # Not mapped yet
 //!

@@ -4,7 +4,9 @@
 //! key pinned). A channel opens, payments go both ways, the channel closes cooperatively; a
 //! tampered call is refused on the signer's side and reaches the node as a refusal; a signer
 //! stopped mid-flow makes LDK's calls fail with `Err`, and once a new signer (reopened from its
-//! sealed store) connects, `signer_unblocked` resumes the flow.
+//! sealed store) connects, `signer_unblocked` resumes the flow; a force close, its
+//! HTLC-timeout and the sweep of the delayed outputs are signed over the link; malformed calls are refused, and a signer with
+//! another key is never heard.
 
 mod support;
 
@@ -33,7 +35,9 @@ use lightning::ln::types::ChannelId;
 use lightning::onion_message::messenger::NullMessageRouter;
 use lightning::routing::router::{PaymentParameters, RouteParameters};
 use lightning::sign::ecdsa::EcdsaChannelSigner;
-use lightning::sign::{ChannelSigner, NodeSigner, SignerProvider};
+use lightning::sign::{
+    ChannelSigner, NodeSigner, OutputSpender, SignerProvider, SpendableOutputDescriptor,
+};
 use lightning::util::config::UserConfig;
 use lightning::util::persist::MonitorName;
 use support::{funding_tx, Broadcaster, DirectRouter, FeeEst, Log, NoFilter, NETWORK};
@@ -159,7 +163,8 @@ impl Node {
         let signer = host.start();
         let mut config =
             RemoteConfig::new(StaticSecretKey::from_bytes(signer_link).unwrap().public_key());
-        config.wait = Duration::from_secs(5);
+        // Generous for a loaded machine: the calls that wait are answered in milliseconds.
+        config.wait = Duration::from_secs(20);
         config.heartbeat = Duration::from_secs(2);
         let keys = Arc::new(RemoteKeysManager::listen(listener, config, node_link).unwrap());
         let broadcaster = Arc::new(Broadcaster::default());
@@ -398,7 +403,8 @@ impl Chain {
     }
 }
 
-fn open_channel(chain: &mut Chain, a: &mut Node, b: &mut Node) -> ChannelId {
+/// Opens and confirms a channel from `a` to `b`; returns its id and funding transaction.
+fn open_channel(chain: &mut Chain, a: &mut Node, b: &mut Node) -> (ChannelId, Transaction) {
     a.manager.create_channel(b.node_id(), CHANNEL, 0, 42, None, None).unwrap();
     pump(&mut [a, b]);
     let (temporary, script) = a
@@ -422,7 +428,7 @@ fn open_channel(chain: &mut Chain, a: &mut Node, b: &mut Node) -> ChannelId {
     pump(&mut [a, b]);
     let usable = a.manager.list_usable_channels();
     assert_eq!(usable.len(), 1, "{} has no usable channel", a.name);
-    usable[0].channel_id
+    (usable[0].channel_id, tx)
 }
 
 /// Starts a payment of `amount_msat` from `from` to `to`; returns its hash.
@@ -491,8 +497,19 @@ fn open_pay_both_ways_and_close_over_the_link() {
     let mut alice = Node::new("alice", 31);
     let mut bob = Node::new("bob", 32);
     connect(&alice, &bob);
-    let channel_id = open_channel(&mut chain, &mut alice, &mut bob);
+    let (channel_id, _) = open_channel(&mut chain, &mut alice, &mut bob);
     no_refusals(&[&alice, &bob]);
+    let id = alice.channel_keys_id();
+    // Two new channels with one user channel id get two key sets from the signer.
+    let secp = Secp256k1::new();
+    let (one, two) = (
+        alice.keys.generate_channel_keys_id(false, 42),
+        alice.keys.generate_channel_keys_id(false, 42),
+    );
+    assert_ne!(one, two);
+    let keys_of = |id| alice.keys.derive_channel_signer(id).pubkeys(&secp);
+    assert_ne!(keys_of(one).funding_pubkey, keys_of(two).funding_pubkey);
+    assert_eq!(keys_of(one), alice.warden().derive_channel_signer(one).pubkeys(&secp));
 
     let mut sent_by_alice = 0;
     let mut sent_by_bob = 0;
@@ -508,7 +525,6 @@ fn open_pay_both_ways_and_close_over_the_link() {
     }
     no_refusals(&[&alice, &bob]);
     // 24 payments, each round signed on the signers' side: the calls went over the link.
-    let id = alice.channel_keys_id();
     let state = alice.warden().channel_state(&id).unwrap();
     assert!(state.holder.next_number > 24, "{:?}", state.holder);
     assert!(state.counterparty.revoked_below > 24);
@@ -668,6 +684,20 @@ fn a_refusal_on_the_signer_reaches_the_node_and_the_channel_does_not_advance() {
     assert!(bob.keys.refusals().is_empty());
 }
 
+/// Delivers messages while alice's signer is down, until one of alice's calls waits for it
+/// and bob's side is quiet (bob's signer is up: his answers come back meanwhile).
+fn pump_while_signer_down(alice: &mut Node, bob: &mut Node) {
+    let deadline = std::time::Instant::now() + IDLE;
+    loop {
+        pump_once(&mut [&mut *alice, &mut *bob]);
+        let bob_idle = bob.keys.wait_idle(Duration::from_millis(100));
+        if alice.keys.in_flight() > 0 && bob_idle && pump_once(&mut [&mut *alice, &mut *bob]) == 0 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "alice never waited for her signer");
+    }
+}
+
 /// The signer stops (its thread ends, the link drops) while alice pays: LDK's calls return
 /// `Err` and nothing reaches bob. A new signer, reopened from the sealed store, dials in; the
 /// node side re-sends the calls in flight, the answers trigger `signer_unblocked`, and the
@@ -678,7 +708,7 @@ fn a_signer_restarted_mid_flow_unblocks_the_channel() {
     let mut alice = Node::new("alice", 35);
     let mut bob = Node::new("bob", 36);
     connect(&alice, &bob);
-    let channel_id = open_channel(&mut chain, &mut alice, &mut bob);
+    let (channel_id, _) = open_channel(&mut chain, &mut alice, &mut bob);
     pay(&mut alice, &mut bob, 20_000_000, 1);
     pay(&mut bob, &mut alice, 5_000_000, 2);
     let id = alice.channel_keys_id();
@@ -691,9 +721,7 @@ fn a_signer_restarted_mid_flow_unblocks_the_channel() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let hash = start_payment(&alice, &bob, 7_000_000, 3);
-    pump_once(&mut [&mut alice, &mut bob]);
-    std::thread::sleep(Duration::from_millis(300));
-    pump_once(&mut [&mut alice, &mut bob]);
+    pump_while_signer_down(&mut alice, &mut bob);
     assert!(alice.keys.in_flight() > 0, "LDK's calls are waiting for the signer");
     assert!(claimable(&bob, hash).is_none(), "nothing reached bob without a signature");
 
@@ -706,6 +734,35 @@ fn a_signer_restarted_mid_flow_unblocks_the_channel() {
     let after = alice.warden().channel_state(&id).unwrap();
     assert!(after.holder.next_number > before.holder.next_number);
     assert!(after.counterparty.revoked_below > before.counterparty.revoked_below);
+
+    // Stopped again halfway through a payment: bob claims, his fulfill and new commitment
+    // reach alice, whose validation is queued and whose revocation returns Err; the signer
+    // reopened from its store gets the calls in their order and the round completes.
+    let hash = start_payment(&alice, &bob, 3_000_000, 5);
+    pump(&mut [&mut alice, &mut bob]);
+    let preimage = claimable(&bob, hash).unwrap();
+    let before = alice.warden().channel_state(&id).unwrap();
+    let served_before = alice.served(wire::RELEASE_SECRET);
+    assert!(served_before > 0);
+    alice.signer.take().unwrap().stop();
+    while alice.keys.is_connected() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    bob.manager.claim_funds(preimage);
+    pump_while_signer_down(&mut alice, &mut bob);
+    assert!(alice.keys.in_flight() > 0, "alice's revocation waits for the signer");
+    alice.signer = Some(alice.host.start());
+    assert!(alice.keys.wait_connected(IDLE));
+    pump(&mut [&mut alice, &mut bob]);
+    assert!(alice
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::PaymentSent { payment_hash, .. } if payment_hash.0 == hash)));
+    let after = alice.warden().channel_state(&id).unwrap();
+    assert!(after.holder.revoked_below > before.holder.revoked_below, "alice revoked");
+    assert!(after.counterparty.revoked_below > before.counterparty.revoked_below);
+    assert!(alice.served(wire::VALIDATE_HOLDER) > 0 && alice.served(wire::RELEASE_SECRET) > 0);
+    assert_eq!(alice.signer().connects(), 1);
 
     pay(&mut bob, &mut alice, 1_000_000, 4);
     alice.manager.close_channel(&channel_id, &bob.node_id()).unwrap();
@@ -752,4 +809,181 @@ fn calls_decode_strictly() {
             let _ = Call::decode(&bytes);
         }
     }
+}
+
+/// The signer dials out and is the BOLT-08 initiator; a node side speaking warden-link by hand
+/// sends it malformed calls (an unknown tag, a truncated argument): each gets an error reply
+/// naming the problem, the link stays up, and the next well-formed call is answered. A node
+/// side pinning another signer key never gets a `hello`.
+#[test]
+fn the_signer_refuses_malformed_calls_and_only_the_pinned_signer_is_heard() {
+    use warden_link::{ClientContext, EphemeralSecretKey, LinkMessage, LinkStream, Request};
+
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let node_key = StaticSecretKey::from_bytes([41; 32]).unwrap();
+    let mut host = SignerHost {
+        seed: [40; 32],
+        dir: dir.path().to_path_buf(),
+        link_key: [42; 32],
+        node_key: node_key.public_key(),
+        node_addr: listener.local_addr().unwrap(),
+        starts: 0,
+    };
+    let signer = host.start();
+    let signer_pub = StaticSecretKey::from_bytes([42; 32]).unwrap().public_key();
+    let (tcp, _) = listener.accept().unwrap();
+    let mut link = LinkStream::accept(
+        tcp,
+        &node_key,
+        signer_pub,
+        EphemeralSecretKey::from_bytes([43; 32]).unwrap(),
+    )
+    .unwrap();
+    let context = ClientContext { peer_id: [0; 33], dbid: 0, permissions: 0 };
+    let mut ask = |id: u64, msg: Vec<u8>| {
+        link.send_message(&LinkMessage::Request(Request { id, client: context, msg })).unwrap();
+        link.recv_message().unwrap()
+    };
+    match ask(7, vec![0x00, 0x02, 1, 2, 3]) {
+        LinkMessage::Error(e) => {
+            assert_eq!(e.id, 7);
+            assert!(e.description.contains("unknown call tag 2"), "{}", e.description);
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut cut = wire::Call::ReleaseSecret { id: [1; 32], idx: 5 }.encode();
+    cut.truncate(20);
+    match ask(8, cut) {
+        LinkMessage::Error(e) => assert!(e.description.contains("malformed"), "{}", e.description),
+        other => panic!("{other:?}"),
+    }
+    match ask(9, wire::Call::Hello.encode()) {
+        LinkMessage::Reply(r) => {
+            assert_eq!(r.id, 9);
+            assert_eq!(&r.msg[..2], &wire::HELLO.to_be_bytes());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(signer.refused().values().sum::<u64>(), 2);
+    drop(link);
+    signer.stop();
+
+    // A node side that pins another key: the handshake fails, no hello, no link.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    host.node_addr = listener.local_addr().unwrap();
+    let signer = host.start();
+    let other = StaticSecretKey::from_bytes([44; 32]).unwrap().public_key();
+    let mut config = RemoteConfig::new(other);
+    config.wait = Duration::from_millis(800);
+    let node = RemoteKeysManager::listen(listener, config, node_key);
+    assert!(matches!(node, Err(warden_ldk::remote::RemoteError::NoSigner)), "{node:?}");
+    signer.stop();
+}
+
+/// A force close over the link: the monitor's `sign_holder_commitment` returns `Err` until
+/// the signer's answer is in, then `ChainMonitor::signer_unblocked` broadcasts the commitment;
+/// past the HTLC's expiry the HTLC-timeout transaction is signed the same way. Every
+/// transaction verifies against what it spends.
+#[test]
+fn a_force_close_and_its_htlc_timeout_are_signed_over_the_link() {
+    use std::collections::HashMap;
+
+    let mut chain = Chain::new();
+    let mut alice = Node::new("alice", 37);
+    let mut bob = Node::new("bob", 38);
+    connect(&alice, &bob);
+    let (channel_id, funding) = open_channel(&mut chain, &mut alice, &mut bob);
+    pay(&mut alice, &mut bob, 60_000_000, 1);
+    // An HTLC bob never claims.
+    let hash = start_payment(&alice, &bob, 30_000_000, 2);
+    pump(&mut [&mut alice, &mut bob]);
+    assert!(claimable(&bob, hash).is_some());
+
+    let mut confirmed: HashMap<bitcoin::Txid, Transaction> = HashMap::new();
+    confirmed.insert(funding.compute_txid(), funding.clone());
+    let verify = |tx: &Transaction, confirmed: &HashMap<bitcoin::Txid, Transaction>| {
+        tx.verify(|op| {
+            confirmed.get(&op.txid).and_then(|t| t.output.get(op.vout as usize)).cloned()
+        })
+        .unwrap_or_else(|e| panic!("{} does not verify: {e:?}", tx.compute_txid()));
+    };
+    let signed_before = alice.served(wire::SIGN_HOLDER);
+    alice
+        .manager
+        .force_close_broadcasting_latest_txn(&channel_id, &bob.node_id(), "test".to_owned())
+        .unwrap();
+    pump(&mut [&mut alice, &mut bob]);
+    assert!(alice.served(wire::SIGN_HOLDER) > signed_before, "signed on the signer's side");
+    let commitment = alice
+        .take_broadcasts()
+        .into_iter()
+        .find(|t| t.input[0].previous_output.txid == funding.compute_txid())
+        .expect("alice broadcast her commitment");
+    assert_eq!(commitment.output.len(), 3, "to_local, to_remote and the htlc");
+    verify(&commitment, &confirmed);
+    confirmed.insert(commitment.compute_txid(), commitment.clone());
+    chain.mine(&[&alice, &bob], vec![commitment.clone()]);
+    pump(&mut [&mut alice, &mut bob]);
+
+    let mut timeout = None;
+    for _ in 0..200 {
+        let mut block = Vec::new();
+        for tx in alice.take_broadcasts().into_iter().chain(bob.take_broadcasts()) {
+            let spends_commitment =
+                tx.input.iter().any(|i| i.previous_output.txid == commitment.compute_txid());
+            if spends_commitment && timeout.is_none() && !confirmed.contains_key(&tx.compute_txid())
+            {
+                verify(&tx, &confirmed);
+                timeout = Some(tx.clone());
+                confirmed.insert(tx.compute_txid(), tx.clone());
+                block.push(tx);
+            }
+        }
+        chain.mine(&[&alice, &bob], block);
+        pump(&mut [&mut alice, &mut bob]);
+        if timeout.is_some() {
+            break;
+        }
+    }
+    let timeout = timeout.expect("an htlc-timeout transaction");
+    assert_eq!(timeout.input.len(), 1);
+    assert!(alice.served(wire::SIGN_HOLDER_HTLC) > 0, "the htlc-timeout was signed remotely");
+    no_refusals(&[&alice, &bob]);
+
+    // Past every CSV: alice's delayed outputs are hers to sweep, signed by the signer.
+    let secp = Secp256k1::new();
+    for _ in 0..300 {
+        chain.mine(&[&alice, &bob], vec![]);
+        pump(&mut [&mut alice, &mut bob]);
+        let _ = alice.take_broadcasts();
+    }
+    let outputs: Vec<SpendableOutputDescriptor> = alice
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SpendableOutputs { outputs, .. } => Some(outputs.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(outputs.len(), 2, "to_local and the htlc-timeout's output");
+    let refs: Vec<&SpendableOutputDescriptor> = outputs.iter().collect();
+    let ours = alice.keys.get_destination_script([0; 32]).unwrap();
+    let sweep =
+        alice.keys.spend_spendable_outputs(&refs, Vec::new(), ours.clone(), 253, None, &secp);
+    let sweep = sweep.unwrap();
+    verify(&sweep, &confirmed);
+    assert_eq!(sweep.output.len(), 1);
+    assert_eq!(sweep.output[0].script_pubkey, ours);
+    assert!(alice.served(wire::SPEND_OUTPUTS) > 0);
+    // A sweep to a stranger is refused by rule on the signer, and the node side sees why.
+    let stranger = bitcoin::ScriptBuf::new_op_return([1u8; 4]);
+    assert!(alice
+        .keys
+        .spend_spendable_outputs(&refs, Vec::new(), stranger, 253, None, &secp)
+        .is_err());
+    let refusal = alice.keys.refusals().pop().unwrap();
+    assert_eq!(refusal.tag, wire::SPEND_OUTPUTS);
+    assert!(refusal.reason.contains("sweep-destination"), "{}", refusal.reason);
 }

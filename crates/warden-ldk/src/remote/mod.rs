@@ -51,26 +51,30 @@
 //!   `generate_channel_keys_id` (a `new_channel` call that also returns the channel's public
 //!   keys), `pubkeys`, `get_per_commitment_point` (`channel_reestablish` expects it; points
 //!   are public and fixed, so [`RemoteConfig::points_ahead`] of them are fetched per call, in
-//!   aligned windows, and a wait happens once per window), `ecdh`, `sign_gossip_message` and
-//!   `sign_channel_announcement_with_funding_key`. On timeout they return `Err`, except
+//!   aligned windows, and a wait happens once per window), `ecdh`, `sign_gossip_message`,
+//!   `sign_channel_announcement_with_funding_key` and `spend_spendable_outputs` (the signer
+//!   checks the sweep's destinations). On timeout they return `Err`, except
 //!   `generate_channel_keys_id` (a local random id) and `pubkeys` (keys no signature will
 //!   match: the channel cannot open, nothing is at risk).
 //!
 //! # Not remote yet
 //!
-//! `sign_invoice`, `sign_bolt12_invoice`, `sign_message`, `spend_spendable_outputs` and
-//! `unsafe_sign_holder_commitment` return `Err`; `new_funding_pubkey` returns the base funding
+//! `sign_invoice`, `sign_bolt12_invoice`, `sign_message` and `unsafe_sign_holder_commitment`
+//! return `Err`; `new_funding_pubkey` returns the base funding
 //! key and `sign_splice_shared_input` a signature over nothing (Warden refuses splices).
 //! The node side keeps no state across its own restart (the answer cache and the channels'
 //! public keys are in memory; LDK's own serialization keeps the public keys it needs).
+//! Dropping the node side does not close its link or its listener (their threads end with
+//! the process); one node side per process lifetime is the intended use for now.
 //!
 //! # Encoding
 //!
 //! A call is a warden-link `Request` (client context all zero) whose body is a big-endian
-//! `u16` tag ([`wire`]: 62001 to 62035, odd) followed by its arguments in LDK's own
+//! `u16` tag ([`wire`]: 62001 to 62037, odd) followed by its arguments in LDK's own
 //! serialization (`Writeable`): `ChannelTransactionParameters`, `CommitmentTransaction`,
 //! `HolderCommitmentTransaction`, `HTLCOutputInCommitment`, `HTLCDescriptor`,
-//! `ChannelPublicKeys`, the unsigned gossip messages, keys and scalars as LDK writes them,
+//! `ChannelPublicKeys`, `SpendableOutputDescriptor`, the unsigned gossip messages (last in
+//! their call, read to its end), keys and scalars as LDK writes them,
 //! `bitcoin::Transaction` and scripts by their consensus encoding; preimages as a `u16` count
 //! and 32 bytes each; a closing transaction by its two values and scripts (the funding
 //! outpoint is the parameters'). A reply is a `Reply` whose body is the call's tag then the

@@ -311,7 +311,8 @@ impl SignerProvider for RemoteKeysManager {
     type EcdsaSigner = RemoteChannelSigner;
 
     fn generate_channel_keys_id(&self, inbound: bool, user_channel_id: u128) -> [u8; 32] {
-        let call = Call::NewChannel { inbound, user_channel_id };
+        let nonce = self.get_secure_random_bytes();
+        let call = Call::NewChannel { inbound, user_channel_id, nonce };
         let answer = refused(self.link.call_blocking(&call.encode())).ok().and_then(|bytes| {
             wire::answer_body(wire::NEW_CHANNEL, &bytes).and_then(wire::decode_new_channel).ok()
         });
@@ -347,17 +348,32 @@ impl SignerProvider for RemoteKeysManager {
 }
 
 impl OutputSpender for RemoteKeysManager {
-    /// Not remote yet: refused.
+    /// Not asynchronous in LDK: a bounded wait. The signer checks the destinations
+    /// (`sweep-destination`) and signs.
     fn spend_spendable_outputs(
         &self,
-        _: &[&SpendableOutputDescriptor],
-        _: Vec<TxOut>,
-        _: ScriptBuf,
-        _: u32,
-        _: Option<LockTime>,
+        descriptors: &[&SpendableOutputDescriptor],
+        outputs: Vec<TxOut>,
+        change_destination_script: ScriptBuf,
+        feerate_sat_per_1000_weight: u32,
+        locktime: Option<LockTime>,
         _: &Secp256k1<All>,
     ) -> Result<Transaction, ()> {
-        Err(())
+        let items = u16::try_from(descriptors.len().max(outputs.len())).map_err(|_| ())?;
+        if items > wire::MAX_SWEEP_ITEMS {
+            return Err(());
+        }
+        let call = Call::SpendOutputs {
+            descriptors: descriptors.iter().map(|d| (*d).clone()).collect(),
+            outputs,
+            change: change_destination_script,
+            feerate: feerate_sat_per_1000_weight,
+            locktime: locktime.map(|l| l.to_consensus_u32()),
+        };
+        let bytes = refused(self.link.call_blocking(&call.encode()))?;
+        wire::answer_body(wire::SPEND_OUTPUTS, &bytes)
+            .and_then(|b| wire::decode_one(b, "sweep"))
+            .map_err(|_| ())
     }
 }
 

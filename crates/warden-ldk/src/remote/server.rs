@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use bitcoin::secp256k1::{PublicKey, Scalar, Secp256k1};
+use bitcoin::secp256k1::{All, PublicKey, Scalar, Secp256k1};
 use lightning::ln::chan_utils::ClosingTransaction;
 use lightning::ln::msgs::UnsignedGossipMessage;
 use lightning::sign::ecdsa::EcdsaChannelSigner;
-use lightning::sign::{ChannelSigner, NodeSigner, Recipient, SignerProvider};
+use lightning::sign::{ChannelSigner, NodeSigner, OutputSpender, Recipient, SignerProvider};
 use warden_core::rng::EntropySource as _;
 use warden_hsmd::hsm_secret::OsEntropy;
 use warden_link::{
@@ -155,7 +155,8 @@ impl Inner {
 
     fn run(self: Arc<Self>) {
         let mut backoff = Duration::from_millis(20);
-        let mut session = Session { signers: HashMap::new(), refusals_seen: 0 };
+        let mut session =
+            Session { secp: Secp256k1::new(), signers: HashMap::new(), refusals_seen: 0 };
         while !self.stopping() {
             if let Ok(link) = self.dial() {
                 *lock(&self.connects) += 1;
@@ -232,8 +233,18 @@ impl Inner {
 
 /// The channel signers of a signer's life (they outlive links).
 struct Session {
+    secp: Secp256k1<All>,
     signers: HashMap<[u8; 32], WardenChannelSigner>,
     refusals_seen: usize,
+}
+
+/// The channel signer of `id`, derived once.
+fn signer<'a>(
+    signers: &'a mut HashMap<[u8; 32], WardenChannelSigner>,
+    keys: &WardenKeysManager,
+    id: [u8; 32],
+) -> &'a WardenChannelSigner {
+    signers.entry(id).or_insert_with(|| keys.derive_channel_signer(id))
 }
 
 /// The request context the node side puts on every call (remote mode carries no hsmd client).
@@ -241,10 +252,6 @@ pub(crate) const CONTEXT: ClientContext =
     ClientContext { peer_id: [0; 33], dbid: 0, permissions: 0 };
 
 impl Session {
-    fn signer(&mut self, keys: &WardenKeysManager, id: [u8; 32]) -> &WardenChannelSigner {
-        self.signers.entry(id).or_insert_with(|| keys.derive_channel_signer(id))
-    }
-
     /// Why the last call was refused: the rule Warden recorded, if it recorded one.
     fn refusal(&mut self, keys: &WardenKeysManager, op: &str) -> String {
         let all = keys.refusals();
@@ -258,7 +265,7 @@ impl Session {
 
     fn answer(&mut self, keys: &WardenKeysManager, call: Call) -> Result<Vec<u8>, String> {
         let tag = call.tag();
-        let secp = Secp256k1::new();
+        let secp = &self.secp;
         let mut o = Out::tagged(tag);
         let r: Result<(), &'static str> = match call {
             Call::Hello => {
@@ -272,22 +279,22 @@ impl Session {
                 };
                 return Ok(hello.encode());
             }
-            Call::NewChannel { inbound, user_channel_id } => {
+            Call::NewChannel { inbound, user_channel_id, nonce: _ } => {
                 let id = keys.generate_channel_keys_id(inbound, user_channel_id);
-                let pubkeys = self.signer(keys, id).pubkeys(&secp);
+                let pubkeys = signer(&mut self.signers, keys, id).pubkeys(secp);
                 o.put(&id).put(&pubkeys);
                 Ok(())
             }
             Call::ChannelPubkeys { id } => {
-                let pubkeys = self.signer(keys, id).pubkeys(&secp);
+                let pubkeys = signer(&mut self.signers, keys, id).pubkeys(secp);
                 o.put(&pubkeys);
                 Ok(())
             }
             Call::Points { id, idx, count } => {
-                let signer = self.signer(keys, id);
+                let signer = signer(&mut self.signers, keys, id);
                 let points: Vec<_> = (0..u64::from(count))
                     .map_while(|k| idx.checked_sub(k))
-                    .map_while(|i| signer.get_per_commitment_point(i, &secp).ok())
+                    .map_while(|i| signer.get_per_commitment_point(i, secp).ok())
                     .collect();
                 if points.is_empty() {
                     Err("get_per_commitment_point")
@@ -299,34 +306,31 @@ impl Session {
                     Ok(())
                 }
             }
-            Call::ReleaseSecret { id, idx } => self
-                .signer(keys, id)
+            Call::ReleaseSecret { id, idx } => signer(&mut self.signers, keys, id)
                 .release_commitment_secret(idx)
                 .map(|s| {
                     o.put(&s);
                 })
                 .map_err(|()| "release_commitment_secret"),
-            Call::ValidateHolder { id, tx, preimages } => self
-                .signer(keys, id)
+            Call::ValidateHolder { id, tx, preimages } => signer(&mut self.signers, keys, id)
                 .validate_holder_commitment(&tx, preimages)
                 .map_err(|()| "validate_holder_commitment"),
-            Call::ValidateRevocation { id, idx, secret } => self
-                .signer(keys, id)
+            Call::ValidateRevocation { id, idx, secret } => signer(&mut self.signers, keys, id)
                 .validate_counterparty_revocation(idx, &secret)
                 .map_err(|()| "validate_counterparty_revocation"),
-            Call::SignCounterparty { id, params, tx, inbound, outbound } => self
-                .signer(keys, id)
-                .sign_counterparty_commitment(&params, &tx, inbound, outbound, &secp)
-                .map(|(sig, htlcs)| {
-                    o.sig(&sig).put(&u16::try_from(htlcs.len()).unwrap_or(u16::MAX));
-                    for s in &htlcs {
-                        o.sig(s);
-                    }
-                })
-                .map_err(|()| "sign_counterparty_commitment"),
-            Call::SignHolder { id, params, tx } => self
-                .signer(keys, id)
-                .sign_holder_commitment(&params, &tx, &secp)
+            Call::SignCounterparty { id, params, tx, inbound, outbound } => {
+                signer(&mut self.signers, keys, id)
+                    .sign_counterparty_commitment(&params, &tx, inbound, outbound, secp)
+                    .map(|(sig, htlcs)| {
+                        o.sig(&sig).put(&u16::try_from(htlcs.len()).unwrap_or(u16::MAX));
+                        for s in &htlcs {
+                            o.sig(s);
+                        }
+                    })
+                    .map_err(|()| "sign_counterparty_commitment")
+            }
+            Call::SignHolder { id, params, tx } => signer(&mut self.signers, keys, id)
+                .sign_holder_commitment(&params, &tx, secp)
                 .map(|s| {
                     o.sig(&s);
                 })
@@ -348,60 +352,70 @@ impl Session {
                         counterparty_script,
                         funding.into_bitcoin_outpoint(),
                     );
-                    self.signer(keys, id)
-                        .sign_closing_transaction(&params, &closing, &secp)
+                    signer(&mut self.signers, keys, id)
+                        .sign_closing_transaction(&params, &closing, secp)
                         .map(|s| {
                             o.sig(&s);
                         })
                         .map_err(|()| "sign_closing_transaction")
                 }
             },
-            Call::SignJusticeOutput { id, params, tx, input, amount, key } => self
-                .signer(keys, id)
-                .sign_justice_revoked_output(&params, &tx, input as usize, amount, &key, &secp)
-                .map(|s| {
-                    o.sig(&s);
-                })
-                .map_err(|()| "sign_justice_revoked_output"),
-            Call::SignJusticeHtlc { id, params, tx, input, amount, key, htlc } => self
-                .signer(keys, id)
-                .sign_justice_revoked_htlc(&params, &tx, input as usize, amount, &key, &htlc, &secp)
-                .map(|s| {
-                    o.sig(&s);
-                })
-                .map_err(|()| "sign_justice_revoked_htlc"),
-            Call::SignHolderHtlc { id, tx, input, descriptor } => self
-                .signer(keys, id)
-                .sign_holder_htlc_transaction(&tx, input as usize, &descriptor, &secp)
-                .map(|s| {
-                    o.sig(&s);
-                })
-                .map_err(|()| "sign_holder_htlc_transaction"),
-            Call::SignCounterpartyHtlc { id, params, tx, input, amount, point, htlc } => self
-                .signer(keys, id)
-                .sign_counterparty_htlc_transaction(
-                    &params,
-                    &tx,
-                    input as usize,
-                    amount,
-                    &point,
-                    &htlc,
-                    &secp,
-                )
-                .map(|s| {
-                    o.sig(&s);
-                })
-                .map_err(|()| "sign_counterparty_htlc_transaction"),
-            Call::SignAnchor { id, params, tx, input } => self
-                .signer(keys, id)
-                .sign_holder_keyed_anchor_input(&params, &tx, input as usize, &secp)
+            Call::SignJusticeOutput { id, params, tx, input, amount, key } => {
+                signer(&mut self.signers, keys, id)
+                    .sign_justice_revoked_output(&params, &tx, input as usize, amount, &key, secp)
+                    .map(|s| {
+                        o.sig(&s);
+                    })
+                    .map_err(|()| "sign_justice_revoked_output")
+            }
+            Call::SignJusticeHtlc { id, params, tx, input, amount, key, htlc } => {
+                signer(&mut self.signers, keys, id)
+                    .sign_justice_revoked_htlc(
+                        &params,
+                        &tx,
+                        input as usize,
+                        amount,
+                        &key,
+                        &htlc,
+                        secp,
+                    )
+                    .map(|s| {
+                        o.sig(&s);
+                    })
+                    .map_err(|()| "sign_justice_revoked_htlc")
+            }
+            Call::SignHolderHtlc { id, tx, input, descriptor } => {
+                signer(&mut self.signers, keys, id)
+                    .sign_holder_htlc_transaction(&tx, input as usize, &descriptor, secp)
+                    .map(|s| {
+                        o.sig(&s);
+                    })
+                    .map_err(|()| "sign_holder_htlc_transaction")
+            }
+            Call::SignCounterpartyHtlc { id, params, tx, input, amount, point, htlc } => {
+                signer(&mut self.signers, keys, id)
+                    .sign_counterparty_htlc_transaction(
+                        &params,
+                        &tx,
+                        input as usize,
+                        amount,
+                        &point,
+                        &htlc,
+                        secp,
+                    )
+                    .map(|s| {
+                        o.sig(&s);
+                    })
+                    .map_err(|()| "sign_counterparty_htlc_transaction")
+            }
+            Call::SignAnchor { id, params, tx, input } => signer(&mut self.signers, keys, id)
+                .sign_holder_keyed_anchor_input(&params, &tx, input as usize, secp)
                 .map(|s| {
                     o.sig(&s);
                 })
                 .map_err(|()| "sign_holder_keyed_anchor_input"),
-            Call::SignAnnouncement { id, params, msg } => self
-                .signer(keys, id)
-                .sign_channel_announcement_with_funding_key(&params, &msg, &secp)
+            Call::SignAnnouncement { id, params, msg } => signer(&mut self.signers, keys, id)
+                .sign_channel_announcement_with_funding_key(&params, &msg, secp)
                 .map(|s| {
                     o.sig(&s);
                 })
@@ -431,6 +445,15 @@ impl Session {
                         o.sig(&s);
                     })
                     .map_err(|()| "sign_gossip_message")
+            }
+            Call::SpendOutputs { descriptors, outputs, change, feerate, locktime } => {
+                let refs: Vec<_> = descriptors.iter().collect();
+                let locktime = locktime.map(bitcoin::absolute::LockTime::from_consensus);
+                keys.spend_spendable_outputs(&refs, outputs, change, feerate, locktime, secp)
+                    .map(|tx| {
+                        o.put(&tx);
+                    })
+                    .map_err(|()| "spend_spendable_outputs")
             }
         };
         match r {

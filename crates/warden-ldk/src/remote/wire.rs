@@ -4,7 +4,7 @@
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::{PublicKey, SecretKey};
-use bitcoin::{ScriptBuf, Transaction};
+use bitcoin::{ScriptBuf, Transaction, TxOut};
 use lightning::ln::chan_utils::{
     ChannelPublicKeys, ChannelTransactionParameters, CommitmentTransaction, HTLCOutputInCommitment,
     HolderCommitmentTransaction,
@@ -12,7 +12,7 @@ use lightning::ln::chan_utils::{
 use lightning::ln::msgs::{
     UnsignedChannelAnnouncement, UnsignedChannelUpdate, UnsignedNodeAnnouncement,
 };
-use lightning::sign::HTLCDescriptor;
+use lightning::sign::{HTLCDescriptor, SpendableOutputDescriptor};
 use lightning::types::payment::PaymentPreimage;
 use lightning::util::ser::{LengthReadable, Readable, ReadableArgs, Writeable};
 
@@ -53,6 +53,12 @@ pub const ECDH: u16 = 62033;
 /// `sign_gossip_message`.
 pub const SIGN_GOSSIP: u16 = 62035;
 
+/// `spend_spendable_outputs`.
+pub const SPEND_OUTPUTS: u16 = 62037;
+
+/// The most descriptors or outputs one `spend_spendable_outputs` call carries.
+pub const MAX_SWEEP_ITEMS: u16 = 1024;
+
 /// The most per-commitment points one `points` call returns.
 pub const MAX_POINTS: u16 = 64;
 /// The most preimages one call carries.
@@ -80,6 +86,9 @@ pub enum Call {
         inbound: bool,
         /// LDK's `user_channel_id`.
         user_channel_id: u128,
+        /// Fresh bytes of the node side's: two channels with the same `user_channel_id` are
+        /// two calls (a cached answer would give them one `channel_keys_id`).
+        nonce: [u8; 32],
     },
     /// `derive_channel_signer(id).pubkeys()`.
     ChannelPubkeys {
@@ -248,6 +257,19 @@ pub enum Call {
     },
     /// `sign_gossip_message`.
     SignGossip(Box<Gossip>),
+    /// `spend_spendable_outputs`.
+    SpendOutputs {
+        /// The outputs to spend.
+        descriptors: Vec<SpendableOutputDescriptor>,
+        /// Outputs to pay besides the change.
+        outputs: Vec<TxOut>,
+        /// Where the change goes.
+        change: ScriptBuf,
+        /// The feerate (sat per 1000 weight).
+        feerate: u32,
+        /// The locktime, if any.
+        locktime: Option<u32>,
+    },
 }
 
 /// Bytes that do not decode as a call or an answer.
@@ -377,6 +399,7 @@ impl Call {
             Call::SignAnnouncement { .. } => SIGN_ANNOUNCEMENT,
             Call::Ecdh { .. } => ECDH,
             Call::SignGossip(_) => SIGN_GOSSIP,
+            Call::SpendOutputs { .. } => SPEND_OUTPUTS,
         }
     }
 
@@ -385,8 +408,8 @@ impl Call {
         let mut o = Out::tagged(self.tag());
         match self {
             Call::Hello => {}
-            Call::NewChannel { inbound, user_channel_id } => {
-                o.put(inbound).put(user_channel_id);
+            Call::NewChannel { inbound, user_channel_id, nonce } => {
+                o.put(inbound).put(user_channel_id).put(nonce);
             }
             Call::ChannelPubkeys { id } => {
                 o.put(id);
@@ -456,6 +479,23 @@ impl Call {
                     Gossip::NodeAnnouncement(m) => o.put(&GOSSIP_NODE_ANNOUNCEMENT).put(m),
                 };
             }
+            Call::SpendOutputs { descriptors, outputs, change, feerate, locktime } => {
+                let n = u16::try_from(descriptors.len()).unwrap_or(u16::MAX).min(MAX_SWEEP_ITEMS);
+                o.put(&n);
+                for d in descriptors.iter().take(usize::from(n)) {
+                    o.put(d);
+                }
+                let n = u16::try_from(outputs.len()).unwrap_or(u16::MAX).min(MAX_SWEEP_ITEMS);
+                o.put(&n);
+                for out in outputs.iter().take(usize::from(n)) {
+                    o.put(out);
+                }
+                o.put(change).put(feerate);
+                match locktime {
+                    Some(l) => o.put(&true).put(l),
+                    None => o.put(&false),
+                };
+            }
         }
         o.0
     }
@@ -470,6 +510,7 @@ impl Call {
             NEW_CHANNEL => Call::NewChannel {
                 inbound: r.get("inbound")?,
                 user_channel_id: r.get("user_channel_id")?,
+                nonce: r.get("nonce")?,
             },
             CHANNEL_PUBKEYS => Call::ChannelPubkeys { id: r.get("channel_keys_id")? },
             POINTS => {
@@ -575,6 +616,24 @@ impl Call {
                     k => return Err(WireError(format!("unknown gossip kind {k}"))),
                 };
                 Call::SignGossip(Box::new(g))
+            }
+            SPEND_OUTPUTS => {
+                let n: u16 = r.get("descriptor count")?;
+                if n > MAX_SWEEP_ITEMS {
+                    return Err(WireError(format!("{n} descriptors, above {MAX_SWEEP_ITEMS}")));
+                }
+                let descriptors =
+                    (0..n).map(|_| r.get("descriptor")).collect::<Result<Vec<_>, _>>()?;
+                let n: u16 = r.get("output count")?;
+                if n > MAX_SWEEP_ITEMS {
+                    return Err(WireError(format!("{n} outputs, above {MAX_SWEEP_ITEMS}")));
+                }
+                let outputs = (0..n).map(|_| r.get("output")).collect::<Result<Vec<_>, _>>()?;
+                let change = r.get("change script")?;
+                let feerate = r.get("feerate")?;
+                let locktime =
+                    if r.get::<bool>("locktime flag")? { Some(r.get("locktime")?) } else { None };
+                Call::SpendOutputs { descriptors, outputs, change, feerate, locktime }
             }
             t => return Err(WireError(format!("unknown call tag {t}"))),
         };
