@@ -672,6 +672,15 @@ pub struct Hello {
     pub shutdown_script: ScriptBuf,
 }
 
+impl Drop for Hello {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.inbound_payment_key.zeroize();
+        self.peer_storage_key.zeroize();
+        self.receive_auth_key.zeroize();
+    }
+}
+
 impl core::fmt::Debug for Hello {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Hello").field("node_id", &self.node_id).finish_non_exhaustive()
