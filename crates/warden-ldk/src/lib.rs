@@ -48,8 +48,11 @@
 //! [`WardenKeysManager`] on another host, every rule running there) over warden-link, with
 //! LDK's `Err` + `signer_unblocked` pattern for the calls LDK retries, a bounded wait for those
 //! it cannot retry, and the node-level values LDK needs locally (node id, scripts, the inbound
-//! payment, peer storage and receive auth keys) fetched once at start. Not remote yet: invoice
-//! and message signing, splices (see [`remote`]'s documentation).
+//! payment, peer storage and receive auth keys) fetched once at start. BOLT-11 / BOLT-12
+//! invoices and messages are signed remotely too (a bounded wait; the signer's
+//! `message-oracle` check runs there, and the node side verifies each signature against the
+//! node id before handing it to LDK). Not remote yet: splices (see [`remote`]'s
+//! documentation).
 //!
 //! # Not mapped yet
 //!

@@ -5,8 +5,11 @@
 //! tampered call is refused on the signer's side and reaches the node as a refusal; a signer
 //! stopped mid-flow makes LDK's calls fail with `Err`, and once a new signer (reopened from its
 //! sealed store) connects, `signer_unblocked` resumes the flow; a force close, its
-//! HTLC-timeout and the sweep of the delayed outputs are signed over the link; malformed calls are refused, and a signer with
-//! another key is never heard.
+//! HTLC-timeout and the sweep of the delayed outputs are signed over the link; an invoice LDK
+//! creates, a BOLT-12 invoice and a message are signed over the link and verify with the node
+//! id (a BOLT-12 invoice for another signing key gets `Err` from the node side), an invoice
+//! naming another payee is refused by the signer; malformed calls are refused, and a signer
+//! with another key is never heard.
 
 mod support;
 
@@ -36,7 +39,7 @@ use lightning::onion_message::messenger::NullMessageRouter;
 use lightning::routing::router::{PaymentParameters, RouteParameters};
 use lightning::sign::ecdsa::EcdsaChannelSigner;
 use lightning::sign::{
-    ChannelSigner, NodeSigner, OutputSpender, SignerProvider, SpendableOutputDescriptor,
+    ChannelSigner, NodeSigner, OutputSpender, Recipient, SignerProvider, SpendableOutputDescriptor,
 };
 use lightning::util::config::UserConfig;
 use lightning::util::persist::MonitorName;
@@ -986,4 +989,184 @@ fn a_force_close_and_its_htlc_timeout_are_signed_over_the_link() {
     let refusal = alice.keys.refusals().pop().unwrap();
     assert_eq!(refusal.tag, wire::SPEND_OUTPUTS);
     assert!(refusal.reason.contains("sweep-destination"), "{}", refusal.reason);
+}
+
+/// A BOLT-11 invoice of 1,000 sat naming `payee` (or with no payee field), payment hash all `hash`.
+fn raw_invoice(payee: Option<PublicKey>, hash: u8) -> lightning::bolt11_invoice::RawBolt11Invoice {
+    use lightning::bolt11_invoice::{Currency, InvoiceBuilder};
+    let builder = InvoiceBuilder::new(Currency::Regtest)
+        .description("coffee".into())
+        .payment_hash(bitcoin::hashes::sha256::Hash::from_byte_array([hash; 32]))
+        .payment_secret(lightning::types::payment::PaymentSecret([7; 32]))
+        .duration_since_epoch(Duration::from_secs(1_700_000_000))
+        .min_final_cltv_expiry_delta(144)
+        .amount_milli_satoshis(1_000_000);
+    match payee {
+        Some(p) => builder.payee_pub_key(p).build_raw().unwrap(),
+        None => builder.build_raw().unwrap(),
+    }
+}
+
+#[test]
+fn an_invoice_of_a_remote_node_is_signed_over_the_link_and_one_for_another_payee_is_refused() {
+    use lightning::ln::channelmanager::Bolt11InvoiceParameters;
+    let alice = Node::new("alice", 51);
+    let bob = Node::new("bob", 52);
+    assert_eq!(alice.served(wire::SIGN_INVOICE), 0);
+
+    // LDK creates the invoice; the signature comes from alice's Warden over the link.
+    let params = Bolt11InvoiceParameters { amount_msats: Some(42_000), ..Default::default() };
+    let invoice = alice.manager.create_bolt11_invoice(params).unwrap();
+    assert_eq!(alice.served(wire::SIGN_INVOICE), 1, "{:?}", alice.signer().served());
+    assert_eq!(invoice.recover_payee_pub_key(), alice.node_id());
+    assert_eq!(invoice.recover_payee_pub_key(), alice.warden().node_id());
+    assert!(invoice.check_signature().is_ok());
+    assert_eq!(invoice.amount_milli_satoshis(), Some(42_000));
+    no_refusals(&[&alice]);
+
+    // An invoice naming alice as payee is signed too (the call's own bytes, not LDK's).
+    let own = raw_invoice(Some(alice.node_id()), 1);
+    let sig = alice.keys.sign_invoice(&own, Recipient::Node).unwrap();
+    let digest = secp256k1::Message::from_digest(own.signable_hash());
+    assert_eq!(Secp256k1::new().recover_ecdsa(&digest, &sig).unwrap(), alice.node_id());
+    assert_eq!(alice.served(wire::SIGN_INVOICE), 2);
+
+    // A compromised node host asks alice's signer to sign an invoice that names bob as the
+    // payee: refused by the signer's policy, and the refusal reaches the node side.
+    let theirs = raw_invoice(Some(bob.node_id()), 2);
+    assert_eq!(alice.keys.sign_invoice(&theirs, Recipient::Node), Err(()));
+    assert_eq!(alice.served(wire::SIGN_INVOICE), 3);
+    assert_eq!(alice.signer().refused().get(&wire::SIGN_INVOICE), Some(&1));
+    let refusals = alice.warden().refusals();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(refusals[0].operation, "sign_invoice");
+    let seen = alice.keys.refusals();
+    assert!(
+        seen.iter().any(|r| r.tag == wire::SIGN_INVOICE && r.reason.contains("another payee")),
+        "{seen:?}"
+    );
+    // A phantom node's invoice is refused on the node side, without a call.
+    let sent = alice.keys.calls_sent();
+    assert_eq!(alice.keys.sign_invoice(&own, Recipient::PhantomNode), Err(()));
+    assert_eq!(alice.keys.calls_sent(), sent);
+    assert_eq!(alice.served(wire::SIGN_INVOICE), 3);
+    drop(bob);
+}
+
+#[test]
+fn sign_message_goes_over_the_link_and_verifies_with_the_node_id() {
+    let alice = Node::new("alice", 61);
+    let msg = b"warden remote sign_message";
+    let text = alice.keys.sign_message(msg).unwrap();
+    assert_eq!(alice.served(wire::SIGN_MESSAGE), 1);
+    assert!(lightning::util::message_signing::verify(msg, &text, &alice.node_id()));
+    assert!(!lightning::util::message_signing::verify(b"another message", &text, &alice.node_id()));
+    // The same answer as the signer's in-process manager gives (deterministic signatures).
+    assert_eq!(text, alice.warden().sign_message(msg).unwrap());
+    // Too long for one link message: refused on the node side, nothing sent.
+    let sent = alice.keys.calls_sent();
+    assert_eq!(alice.keys.sign_message(&vec![0; wire::MAX_SIGNED_MESSAGE + 1]), Err(()));
+    assert_eq!(alice.keys.calls_sent(), sent);
+    no_refusals(&[&alice]);
+}
+
+#[test]
+fn invoice_and_message_calls_decode_strictly() {
+    let raw = raw_invoice(None, 3);
+    let call = wire::Call::SignInvoice(Box::new(raw.clone()));
+    let bytes = call.encode();
+    match wire::Call::decode(&bytes).unwrap() {
+        wire::Call::SignInvoice(back) => assert_eq!(back.signable_hash(), raw.signable_hash()),
+        other => panic!("decoded as {other:?}"),
+    }
+    // Truncated, garbled, or with trailing bytes: refused.
+    assert!(wire::Call::decode(&bytes[..bytes.len() - 1]).is_err());
+    let mut garbled = bytes.clone();
+    let last = garbled.len() - 3;
+    garbled[last] = if garbled[last] == b'q' { b'p' } else { b'q' };
+    assert!(wire::Call::decode(&garbled).is_err());
+    let mut trailing = bytes.clone();
+    trailing.push(b'q');
+    assert!(wire::Call::decode(&trailing).is_err());
+    let mut not_utf8 = wire::SIGN_INVOICE.to_be_bytes().to_vec();
+    not_utf8.extend_from_slice(&[0xff, 0xfe]);
+    assert!(wire::Call::decode(&not_utf8).is_err());
+    assert!(wire::Call::decode(&wire::SIGN_INVOICE.to_be_bytes()).is_err());
+
+    // A BOLT-12 invoice that does not parse is refused.
+    let mut bolt12 = wire::SIGN_BOLT12_INVOICE.to_be_bytes().to_vec();
+    bolt12.extend_from_slice(&[1, 2, 3, 4]);
+    assert!(wire::Call::decode(&bolt12).is_err());
+    assert!(wire::Call::decode(&wire::SIGN_BOLT12_INVOICE.to_be_bytes()).is_err());
+
+    // A message round-trips; one above the limit is refused.
+    let call = wire::Call::SignMessage(b"hello".to_vec());
+    match wire::Call::decode(&call.encode()).unwrap() {
+        wire::Call::SignMessage(m) => assert_eq!(m, b"hello"),
+        other => panic!("decoded as {other:?}"),
+    }
+    let mut long = wire::SIGN_MESSAGE.to_be_bytes().to_vec();
+    long.resize(2 + wire::MAX_SIGNED_MESSAGE + 1, 0);
+    assert!(wire::Call::decode(&long).is_err());
+    long.truncate(2 + wire::MAX_SIGNED_MESSAGE);
+    assert!(wire::Call::decode(&long).is_ok());
+}
+
+/// An unsigned BOLT-12 invoice for an offer of `issuer`'s (its signing key), built with LDK's
+/// offers API (a one-hop blinded path to `issuer`).
+fn unsigned_bolt12(
+    issuer: PublicKey,
+    entropy: &RemoteKeysManager,
+) -> lightning::offers::invoice::UnsignedBolt12Invoice {
+    use lightning::blinded_path::payment::{
+        BlindedPaymentPath, Bolt12RefundContext, PaymentConstraints, PaymentContext,
+        UnauthenticatedReceiveTlvs,
+    };
+    use lightning::ln::inbound_payment::ExpandedKey;
+    use lightning::offers::nonce::Nonce;
+    use lightning::offers::offer::OfferBuilder;
+    use lightning::types::payment::{PaymentHash, PaymentSecret};
+    let secp = Secp256k1::new();
+    let key = ExpandedKey::new([9; 32]);
+    let offer = OfferBuilder::new(issuer).amount_msats(1_000).build().unwrap();
+    let request = offer
+        .request_invoice(&key, Nonce::from_entropy_source(entropy), &secp, PaymentId([1; 32]))
+        .unwrap()
+        .build_and_sign()
+        .unwrap();
+    let tlvs = UnauthenticatedReceiveTlvs {
+        payment_secret: PaymentSecret([3; 32]),
+        payment_constraints: PaymentConstraints {
+            max_cltv_expiry: 1_000_000,
+            htlc_minimum_msat: 1,
+        },
+        payment_context: PaymentContext::Bolt12Refund(Bolt12RefundContext {}),
+    }
+    .authenticate(Nonce::from_entropy_source(entropy), &key);
+    let path = BlindedPaymentPath::one_hop(issuer, tlvs, 144, entropy, &secp).unwrap();
+    request
+        .respond_with_no_std(vec![path], PaymentHash([5; 32]), Duration::from_secs(1_700_000_000))
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_bolt12_invoice_is_signed_over_the_link_and_checked_on_the_node_side() {
+    let alice = Node::new("alice", 71);
+    let bob = Node::new("bob", 72);
+    let invoice = unsigned_bolt12(alice.node_id(), &alice.keys);
+    let sig = alice.keys.sign_bolt12_invoice(&invoice).unwrap();
+    assert_eq!(alice.served(wire::SIGN_BOLT12_INVOICE), 1);
+    let xonly = alice.node_id().x_only_public_key().0;
+    Secp256k1::new().verify_schnorr(&sig, invoice.tagged_hash().as_digest(), &xonly).unwrap();
+    // LDK accepts the signed invoice (it checks the signature with the signing key).
+    invoice.sign(|_: &lightning::offers::invoice::UnsignedBolt12Invoice| Ok(sig)).unwrap();
+    no_refusals(&[&alice]);
+
+    // An invoice whose signing key is bob's: alice's signer signs with alice's node key, the
+    // node side's check fails, and LDK gets `Err` rather than an invalid signature.
+    let other = unsigned_bolt12(bob.node_id(), &alice.keys);
+    assert_eq!(alice.keys.sign_bolt12_invoice(&other), Err(()));
+    assert_eq!(alice.served(wire::SIGN_BOLT12_INVOICE), 2);
 }

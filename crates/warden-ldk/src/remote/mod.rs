@@ -52,15 +52,24 @@
 //!   keys), `pubkeys`, `get_per_commitment_point` (`channel_reestablish` expects it; points
 //!   are public and fixed, so [`RemoteConfig::points_ahead`] of them are fetched per call, in
 //!   aligned windows, and a wait happens once per window), `ecdh`, `sign_gossip_message`,
-//!   `sign_channel_announcement_with_funding_key` and `spend_spendable_outputs` (the signer
-//!   checks the sweep's destinations). On timeout they return `Err`, except
+//!   `sign_channel_announcement_with_funding_key`, `spend_spendable_outputs` (the signer
+//!   checks the sweep's destinations), and the node key's other signatures: `sign_invoice`
+//!   (BOLT-11, `Recipient::Node` only; the signer refuses an invoice that names another payee
+//!   or has no payment hash, `message-oracle`), `sign_bolt12_invoice` and `sign_message` (at
+//!   most [`wire::MAX_SIGNED_MESSAGE`] bytes). The node side checks these three answers
+//!   before LDK sees them: the invoice signature must recover to the node id over the hash
+//!   it computed itself, the BOLT-12 signature verify with the invoice's signing key over its
+//!   tagged hash, the message signature verify with the node id; otherwise `Err`. On timeout
+//!   they return `Err`, except
 //!   `generate_channel_keys_id` (a local random id) and `pubkeys` (keys no signature will
 //!   match: the channel cannot open, nothing is at risk).
 //!
 //! # Not remote yet
 //!
-//! `sign_invoice`, `sign_bolt12_invoice`, `sign_message` and `unsafe_sign_holder_commitment`
-//! return `Err`; `new_funding_pubkey` returns the base funding
+//! `unsafe_sign_holder_commitment` (LDK's tests only) and a phantom node's `sign_invoice`
+//! return `Err`; a BOLT-12 invoice with experimental TLV records is refused too (LDK's
+//! serialization of an unsigned invoice does not carry them, so the signed hash would differ
+//! and the node side's check fails); `new_funding_pubkey` returns the base funding
 //! key and `sign_splice_shared_input` a signature over nothing (Warden refuses splices).
 //! The node side keeps no state across its own restart (the answer cache and the channels'
 //! public keys are in memory; LDK's own serialization keeps the public keys it needs).
@@ -70,15 +79,21 @@
 //! # Encoding
 //!
 //! A call is a warden-link `Request` (client context all zero) whose body is a big-endian
-//! `u16` tag ([`wire`]: 62001 to 62037, odd) followed by its arguments in LDK's own
+//! `u16` tag ([`wire`]: 62001 to 62043, odd) followed by its arguments in LDK's own
 //! serialization (`Writeable`): `ChannelTransactionParameters`, `CommitmentTransaction`,
 //! `HolderCommitmentTransaction`, `HTLCOutputInCommitment`, `HTLCDescriptor`,
 //! `ChannelPublicKeys`, `SpendableOutputDescriptor`, the unsigned gossip messages (last in
 //! their call, read to its end), keys and scalars as LDK writes them,
 //! `bitcoin::Transaction` and scripts by their consensus encoding; preimages as a `u16` count
 //! and 32 bytes each; a closing transaction by its two values and scripts (the funding
-//! outpoint is the parameters'). A reply is a `Reply` whose body is the call's tag then the
-//! result (signatures 64-byte compact, a list of them after a `u16` count); a refusal is an
+//! outpoint is the parameters'). The last three calls carry one value to the end of the
+//! body: `sign_invoice` (62039) the invoice's bech32 text as LDK's encoder writes it (with a
+//! placeholder signature: the signer parses it and signs the parsed invoice's hash),
+//! `sign_bolt12_invoice` (62041) the unsigned invoice's TLV stream (it must parse as an
+//! `UnsignedBolt12Invoice`), `sign_message` (62043) the message's bytes. A reply is a `Reply`
+//! whose body is the call's tag then the result (signatures 64-byte compact, a list of them
+//! after a `u16` count; an invoice signature 64 bytes and its recovery id, a BOLT-12 one 64
+//! bytes Schnorr, a signed message LDK's zbase32 text); a refusal is an
 //! `ErrorReply` whose text is the operation and the rule that refused it. A call with an
 //! unknown tag, a malformed argument or trailing bytes is refused (never a panic).
 

@@ -30,6 +30,7 @@ use lightning::sign::{
     ReceiveAuthKey, Recipient, SignerProvider, SpendableOutputDescriptor,
 };
 use lightning::types::payment::PaymentPreimage;
+use lightning::util::ser::Writeable;
 use warden_core::rng::EntropySource as _;
 use warden_hsmd::hsm_secret::OsEntropy;
 use warden_link::StaticSecretKey;
@@ -282,14 +283,49 @@ impl NodeSigner for RemoteKeysManager {
         Ok(SharedSecret::from_bytes(secret))
     }
 
-    /// Not remote yet: refused.
-    fn sign_invoice(&self, _: &RawBolt11Invoice, _: Recipient) -> Result<RecoverableSignature, ()> {
-        Err(())
+    /// Waited for (bounded): the signer checks the invoice names no other payee and carries
+    /// a payment hash. The signature is checked here against the hash the node side computed
+    /// and the node id: an answer for another invoice, or from another key, is `Err`.
+    fn sign_invoice(
+        &self,
+        invoice: &RawBolt11Invoice,
+        recipient: Recipient,
+    ) -> Result<RecoverableSignature, ()> {
+        if matches!(recipient, Recipient::PhantomNode) {
+            return Err(());
+        }
+        let call = Call::SignInvoice(Box::new(invoice.clone()));
+        let bytes = refused(self.link.call_blocking(&call.encode()))?;
+        let sig = wire::answer_body(wire::SIGN_INVOICE, &bytes)
+            .and_then(wire::decode_recoverable)
+            .map_err(|_| ())?;
+        let digest = Message::from_digest(invoice.signable_hash());
+        let secp = Secp256k1::verification_only();
+        match secp.recover_ecdsa(&digest, &sig) {
+            Ok(key) if key == self.session.hello.node_id => Ok(sig),
+            _ => Err(()),
+        }
     }
 
-    /// Not remote yet: refused.
-    fn sign_bolt12_invoice(&self, _: &UnsignedBolt12Invoice) -> Result<schnorr::Signature, ()> {
-        Err(())
+    /// Waited for (bounded). The signature is checked here against the invoice's tagged hash
+    /// and its signing key (an invoice whose experimental records LDK's serialization does
+    /// not carry, or one signed for a key other than the node's, is `Err`).
+    fn sign_bolt12_invoice(
+        &self,
+        invoice: &UnsignedBolt12Invoice,
+    ) -> Result<schnorr::Signature, ()> {
+        let mut bytes = Vec::new();
+        invoice.write(&mut bytes).map_err(|_| ())?;
+        let call = Call::SignBolt12Invoice(bytes);
+        let answer = refused(self.link.call_blocking(&call.encode()))?;
+        let sig = wire::answer_body(wire::SIGN_BOLT12_INVOICE, &answer)
+            .and_then(wire::decode_schnorr)
+            .map_err(|_| ())?;
+        let key = invoice.signing_pubkey().x_only_public_key().0;
+        Secp256k1::verification_only()
+            .verify_schnorr(&sig, invoice.tagged_hash().as_digest(), &key)
+            .map(|()| sig)
+            .map_err(|_| ())
     }
 
     fn sign_gossip_message(&self, msg: UnsignedGossipMessage) -> Result<Signature, ()> {
@@ -301,9 +337,23 @@ impl NodeSigner for RemoteKeysManager {
         self.blocking_sig(&Call::SignGossip(Box::new(gossip)))
     }
 
-    /// Not remote yet: refused.
-    fn sign_message(&self, _: &[u8]) -> Result<String, ()> {
-        Err(())
+    /// Waited for (bounded); a message above [`wire::MAX_SIGNED_MESSAGE`] bytes is `Err`, and
+    /// so is an answer that does not verify with the node id.
+    fn sign_message(&self, msg: &[u8]) -> Result<String, ()> {
+        if msg.len() > wire::MAX_SIGNED_MESSAGE {
+            return Err(());
+        }
+        let call = Call::SignMessage(msg.to_vec());
+        let bytes = refused(self.link.call_blocking(&call.encode()))?;
+        let text = wire::answer_body(wire::SIGN_MESSAGE, &bytes)
+            .and_then(wire::decode_text)
+            .map_err(|_| ())?;
+        // Checked here: a signature by another key is `Err`.
+        if lightning::util::message_signing::verify(msg, &text, &self.session.hello.node_id) {
+            Ok(text)
+        } else {
+            Err(())
+        }
     }
 }
 

@@ -455,6 +455,29 @@ impl Session {
                     })
                     .map_err(|()| "spend_spendable_outputs")
             }
+            // The in-process manager's policy runs: an invoice naming another payee, or
+            // without a payment hash, is refused (`message-oracle`).
+            Call::SignInvoice(raw) => keys
+                .sign_invoice(&raw, Recipient::Node)
+                .map(|s| wire::encode_recoverable(&mut o, &s))
+                .map_err(|()| "sign_invoice"),
+            Call::SignBolt12Invoice(bytes) => {
+                match lightning::offers::invoice::UnsignedBolt12Invoice::try_from(bytes) {
+                    Err(_) => Err("sign_bolt12_invoice: the invoice does not parse"),
+                    Ok(invoice) => keys
+                        .sign_bolt12_invoice(&invoice)
+                        .map(|s| {
+                            o.0.extend_from_slice(s.as_ref());
+                        })
+                        .map_err(|()| "sign_bolt12_invoice"),
+                }
+            }
+            Call::SignMessage(msg) => keys
+                .sign_message(&msg)
+                .map(|text| {
+                    o.0.extend_from_slice(text.as_bytes());
+                })
+                .map_err(|()| "sign_message"),
         };
         match r {
             Ok(()) => Ok(o.0),

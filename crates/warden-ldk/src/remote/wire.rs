@@ -3,8 +3,11 @@
 
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::ecdsa::Signature;
+use bitcoin::secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+use bitcoin::secp256k1::schnorr;
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use bitcoin::{ScriptBuf, Transaction, TxOut};
+use lightning::bolt11_invoice::{RawBolt11Invoice, SignedRawBolt11Invoice};
 use lightning::ln::chan_utils::{
     ChannelPublicKeys, ChannelTransactionParameters, CommitmentTransaction, HTLCOutputInCommitment,
     HolderCommitmentTransaction,
@@ -12,6 +15,7 @@ use lightning::ln::chan_utils::{
 use lightning::ln::msgs::{
     UnsignedChannelAnnouncement, UnsignedChannelUpdate, UnsignedNodeAnnouncement,
 };
+use lightning::offers::invoice::UnsignedBolt12Invoice;
 use lightning::sign::{HTLCDescriptor, SpendableOutputDescriptor};
 use lightning::types::payment::PaymentPreimage;
 use lightning::util::ser::{LengthReadable, Readable, ReadableArgs, Writeable};
@@ -55,6 +59,16 @@ pub const SIGN_GOSSIP: u16 = 62035;
 
 /// `spend_spendable_outputs`.
 pub const SPEND_OUTPUTS: u16 = 62037;
+
+/// `sign_invoice` (BOLT-11, `Recipient::Node`).
+pub const SIGN_INVOICE: u16 = 62039;
+/// `sign_bolt12_invoice`.
+pub const SIGN_BOLT12_INVOICE: u16 = 62041;
+/// `sign_message`.
+pub const SIGN_MESSAGE: u16 = 62043;
+
+/// The longest message `sign_message` carries (a link message is at most 65535 bytes).
+pub const MAX_SIGNED_MESSAGE: usize = 60_000;
 
 /// The most descriptors or outputs one `spend_spendable_outputs` call carries.
 pub const MAX_SWEEP_ITEMS: u16 = 1024;
@@ -270,6 +284,13 @@ pub enum Call {
         /// The locktime, if any.
         locktime: Option<u32>,
     },
+    /// `sign_invoice` for `Recipient::Node` (a phantom node's invoice is refused locally).
+    SignInvoice(Box<RawBolt11Invoice>),
+    /// `sign_bolt12_invoice`: the unsigned invoice's TLV stream (LDK's `Writeable`), checked
+    /// to parse as an `UnsignedBolt12Invoice` when decoded.
+    SignBolt12Invoice(Vec<u8>),
+    /// `sign_message`: the message (at most [`MAX_SIGNED_MESSAGE`] bytes).
+    SignMessage(Vec<u8>),
 }
 
 /// Bytes that do not decode as a call or an answer.
@@ -400,6 +421,9 @@ impl Call {
             Call::Ecdh { .. } => ECDH,
             Call::SignGossip(_) => SIGN_GOSSIP,
             Call::SpendOutputs { .. } => SPEND_OUTPUTS,
+            Call::SignInvoice(_) => SIGN_INVOICE,
+            Call::SignBolt12Invoice(_) => SIGN_BOLT12_INVOICE,
+            Call::SignMessage(_) => SIGN_MESSAGE,
         }
     }
 
@@ -495,6 +519,16 @@ impl Call {
                     Some(l) => o.put(&true).put(l),
                     None => o.put(&false),
                 };
+            }
+            Call::SignInvoice(raw) => {
+                // The invoice travels as the bech32 text of LDK's own encoder, with a
+                // placeholder signature (the signer signs the parsed invoice's hash).
+                if let Some(text) = invoice_text(raw) {
+                    o.0.extend_from_slice(text.as_bytes());
+                }
+            }
+            Call::SignBolt12Invoice(bytes) | Call::SignMessage(bytes) => {
+                o.0.extend_from_slice(bytes);
             }
         }
         o.0
@@ -635,6 +669,32 @@ impl Call {
                     if r.get::<bool>("locktime flag")? { Some(r.get("locktime")?) } else { None };
                 Call::SpendOutputs { descriptors, outputs, change, feerate, locktime }
             }
+            SIGN_INVOICE => {
+                let text = core::str::from_utf8(r.0)
+                    .map_err(|_| WireError("invoice: not UTF-8".into()))?;
+                let signed: SignedRawBolt11Invoice =
+                    text.parse().map_err(|e| WireError(format!("invoice: {e}")))?;
+                r.0 = &[];
+                Call::SignInvoice(Box::new(signed.into_parts().0))
+            }
+            SIGN_BOLT12_INVOICE => {
+                let bytes = r.0.to_vec();
+                UnsignedBolt12Invoice::try_from(bytes.clone())
+                    .map_err(|e| WireError(format!("bolt12 invoice: {e:?}")))?;
+                r.0 = &[];
+                Call::SignBolt12Invoice(bytes)
+            }
+            SIGN_MESSAGE => {
+                if r.0.len() > MAX_SIGNED_MESSAGE {
+                    return Err(WireError(format!(
+                        "a message of {} bytes, above {MAX_SIGNED_MESSAGE}",
+                        r.0.len()
+                    )));
+                }
+                let bytes = r.0.to_vec();
+                r.0 = &[];
+                Call::SignMessage(bytes)
+            }
             t => return Err(WireError(format!("unknown call tag {t}"))),
         };
         r.end()?;
@@ -756,6 +816,48 @@ pub(crate) fn decode_sigs(body: &[u8]) -> Result<(Signature, Vec<Signature>), Wi
     let htlcs = (0..n).map(|_| r.sig()).collect::<Result<Vec<_>, _>>()?;
     r.end()?;
     Ok((s, htlcs))
+}
+
+/// A BOLT-11 invoice's bech32 text with a placeholder signature (`None` only if the
+/// placeholder is not a valid signature, which it is).
+fn invoice_text(raw: &RawBolt11Invoice) -> Option<String> {
+    let id = RecoveryId::from_i32(0).ok()?;
+    let placeholder = RecoverableSignature::from_compact(&[1; 64], id).ok()?;
+    let signed = raw.clone().sign(|_| Ok::<_, ()>(placeholder)).ok()?;
+    Some(signed.to_string())
+}
+
+/// Encodes a `sign_invoice` answer: the compact signature and its recovery id.
+pub(crate) fn encode_recoverable(o: &mut Out, s: &RecoverableSignature) {
+    let (id, bytes) = s.serialize_compact();
+    o.0.extend_from_slice(&bytes);
+    o.0.push(u8::try_from(id.to_i32()).unwrap_or(u8::MAX));
+}
+
+/// Decodes a `sign_invoice` answer.
+pub(crate) fn decode_recoverable(body: &[u8]) -> Result<RecoverableSignature, WireError> {
+    match body {
+        [sig @ .., id] if sig.len() == 64 => {
+            let id = RecoveryId::from_i32(i32::from(*id))
+                .map_err(|_| WireError("recovery id: invalid".into()))?;
+            RecoverableSignature::from_compact(sig, id)
+                .map_err(|_| WireError("invoice signature: invalid".into()))
+        }
+        _ => Err(WireError(format!("invoice signature: {} bytes, not 65", body.len()))),
+    }
+}
+
+/// Decodes a `sign_bolt12_invoice` answer.
+pub(crate) fn decode_schnorr(body: &[u8]) -> Result<schnorr::Signature, WireError> {
+    schnorr::Signature::from_slice(body)
+        .map_err(|_| WireError(format!("schnorr signature: {} bytes, invalid", body.len())))
+}
+
+/// Decodes a `sign_message` answer (LDK's zbase32 text).
+pub(crate) fn decode_text(body: &[u8]) -> Result<String, WireError> {
+    core::str::from_utf8(body)
+        .map(str::to_owned)
+        .map_err(|_| WireError("signed message: not UTF-8".into()))
 }
 
 /// Decodes a `points` answer.
