@@ -895,12 +895,28 @@ mod tests {
                         Outcome::Reply(m) | Outcome::NewClient { reply: m, .. } => m,
                     }
                 };
-                link.send_message(&LinkMessage::Reply(warden_link::Reply { id: r.id, msg: reply }))
-                    .unwrap();
+                // The test may close the link while a reply is on its way (the proxy's status
+                // request right after init): that ends this signer, as a real one's link.
+                let reply = LinkMessage::Reply(warden_link::Reply { id: r.id, msg: reply });
+                if link.send_message(&reply).is_err() {
+                    break;
+                }
             }
             seen
         });
         (thread, handle)
+    }
+
+    /// Proxy settings for the tests: loopback on any port, `wait_secs` for an answer, a 5 s
+    /// heartbeat, and status requests an hour apart (only the one after `init`).
+    fn test_config(signer_key: PublicKey, wait_secs: u64) -> ProxyConfig {
+        ProxyConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            signer_key,
+            wait: Duration::from_secs(wait_secs),
+            heartbeat: Duration::from_secs(5),
+            status: Duration::from_secs(3600),
+        }
     }
 
     /// Requests wait for a signer; a new signer gets `init` first, then what is in flight;
@@ -914,13 +930,7 @@ mod tests {
         let proxy_key = load_or_create_key(dir.path(), &mut entropy).unwrap();
         let proxy_pub = proxy_key.public_key();
         let signer_key = [7u8; 32];
-        let config = ProxyConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            signer_key: StaticSecretKey::from_bytes(signer_key).unwrap().public_key(),
-            wait: Duration::from_secs(20),
-            heartbeat: Duration::from_secs(5),
-            status: Duration::from_secs(3600),
-        };
+        let config = test_config(StaticSecretKey::from_bytes(signer_key).unwrap().public_key(), 20);
         let mut proxy = Proxy::start(&config, proxy_key, dir.path()).unwrap();
         let addr = proxy.local_addr();
         let written = fs::read_to_string(dir.path().join(STORE_DIR).join(ADDR_FILE)).unwrap();
@@ -978,13 +988,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut entropy = OsEntropy::open().unwrap();
         let key = load_or_create_key(dir.path(), &mut entropy).unwrap();
-        let config = ProxyConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            signer_key: key.public_key(),
-            wait: Duration::from_secs(1),
-            heartbeat: Duration::from_secs(5),
-            status: Duration::from_secs(3600),
-        };
+        let config = test_config(key.public_key(), 1);
         let mut proxy = Proxy::start(&config, key, dir.path()).unwrap();
         let init = warden_testkit::Hsmd::regtest_init().encode().unwrap();
         let start = Instant::now();
@@ -1048,13 +1052,7 @@ mod tests {
         let proxy_key = load_or_create_key(dir.path(), &mut entropy).unwrap();
         let proxy_pub = proxy_key.public_key();
         let signer_key = [7u8; 32];
-        let config = ProxyConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            signer_key: StaticSecretKey::from_bytes(signer_key).unwrap().public_key(),
-            wait: Duration::from_secs(20),
-            heartbeat: Duration::from_secs(5),
-            status: Duration::from_secs(3600),
-        };
+        let config = test_config(StaticSecretKey::from_bytes(signer_key).unwrap().public_key(), 20);
         let mut proxy = Proxy::start(&config, proxy_key, dir.path()).unwrap();
         let addr = proxy.local_addr();
         let inits = Arc::new(Mutex::new(Vec::new()));
