@@ -480,7 +480,8 @@ impl AuditState {
     }
 }
 
-fn blank(time: u64) -> AuditEntry {
+/// An `event` entry at `time` with every optional field empty (sequence and chain set later).
+pub(crate) fn blank(time: u64) -> AuditEntry {
     AuditEntry {
         seq: 0,
         prev: [0; 32],

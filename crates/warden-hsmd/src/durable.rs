@@ -1335,17 +1335,8 @@ mod tests {
             let entry = AuditEntry {
                 seq: 1,
                 prev: crate::audit::genesis_hash(core.store_id.as_bytes()),
-                time: 1_600_000_000,
-                outcome: AuditOutcome::Event,
-                request_sha256: None,
-                peer: None,
-                dbid: None,
-                msg_type: None,
-                rule: None,
                 detail: Some("written in the layout with a tip record".into()),
-                reply_sha256: None,
-                state_sha256: None,
-                warned: Vec::new(),
+                ..crate::audit::blank(1_600_000_000)
             };
             let sealed = seal_record(
                 &core.keys,

@@ -187,21 +187,10 @@ pub fn requests() -> Vec<Request> {
         SignInvoice { u5bytes: vec![31; 40], hrp: b"lnbcrt".to_vec() }.into(),
         ClientHsmfd { id: node(5), dbid: 3, permissions: Permissions(8 | 16) }.into(),
         GetChannelBasepoints { peerid: node(6), dbid: u64::MAX }.into(),
-        Init {
-            bip32_key_version: Bip32KeyVersion {
-                pubkey_version: 0x043587cf,
-                privkey_version: 0x04358394,
-            },
-            chainparams: ChainHash::using_genesis_block(Network::Regtest),
-            hsm_encryption_key: None,
-            dev_force_privkey: None,
-            dev_force_bip32_seed: None,
-            dev_force_channel_secrets: None,
-            dev_force_channel_secrets_shaseed: None,
-            hsm_wire_min_version: 5,
-            hsm_wire_max_version: 6,
-            tlvs: InitTlvs::default(),
-        }
+        Init::plain(
+            Bip32KeyVersion { pubkey_version: 0x043587cf, privkey_version: 0x04358394 },
+            ChainHash::using_genesis_block(Network::Regtest),
+        )
         .into(),
         Init {
             bip32_key_version: Bip32KeyVersion {
