@@ -834,7 +834,9 @@ fn counterparty_htlc_claims() {
         // Seen from the remote side: this is the counterparty's (local's) commitment.
         let (fx, built) = seven_output_commitment(channel_type);
         let expected_sequence = match channel_type {
-            ChannelType::StaticRemoteKey => Sequence::ENABLE_RBF_NO_LOCKTIME,
+            ChannelType::StaticRemoteKey | ChannelType::ZeroFeeCommitments => {
+                Sequence::ENABLE_RBF_NO_LOCKTIME
+            }
             ChannelType::AnchorsZeroFeeHtlc => Sequence::from_consensus(1),
         };
         let mut claims = 0;

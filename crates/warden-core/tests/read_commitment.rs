@@ -17,13 +17,27 @@ use warden_core::channel::{ChannelSetup, CommitmentContent, HtlcInfo, HtlcSide};
 use warden_core::policy::{PolicyError, Rule};
 use warden_core::secp256k1::ecdsa::Signature as EcdsaSignature;
 use warden_core::secp256k1::{Message, PublicKey};
-use warden_core::tx::{CommitmentOutputKind, CommitmentSpec, HtlcDirection};
+use warden_core::tx::scripts::shared_anchor_script_pubkey;
+use warden_core::tx::{ChannelType, CommitmentOutputKind, CommitmentSpec, HtlcDirection};
 use warden_core::units::{Msat, Sat};
 
 const VECTORS: &str = include_str!("data/bolt3/bolt3_commitment_txs.json");
 
+/// The channel type's features as Warden stores them (BOLT-09, big-endian).
+fn features(channel_type: ChannelType) -> Vec<u8> {
+    match channel_type {
+        ChannelType::StaticRemoteKey => vec![0x10, 0x00],
+        ChannelType::AnchorsZeroFeeHtlc => vec![0x40, 0x10, 0x00],
+        // Bit 140, LDK's staging bit of option_zero_fee_commitments.
+        ChannelType::ZeroFeeCommitments => {
+            let mut f = vec![0u8; 18];
+            f[0] = 0x10;
+            f
+        }
+    }
+}
+
 fn setup(fx: &Fixture, spec: &CommitmentSpec) -> ChannelSetup {
-    let anchors = spec.channel_type.has_anchors();
     ChannelSetup {
         is_outbound: true,
         channel_value: fx.funding_value,
@@ -36,7 +50,7 @@ fn setup(fx: &Fixture, spec: &CommitmentSpec) -> ChannelSetup {
         counterparty_funding_pubkey: fx.remote_funding_pubkey,
         counterparty_selected_delay: fx.to_self_delay,
         counterparty_shutdown_script: None,
-        channel_type_features: if anchors { vec![0x40, 0x10, 0x00] } else { vec![0x10, 0x00] },
+        channel_type_features: features(spec.channel_type),
     }
 }
 
@@ -424,4 +438,114 @@ fn the_peers_htlc_transactions_of_every_vector_are_checked() {
         }
     }
     assert_eq!(checked, 33);
+}
+
+/// Zero-fee commitments (`option_zero_fee_commitments`, LDK's staging bit 140): version 3,
+/// feerate 0, no keyed anchors, one pay-to-anchor output holding what the other outputs leave
+/// of the channel value up to 240 sat. Four commitments — nothing left (a 0-sat anchor), a
+/// millisatoshi remainder, a trimmed to_remote, and trimmed HTLCs beyond the cap — are built
+/// and read back; an anchor of another value, dropped or doubled, version 2, keyed anchors
+/// and a stated feerate are each refused. (Value moved from a balance into the anchor is the
+/// balance rule's: it counts as trimmed outflow, as value put into trimmed HTLCs does.)
+#[test]
+fn zero_fee_commitments_are_read_and_their_shared_anchor_checked() {
+    use warden_core::policy::commitment::check_commitment;
+    use warden_core::policy::Limits;
+    use warden_core::tx::scripts::anchor_witness_script;
+
+    let fx = Fixture::load();
+    let zfc = ChannelType::ZeroFeeCommitments;
+    let all = [0, 1, 2, 3, 4];
+    // (to_local msat, to_remote msat, dust limit, the anchor's value)
+    let cases = [
+        (6_988_000_000, 3_000_000_000, 546, 0),
+        (6_988_000_700, 2_999_999_300, 546, 1),
+        (9_987_800_000, 200_000, 546, 200),
+        (6_988_000_000, 3_000_000_000, 2_500, 240),
+    ];
+    for (to_local, to_remote, dust, anchor) in cases {
+        let spec = fx.spec(zfc, to_local, to_remote, 0, dust, &all);
+        let built = spec.build().unwrap();
+        assert_eq!(built.tx.version.0, 3);
+        let shared = shared_anchor_script_pubkey();
+        let outs: Vec<_> = built.tx.output.iter().filter(|o| o.script_pubkey == shared).collect();
+        assert_eq!(outs.len(), 1);
+        assert_eq!(outs[0].value.to_sat(), anchor, "{to_local} {to_remote} {dust}");
+        let htlcs = untrimmed_in_output_order(&spec);
+        let content = read(&fx, &spec, &htlcs, &built.tx).unwrap();
+        assert_eq!(content.to_holder.0, to_local / 1000);
+        assert_eq!(
+            content.to_counterparty.0,
+            if to_remote / 1000 < dust { 0 } else { to_remote / 1000 }
+        );
+        let setup = setup(&fx, &spec);
+        check_commitment(&Limits::mainnet(), &setup, &content).unwrap();
+        let stated =
+            CommitmentContent { feerate: warden_core::units::FeeratePerKw(253), ..content };
+        let err = check_commitment(&Limits::mainnet(), &setup, &stated).unwrap_err();
+        assert_eq!(err.rule, Rule::CommitmentFeeRange);
+
+        let at = built.tx.output.iter().position(|o| o.script_pubkey == shared).unwrap();
+        // The anchor paying more than the other outputs leave (value from nowhere: in a
+        // signed transaction, from the fee), or less (more than what is left to miners).
+        let mut t = built.tx.clone();
+        t.output[at].value += Amount::from_sat(1);
+        assert_structure(&fx, &spec, &htlcs, &t);
+        if anchor > 0 {
+            let mut t = built.tx.clone();
+            t.output[at].value -= Amount::from_sat(1);
+            assert_structure(&fx, &spec, &htlcs, &t);
+        }
+        // The anchor dropped, or doubled.
+        let mut t = built.tx.clone();
+        t.output.remove(at);
+        assert_structure(&fx, &spec, &htlcs, &t);
+        let mut t = built.tx.clone();
+        t.output.insert(at, t.output[at].clone());
+        assert_structure(&fx, &spec, &htlcs, &t);
+        // Version 2.
+        let mut t = built.tx.clone();
+        t.version = bitcoin::transaction::Version::TWO;
+        assert_structure(&fx, &spec, &htlcs, &t);
+        // Keyed anchors as well.
+        let mut t = built.tx.clone();
+        t.output.push(TxOut {
+            value: Amount::from_sat(330),
+            script_pubkey: anchor_witness_script(&fx.local_funding_pubkey).to_p2wsh(),
+        });
+        t.output.sort_by(|a, b| {
+            (a.value, a.script_pubkey.as_bytes()).cmp(&(b.value, b.script_pubkey.as_bytes()))
+        });
+        assert_structure(&fx, &spec, &htlcs, &t);
+    }
+
+    // The HTLC transactions: version 3, no fee, no CSV, the peer signs SINGLE|ANYONECANPAY.
+    let spec = fx.spec(zfc, 6_988_000_000, 3_000_000_000, 0, 546, &all);
+    let built = spec.build().unwrap();
+    for (vout, out) in built.outputs.iter().enumerate() {
+        let CommitmentOutputKind::Htlc { htlc, .. } = out.kind else { continue };
+        let outpoint = OutPoint { txid: built.tx.compute_txid(), vout: vout as u32 };
+        let htlc_tx = warden_core::tx::build_htlc_tx(
+            zfc,
+            outpoint,
+            &htlc,
+            spec.feerate,
+            spec.to_self_delay,
+            &spec.keys,
+        )
+        .unwrap();
+        assert_eq!(htlc_tx.tx.version.0, 3);
+        assert_eq!(htlc_tx.fee, Sat::ZERO);
+        assert_eq!(htlc_tx.tx.input[0].sequence, Sequence::ZERO);
+        assert_eq!(
+            htlc_tx.countersignatory_sighash_type(),
+            EcdsaSighashType::SinglePlusAnyoneCanPay
+        );
+    }
+
+    // The type cannot be combined with another anchor format.
+    let spec = fx.spec(zfc, 6_988_000_000, 3_000_000_000, 0, 546, &all);
+    let mut mixed = setup(&fx, &spec);
+    mixed.channel_type_features[15] |= 0x40; // bit 22
+    assert_eq!(mixed.channel_type().unwrap_err().rule, Rule::ChannelSafeType);
 }

@@ -520,6 +520,18 @@ impl Channels {
         let policy = &signer.policy;
         let setup = setup_from_wire(m);
         enforce_all(policy, setup_refusals(&policy.limits, &setup))?;
+        if setup.channel_type().is_ok_and(|t| t.has_shared_anchor()) {
+            // Core Lightning does not negotiate zero-fee commitments (LDK does, through
+            // warden-ldk): a Core Lightning channel of that type is not one hsmd's messages
+            // can carry through its life.
+            enforce(
+                policy,
+                Err(PolicyError::new(
+                    Rule::ChannelSafeType,
+                    "option_zero_fee_commitments is not a Core Lightning channel type",
+                )),
+            )?;
+        }
         let is_ours = |script: &bitcoin::Script, index: Option<u32>| {
             index.is_some_and(|i| is_index_script(&signer.secp, &signer.keys, i, script))
                 || signer.wallet_scripts().contains(&script.to_owned())

@@ -313,6 +313,30 @@ fn shutdown_script_must_be_our_wallet_or_allowlisted() {
     );
 }
 
+/// `channel-safe-type` on Core Lightning's path: zero-fee commitments (bit 140, which
+/// warden-ldk accepts for LDK) are not a Core Lightning channel type, alone or with other
+/// bits; the obsolete non-zero-fee anchors (bit 20) and a type without static_remotekey are
+/// refused too, and the two Core Lightning types are set up.
+#[test]
+fn channel_safe_type_at_setup() {
+    let k = kit(None, ChannelType::StaticRemoteKey, Funder::Us);
+    let with_type = |bits: Vec<u8>| {
+        let mut s = k.ch.setup_channel();
+        s.channel_type = warden_wire::ChannelType(bits);
+        s
+    };
+    let mut zero_fee = vec![0u8; 18];
+    zero_fee[0] = 0x10;
+    let mut zero_fee_and_static = zero_fee.clone();
+    zero_fee_and_static[16] = 0x10;
+    for bits in [zero_fee, zero_fee_and_static, vec![0x10, 0x10, 0x00], vec![0x00]] {
+        assert_eq!(rule(k.setup(&with_type(bits.clone()))), Rule::ChannelSafeType, "{bits:02x?}");
+    }
+    k.setup(&with_type(vec![0x10, 0x00])).unwrap();
+    let k = kit(None, ChannelType::AnchorsZeroFeeHtlc, Funder::Us);
+    k.setup(&k.ch.setup_channel()).unwrap();
+}
+
 #[test]
 fn a_channel_with_a_shutdown_address_opens_and_closes() {
     // The mutual close pays our wallet key 2: open with that upfront shutdown script.

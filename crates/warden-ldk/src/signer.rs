@@ -59,6 +59,7 @@ use warden_core::sign::{sign_hash_low_r, sign_p2wsh_input};
 use warden_core::tx::scripts::{
     anchor_witness_script, funding_witness_script, to_local_witness_script,
 };
+use warden_core::tx::sighash::countersignatory_htlc_sighash_type;
 use warden_core::tx::{build_htlc_tx, CommitmentKeys, Htlc, HtlcDirection, PaymentHash};
 use warden_core::units::{Msat, Sat};
 
@@ -298,11 +299,7 @@ impl WardenChannelSigner {
         let setup = record.state.setup()?.clone();
         let (read, tx, order) =
             read_ldk_commitment(self.secp(), &setup, &params, holder_tx, Broadcaster::Holder)?;
-        let htlc_type = if read.channel_type.has_anchors() {
-            EcdsaSighashType::SinglePlusAnyoneCanPay
-        } else {
-            EcdsaSighashType::All
-        };
+        let htlc_type = countersignatory_htlc_sighash_type(read.channel_type);
         let mut htlc_sigs = Vec::with_capacity(order.len());
         for i in &order {
             let sig = holder_tx.counterparty_htlc_sigs.get(*i).ok_or_else(|| {

@@ -181,19 +181,14 @@ fn tampered_requests_are_refused_with_their_rule_and_the_channel_goes_on() {
     no_refusals(&[&bob]);
 }
 
-/// The same flow on an `option_anchors_zero_fee_htlc_tx` channel (HTLC signatures
-/// `SIGHASH_SINGLE|ANYONECANPAY`, anchors, a CSV on to_remote), with payments in flight at
-/// once in both directions.
-#[test]
-fn anchor_channels_open_pay_and_close() {
-    let mut config = UserConfig { manually_accept_inbound_channels: true, ..Default::default() };
-    config.channel_handshake_config.negotiate_anchors_zero_fee_htlc_tx = true;
-    let mut chain = Chain::default();
-    let mut alice = Node::new("alice", 5, config.clone());
-    let mut bob = Node::new("bob", 6, config);
-    connect(&alice, &bob);
+/// Opens a channel from alice to bob that bob accepts by hand (anchor channel types need it).
+fn open_accepted_channel(
+    chain: &mut Chain,
+    alice: &mut Node,
+    bob: &mut Node,
+) -> lightning::ln::types::ChannelId {
     alice.manager.create_channel(bob.node_id(), CHANNEL, 0, 7, None, None).unwrap();
-    pump(&mut [&mut alice, &mut bob]);
+    pump(&mut [alice, bob]);
     let request = bob
         .events
         .iter()
@@ -205,7 +200,21 @@ fn anchor_channels_open_pay_and_close() {
         })
         .unwrap();
     bob.manager.accept_inbound_channel(&request.0, &request.1, 8, None).unwrap();
-    let channel_id = support::fund_pending_channel(&mut chain, &mut alice, &mut bob, CHANNEL);
+    support::fund_pending_channel(chain, alice, bob, CHANNEL)
+}
+
+/// The same flow on an `option_anchors_zero_fee_htlc_tx` channel (HTLC signatures
+/// `SIGHASH_SINGLE|ANYONECANPAY`, anchors, a CSV on to_remote), with payments in flight at
+/// once in both directions.
+#[test]
+fn anchor_channels_open_pay_and_close() {
+    let mut config = UserConfig { manually_accept_inbound_channels: true, ..Default::default() };
+    config.channel_handshake_config.negotiate_anchors_zero_fee_htlc_tx = true;
+    let mut chain = Chain::default();
+    let mut alice = Node::new("alice", 5, config.clone());
+    let mut bob = Node::new("bob", 6, config);
+    connect(&alice, &bob);
+    let channel_id = open_accepted_channel(&mut chain, &mut alice, &mut bob);
     let details = alice.manager.list_channels();
     assert!(details[0].channel_type.as_ref().unwrap().supports_anchors_zero_fee_htlc_tx());
     for i in 0..6u8 {
@@ -215,6 +224,41 @@ fn anchor_channels_open_pay_and_close() {
         }
     }
     no_refusals(&[&alice, &bob]);
+    alice.manager.close_channel(&channel_id, &bob.node_id()).unwrap();
+    pump(&mut [&mut alice, &mut bob]);
+    assert_eq!(alice.take_broadcasts().len(), 1);
+    no_refusals(&[&alice, &bob]);
+}
+
+/// The flow on an `option_zero_fee_commitments` channel (LDK 0.2's staging bit 140:
+/// version-3 commitments at feerate 0 with one shared pay-to-anchor output): payments both
+/// ways, trimmed ones among them (while in flight their value goes to the
+/// shared anchor, up to 240 sat), then a cooperative close. Every commitment is rebuilt and
+/// its anchor's value checked by Warden; nothing is refused.
+#[test]
+fn zero_fee_commitment_channels_open_pay_and_close() {
+    let mut config = UserConfig { manually_accept_inbound_channels: true, ..Default::default() };
+    config.channel_handshake_config.negotiate_anchors_zero_fee_htlc_tx = true;
+    config.channel_handshake_config.negotiate_anchor_zero_fee_commitments = true;
+    let mut chain = Chain::default();
+    let mut alice = Node::new("alice", 31, config.clone());
+    let mut bob = Node::new("bob", 32, config);
+    connect(&alice, &bob);
+    let channel_id = open_accepted_channel(&mut chain, &mut alice, &mut bob);
+    let details = alice.manager.list_channels();
+    assert!(details[0].channel_type.as_ref().unwrap().supports_anchor_zero_fee_commitments());
+    for i in 0..6u8 {
+        pay(&mut alice, &mut bob, 20_000_000 + u64::from(i), 40 + i);
+        // Below the dust limit: trimmed, carried by the shared anchor.
+        pay(&mut alice, &mut bob, 100_000 + u64::from(i), 50 + i);
+        if i > 1 {
+            pay(&mut bob, &mut alice, 5_000_000 + u64::from(i), 60 + i);
+        }
+    }
+    no_refusals(&[&alice, &bob]);
+    let id = channel_keys_id(&alice);
+    let state = alice.keys.channel_state(&id).unwrap();
+    assert!(state.holder.next_number > 20, "{}", state.holder.next_number);
     alice.manager.close_channel(&channel_id, &bob.node_id()).unwrap();
     pump(&mut [&mut alice, &mut bob]);
     assert_eq!(alice.take_broadcasts().len(), 1);

@@ -128,6 +128,12 @@ impl ChannelParams {
         match self.channel_type {
             ChannelType::StaticRemoteKey => warden_wire::ChannelType(vec![0x10, 0x00]),
             ChannelType::AnchorsZeroFeeHtlc => warden_wire::ChannelType(vec![0x40, 0x10, 0x00]),
+            // Bit 140 (LDK's staging bit): 18 bytes, the first one 0x10.
+            ChannelType::ZeroFeeCommitments => {
+                let mut bits = vec![0x10];
+                bits.resize(18, 0);
+                warden_wire::ChannelType(bits)
+            }
         }
     }
 }

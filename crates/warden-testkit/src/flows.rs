@@ -566,6 +566,7 @@ pub fn random_changes(ch: &mut Channel, rng: &mut TestRng, initiator: Who) -> Ve
             let range = match ch.params().channel_type {
                 ChannelType::StaticRemoteKey => (1_000, 8_000),
                 ChannelType::AnchorsZeroFeeHtlc => (253, 3_000),
+                ChannelType::ZeroFeeCommitments => (0, 1),
             };
             Change::Fee(FeeratePerKw(
                 u32::try_from(range.0 + rng.below(range.1 - range.0)).unwrap_or(range.0 as u32),

@@ -4,16 +4,17 @@
 //! untrimmed ones only, in output order), the feerate and the commitment number. Warden trusts
 //! none of it: it derives every key of that commitment from the channel's basepoints and the
 //! per-commitment point, rebuilds every output script, and accepts the transaction only if its
-//! single input is the funding outpoint, its version is 2, its locktime and sequence encode the
-//! stated commitment number, and every output is one of the outputs that commitment may have
-//! (to_local, to_remote, the anchors, one per stated HTLC with that HTLC's amount) in BIP-69
-//! order. What it returns ([`CommitmentContent`]) is therefore what the transaction really pays.
+//! single input is the funding outpoint, its version is the channel type's (2, or 3 with
+//! zero-fee commitments), its locktime and sequence encode the stated commitment number, and
+//! every output is one of the outputs that commitment may have (to_local, to_remote, the
+//! anchors, one per stated HTLC with that HTLC's amount) in BIP-69 order; a zero-fee
+//! commitment's shared anchor must hold exactly what the other outputs leave of the channel
+//! value, up to its 240-sat maximum. What it returns ([`CommitmentContent`]) is therefore what the transaction really pays.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use bitcoin::sighash::EcdsaSighashType;
-use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction};
 
 use super::state::{CommitmentContent, HtlcInfo, HtlcSide, SignedCounterpartyCommitment};
@@ -28,11 +29,11 @@ use crate::tx::commitment::ObscuringFactor;
 use crate::tx::htlc::{build_htlc_tx, HtlcTx, PaymentHash};
 use crate::tx::scripts::{
     anchor_witness_script, funding_witness_script, offered_htlc_witness_script,
-    received_htlc_witness_script, to_local_witness_script, to_remote_anchors_witness_script,
-    to_remote_p2wpkh_script_pubkey,
+    received_htlc_witness_script, shared_anchor_script_pubkey, to_local_witness_script,
+    to_remote_anchors_witness_script, to_remote_p2wpkh_script_pubkey,
 };
 use crate::tx::sighash::{countersignatory_htlc_sighash_type, p2wsh_sighash};
-use crate::tx::{ChannelType, CommitmentKeys};
+use crate::tx::{ChannelType, CommitmentKeys, SHARED_ANCHOR_MAX_VALUE};
 use crate::units::{CommitmentNumber, FeeratePerKw, Sat};
 
 /// Whose commitment a transaction is.
@@ -76,6 +77,7 @@ enum Slot {
     ToRemote,
     BroadcasterAnchor,
     CountersignatoryAnchor,
+    SharedAnchor,
 }
 
 fn structure(detail: String) -> PolicyError {
@@ -111,11 +113,13 @@ pub fn read_commitment<C: Verification>(
     let channel_type = setup.channel_type()?;
     let tx = claim.tx;
     let n = claim.number.get();
+    let version = channel_type.tx_version();
     ensure!(
-        tx.version == Version::TWO,
+        tx.version == version,
         Rule::CommitmentStructure,
-        "commitment {n} has version {}, not 2",
-        tx.version.0
+        "commitment {n} has version {}, not {}",
+        tx.version.0,
+        version.0
     );
     let [input] = tx.input.as_slice() else {
         return Err(structure(alloc::format!(
@@ -191,11 +195,14 @@ pub fn read_commitment<C: Verification>(
     let to_local =
         to_local_witness_script(&revocation, delay, &broadcaster_delayed_payment).to_p2wsh();
     let to_remote = match channel_type {
-        ChannelType::StaticRemoteKey => to_remote_p2wpkh_script_pubkey(&countersignatory_payment),
+        ChannelType::StaticRemoteKey | ChannelType::ZeroFeeCommitments => {
+            to_remote_p2wpkh_script_pubkey(&countersignatory_payment)
+        }
         ChannelType::AnchorsZeroFeeHtlc => {
             to_remote_anchors_witness_script(&countersignatory_payment).to_p2wsh()
         }
     };
+    let shared_anchor = channel_type.has_shared_anchor().then(shared_anchor_script_pubkey);
     let anchors = channel_type.has_anchors().then(|| {
         (anchor_witness_script(b_funding).to_p2wsh(), anchor_witness_script(c_funding).to_p2wsh())
     });
@@ -231,6 +238,7 @@ pub fn read_commitment<C: Verification>(
     let mut htlc_vouts: Vec<u32> = Vec::new();
     let mut next_htlc = 0usize;
     let (mut to_local_value, mut to_remote_value) = (Sat::ZERO, Sat::ZERO);
+    let mut shared_anchor_value: Option<Sat> = None;
     for (i, out) in tx.output.iter().enumerate() {
         let spk = &out.script_pubkey;
         let slot = if *spk == to_local {
@@ -241,6 +249,8 @@ pub fn read_commitment<C: Verification>(
             Some(Slot::BroadcasterAnchor)
         } else if anchors.as_ref().is_some_and(|(_, c)| spk == c) {
             Some(Slot::CountersignatoryAnchor)
+        } else if shared_anchor.as_ref() == Some(spk) {
+            Some(Slot::SharedAnchor)
         } else {
             None
         };
@@ -255,6 +265,7 @@ pub fn read_commitment<C: Verification>(
                 match slot {
                     Slot::ToLocal => to_local_value = Sat(out.value.to_sat()),
                     Slot::ToRemote => to_remote_value = Sat(out.value.to_sat()),
+                    Slot::SharedAnchor => shared_anchor_value = Some(Sat(out.value.to_sat())),
                     Slot::BroadcasterAnchor | Slot::CountersignatoryAnchor => ensure!(
                         out.value == Amount::from_sat(crate::tx::ANCHOR_OUTPUT_VALUE.0),
                         Rule::CommitmentStructure,
@@ -300,6 +311,27 @@ pub fn read_commitment<C: Verification>(
         _ => true,
     });
     ensure!(sorted, Rule::CommitmentStructure, "commitment {n} outputs are not in BIP-69 order");
+    if channel_type.has_shared_anchor() {
+        // The shared anchor holds exactly what the other outputs leave of the channel value,
+        // up to its maximum: every output is one of this commitment's, so nothing else can
+        // hide a value, and a larger anchor would be value taken from a balance.
+        let others = tx
+            .output
+            .iter()
+            .filter(|o| shared_anchor.as_ref() != Some(&o.script_pubkey))
+            .try_fold(0u64, |sum, o| sum.checked_add(o.value.to_sat()))
+            .ok_or_else(|| structure(alloc::format!("commitment {n} outputs overflow")))?;
+        let left = setup.channel_value.0.checked_sub(others).ok_or_else(|| {
+            structure(alloc::format!("commitment {n} pays more than the channel value"))
+        })?;
+        let expected = Sat(left.min(SHARED_ANCHOR_MAX_VALUE.0));
+        ensure!(
+            shared_anchor_value == Some(expected),
+            Rule::CommitmentStructure,
+            "commitment {n} shared anchor is {shared_anchor_value:?}, not {expected} (what the \
+             other outputs leave of the channel value, at most {SHARED_ANCHOR_MAX_VALUE})"
+        );
+    }
 
     let (to_holder, to_counterparty) = match claim.broadcaster {
         Broadcaster::Holder => (to_local_value, to_remote_value),

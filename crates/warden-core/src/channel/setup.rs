@@ -18,6 +18,10 @@ pub const FEATURE_STATIC_REMOTEKEY: usize = 12;
 pub const FEATURE_ANCHORS_ZERO_FEE_HTLC: usize = 22;
 /// BOLT-09 feature bit of the obsolete `option_anchor_outputs` (non-zero-fee HTLC anchors).
 pub const FEATURE_ANCHOR_OUTPUTS: usize = 20;
+/// Feature bit of `option_zero_fee_commitments` as LDK 0.2 negotiates it (even, required): the
+/// staging bit, the BOLTs proposal's 40 plus 100. The proposal's own bits 40/41 are not read
+/// until the specification is final.
+pub const FEATURE_ZERO_FEE_COMMITMENTS_STAGING: usize = 140;
 
 /// Everything `setup_channel` fixes about a channel, in Warden's words.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,11 +64,23 @@ pub fn has_feature(features: &[u8], bit: usize) -> bool {
 }
 
 impl ChannelSetup {
-    /// The commitment format the channel type selects: `static_remotekey`, or
-    /// `anchors_zero_fee_htlc_tx` (extra bits such as `scid_alias` or `zero_conf` do not
-    /// matter). Any other format is refused (`channel-safe-type`).
+    /// The commitment format the channel type selects: `static_remotekey`,
+    /// `anchors_zero_fee_htlc_tx`, or `option_zero_fee_commitments` (which implies a static
+    /// to_remote key and excludes the other two; extra bits such as `scid_alias` or
+    /// `zero_conf` do not matter). Any other format is refused (`channel-safe-type`).
     pub fn channel_type(&self) -> Result<ChannelType, PolicyError> {
         let f = &self.channel_type_features;
+        let zero_fee_commitments = has_feature(f, FEATURE_ZERO_FEE_COMMITMENTS_STAGING)
+            || has_feature(f, FEATURE_ZERO_FEE_COMMITMENTS_STAGING + 1);
+        if zero_fee_commitments {
+            ensure!(
+                !has_feature(f, FEATURE_ANCHOR_OUTPUTS)
+                    && !has_feature(f, FEATURE_ANCHORS_ZERO_FEE_HTLC),
+                Rule::ChannelSafeType,
+                "channel type with option_zero_fee_commitments and another anchor format"
+            );
+            return Ok(ChannelType::ZeroFeeCommitments);
+        }
         ensure!(
             !has_feature(f, FEATURE_ANCHOR_OUTPUTS),
             Rule::ChannelSafeType,

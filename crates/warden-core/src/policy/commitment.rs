@@ -59,7 +59,15 @@ pub fn commitment_refusals(
         }
     }
     let feerate = content.feerate;
-    if !(n == 0 && feerate.0 == 0) {
+    if setup.channel_type().is_ok_and(|t| t.has_shared_anchor()) {
+        // A zero-fee commitment pays no fee at all: its shared anchor is bumped by a child.
+        check!(
+            out,
+            feerate.0 == 0,
+            Rule::CommitmentFeeRange,
+            "zero-fee commitment {n} states feerate {feerate}, not 0"
+        );
+    } else if !(n == 0 && feerate.0 == 0) {
         check!(
             out,
             feerate >= limits.min_feerate && feerate <= limits.max_feerate,

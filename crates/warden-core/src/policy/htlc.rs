@@ -10,7 +10,7 @@ use crate::units::{FeeratePerKw, Sat};
 
 /// `htlc-fee-range`: HTLC transactions built at `feerate` pay a fee within the limits.
 ///
-/// With `anchors_zero_fee_htlc_tx` an HTLC transaction carries no fee at any feerate (its fee
+/// With `anchors_zero_fee_htlc_tx` or zero-fee commitments an HTLC transaction carries no fee at any feerate (its fee
 /// is brought by another input, `SIGHASH_SINGLE|ANYONECANPAY`): there is no minimum, and the
 /// rebuilt transaction's `fee` must be zero. Otherwise the feerate is within
 /// `min_feerate..=max_feerate` (too low and the transaction never confirms before the HTLC's
@@ -21,7 +21,7 @@ pub fn check_htlc_feerate(
     feerate: FeeratePerKw,
     fee: Sat,
 ) -> Result<(), PolicyError> {
-    if channel_type.has_anchors() {
+    if channel_type.zero_fee_htlcs() {
         ensure!(
             fee == Sat::ZERO,
             Rule::HtlcFeeRange,

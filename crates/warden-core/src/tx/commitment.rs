@@ -23,18 +23,18 @@ use core::fmt;
 
 use bitcoin::absolute::LockTime;
 use bitcoin::hashes::{sha256, Hash, HashEngine};
-use bitcoin::transaction::Version;
 use bitcoin::{ecdsa, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
 use secp256k1::Message;
 
 use super::commitment_keys::CommitmentKeys;
 use super::htlc::{build_htlc_tx, Htlc, HtlcTx, HtlcTxError};
+use super::scripts::shared_anchor_script_pubkey;
 use super::scripts::{
     anchor_witness_script, funding_witness_script, to_local_witness_script,
     to_remote_anchors_witness_script, to_remote_p2wpkh_script_pubkey,
 };
 use super::sighash::{commitment_sighash, commitment_witness, SighashError};
-use super::{ChannelType, ANCHOR_OUTPUT_VALUE};
+use super::{ChannelType, ANCHOR_OUTPUT_VALUE, SHARED_ANCHOR_MAX_VALUE};
 use crate::keys::roles::{FundingPubkey, PaymentBasepoint};
 use crate::units::{CommitmentNumber, FeeratePerKw, Msat, Sat};
 
@@ -207,6 +207,8 @@ pub enum CommitmentOutputKind {
     BroadcasterAnchor,
     /// The countersignatory's anchor.
     CountersignatoryAnchor,
+    /// The shared pay-to-anchor output of a zero-fee commitment.
+    SharedAnchor,
     /// An HTLC.
     Htlc {
         /// The HTLC's index in [`CommitmentSpec::htlcs`].
@@ -406,6 +408,22 @@ impl CommitmentSpec {
             }
         }
 
+        if self.channel_type.has_shared_anchor() {
+            // What the other outputs leave of the channel value, up to the maximum.
+            let mut others = Sat::ZERO;
+            for out in &outputs {
+                others = others.checked_add(out.value).ok_or(CommitmentError::Overflow)?;
+            }
+            let left = self.funding_value.checked_sub(others).unwrap_or(Sat::ZERO);
+            outputs.push(CommitmentOutput {
+                kind: CommitmentOutputKind::SharedAnchor,
+                value: Sat(left.0.min(SHARED_ANCHOR_MAX_VALUE.0)),
+                script_pubkey: shared_anchor_script_pubkey(),
+                witness_script: None,
+                cltv_expiry: 0,
+            });
+        }
+
         // BIP-69 with the BOLT-03 tie-break; the sort is stable, so fully identical HTLC
         // outputs keep the spec's order.
         outputs.sort_by(|a, b| {
@@ -439,7 +457,7 @@ impl CommitmentSpec {
         let (lock_time, sequence) =
             self.obscuring_factor.lock_time_and_sequence(self.commitment_number);
         let tx = Transaction {
-            version: Version::TWO,
+            version: self.channel_type.tx_version(),
             lock_time,
             input: alloc::vec![TxIn {
                 previous_output: self.funding_outpoint,

@@ -12,7 +12,7 @@ use core::fmt;
 use bitcoin::absolute::LockTime;
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::sighash::EcdsaSighashType;
-use bitcoin::transaction::Version;
+
 use bitcoin::{ecdsa, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
 use secp256k1::Message;
 
@@ -232,7 +232,7 @@ pub struct HtlcTx {
 /// Builds the HTLC transaction spending `htlc`, found at `htlc_outpoint` of the broadcaster's
 /// commitment with `keys` (BOLT-03):
 ///
-/// - version 2, locktime 0 (success) or `cltv_expiry` (timeout);
+/// - version 2 (3 with zero-fee commitments), locktime 0 (success) or `cltv_expiry` (timeout);
 /// - one input, sequence 0 (or 1 with anchors);
 /// - one output of the HTLC value minus the fee (`feerate * 703 / 1000` for success,
 ///   `feerate * 663 / 1000` for timeout, zero with anchors) to P2WSH of the to_local script
@@ -261,7 +261,7 @@ pub fn build_htlc_tx(
         &keys.broadcaster_delayed_payment,
     );
     let tx = Transaction {
-        version: Version::TWO,
+        version: channel_type.tx_version(),
         lock_time,
         input: alloc::vec![TxIn {
             previous_output: htlc_outpoint,

@@ -17,7 +17,7 @@
 //! - [`verify`]: rebuild-and-compare of a supplied commitment, with the first difference named.
 //!
 //! Only the channel types that change transaction construction are modelled
-//! ([`ChannelType`]); both include `option_static_remotekey`. Channels without it (a tweaked
+//! ([`ChannelType`]); all three pay to_remote to the payment basepoint. Channels without it (a tweaked
 //! to_remote key) are outside what this module builds.
 
 use crate::units::{FeeratePerKw, Sat};
@@ -53,10 +53,15 @@ pub use verify::{
 /// The value of each anchor output (BOLT-03 `option_anchors`).
 pub const ANCHOR_OUTPUT_VALUE: Sat = Sat(330);
 
+/// The value of a zero-fee-commitment channel's shared (P2A) anchor is what the commitment's
+/// outputs leave of the channel value (trimmed HTLCs, balances below the dust limit, millisatoshi
+/// rounding), at most this much; the rest goes to miners.
+pub const SHARED_ANCHOR_MAX_VALUE: Sat = Sat(240);
+
 /// The channel-type features that change how BOLT-03 transactions are built.
 ///
-/// Both types include `option_static_remotekey` (to_remote pays the payment basepoint
-/// directly). The other channel-type bits (`option_scid_alias`, `option_zeroconf`, …) do not
+/// All three pay to_remote to the payment basepoint directly (`option_static_remotekey`, or
+/// implied). The other channel-type bits (`option_scid_alias`, `option_zeroconf`, …) do not
 /// change the transactions and are not represented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ChannelType {
@@ -67,19 +72,49 @@ pub enum ChannelType {
     /// on HTLC outputs, and zero-fee HTLC transactions signed `SIGHASH_SINGLE|ANYONECANPAY` by
     /// the countersignatory.
     AnchorsZeroFeeHtlc,
+    /// `option_zero_fee_commitments` (the BOLTs proposal LDK 0.2 implements under the staging
+    /// feature bit 140/141): version-3 (TRUC) commitment and HTLC transactions, a commitment
+    /// feerate of 0, one shared pay-to-anchor output (`OP_1 <0x4e73>`, keyless) holding what
+    /// the other outputs leave of the channel value up to [`SHARED_ANCHOR_MAX_VALUE`], a
+    /// P2WPKH to_remote and HTLC scripts without the CSV (TRUC prevents the pinning the CSV
+    /// guards against), and zero-fee HTLC transactions signed
+    /// `SIGHASH_SINGLE|ANYONECANPAY` by the countersignatory.
+    ZeroFeeCommitments,
 }
 
 impl ChannelType {
-    /// Whether the commitment carries anchor outputs.
+    /// Whether the commitment carries the two keyed 330-sat anchor outputs
+    /// (`option_anchors_zero_fee_htlc_tx`).
     pub fn has_anchors(self) -> bool {
         matches!(self, ChannelType::AnchorsZeroFeeHtlc)
+    }
+
+    /// Whether the commitment carries one shared pay-to-anchor output
+    /// (`option_zero_fee_commitments`).
+    pub fn has_shared_anchor(self) -> bool {
+        matches!(self, ChannelType::ZeroFeeCommitments)
+    }
+
+    /// Whether HTLC transactions carry no fee and the countersignatory signs them
+    /// `SIGHASH_SINGLE|ANYONECANPAY` (both anchor formats).
+    pub fn zero_fee_htlcs(self) -> bool {
+        !matches!(self, ChannelType::StaticRemoteKey)
+    }
+
+    /// The version of commitment and HTLC transactions: 3 (TRUC) with zero-fee commitments,
+    /// else 2.
+    pub fn tx_version(self) -> bitcoin::transaction::Version {
+        match self {
+            ChannelType::ZeroFeeCommitments => bitcoin::transaction::Version(3),
+            _ => bitcoin::transaction::Version::TWO,
+        }
     }
 
     /// The weight of a commitment transaction without HTLC outputs (BOLT-03 "Fee
     /// Calculation": 724, or 1124 with anchors).
     pub fn commitment_base_weight(self) -> u64 {
         match self {
-            ChannelType::StaticRemoteKey => 724,
+            ChannelType::StaticRemoteKey | ChannelType::ZeroFeeCommitments => 724,
             ChannelType::AnchorsZeroFeeHtlc => 1124,
         }
     }
@@ -94,7 +129,7 @@ impl ChannelType {
     pub fn htlc_timeout_fee(self, feerate: FeeratePerKw) -> Sat {
         match self {
             ChannelType::StaticRemoteKey => feerate.fee_for_weight(663),
-            ChannelType::AnchorsZeroFeeHtlc => Sat::ZERO,
+            ChannelType::AnchorsZeroFeeHtlc | ChannelType::ZeroFeeCommitments => Sat::ZERO,
         }
     }
 
@@ -103,15 +138,15 @@ impl ChannelType {
     pub fn htlc_success_fee(self, feerate: FeeratePerKw) -> Sat {
         match self {
             ChannelType::StaticRemoteKey => feerate.fee_for_weight(703),
-            ChannelType::AnchorsZeroFeeHtlc => Sat::ZERO,
+            ChannelType::AnchorsZeroFeeHtlc | ChannelType::ZeroFeeCommitments => Sat::ZERO,
         }
     }
 
-    /// The relative lock (CSV) on HTLC outputs and their second-stage spends: 0 without
-    /// anchors, 1 block with anchors.
+    /// The relative lock (CSV) on HTLC outputs and their second-stage spends: 1 block with
+    /// keyed anchors, else 0.
     pub fn htlc_csv(self) -> u16 {
         match self {
-            ChannelType::StaticRemoteKey => 0,
+            ChannelType::StaticRemoteKey | ChannelType::ZeroFeeCommitments => 0,
             ChannelType::AnchorsZeroFeeHtlc => 1,
         }
     }

@@ -118,6 +118,12 @@ pub fn anchor_witness_script(funding: &FundingPubkey) -> ScriptBuf {
         .into_script()
 }
 
+/// The scriptPubKey of the shared anchor of a zero-fee-commitment channel: pay-to-anchor,
+/// `OP_1 <0x4e73>` (a witness v1 program anyone may spend with an empty witness).
+pub fn shared_anchor_script_pubkey() -> ScriptBuf {
+    Builder::new().push_opcode(OP_PUSHNUM_1).push_slice([0x4e, 0x73]).into_script()
+}
+
 /// The common opening of both HTLC scripts: the revocation branch and the countersignatory's
 /// HTLC key (`OP_DUP OP_HASH160 <RIPEMD160(SHA256(revocationpubkey))> OP_EQUAL OP_IF
 /// OP_CHECKSIG OP_ELSE <remote_htlcpubkey> OP_SWAP OP_SIZE 32 OP_EQUAL`).

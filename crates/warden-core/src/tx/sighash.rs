@@ -65,7 +65,7 @@ pub fn commitment_sighash(
 /// `SIGHASH_ALL`, or `SIGHASH_SINGLE|ANYONECANPAY` with anchors (BOLT-03, so the broadcaster
 /// can add inputs and outputs to pay the fee). The broadcaster always signs `SIGHASH_ALL`.
 pub fn countersignatory_htlc_sighash_type(channel_type: ChannelType) -> EcdsaSighashType {
-    if channel_type.has_anchors() {
+    if channel_type.zero_fee_htlcs() {
         EcdsaSighashType::SinglePlusAnyoneCanPay
     } else {
         EcdsaSighashType::All
