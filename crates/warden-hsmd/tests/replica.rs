@@ -15,52 +15,17 @@ mod flow;
 use std::path::Path;
 use std::sync::Arc;
 
-use flow::{copy_dir, copy_store, identity, new_dir, start_with, FixedClock, Flow, Stream};
+use flow::{
+    copy_dir, copy_store, identity, local_records, new_dir, start_with, Db, FixedClock, Flow,
+    Stream,
+};
 use warden_hsmd::audit::{self, AuditOutcome};
-use warden_hsmd::durable::{store_id_bytes, SealedRedbChannelStore, STORE_DIR};
+use warden_hsmd::durable::SealedRedbChannelStore;
 use warden_hsmd::replica::{force_local, reconcile_adopt, Replica, ReplicaAction};
 use warden_hsmd::signer::{InitError, Signer};
-use warden_store::postgres::{PgDatabase, PgStore};
-use warden_store::redb::RedbDatabase;
-use warden_store::test_support::{server, PgServer};
+use warden_store::postgres::PgStore;
 use warden_store::{Op, Record, Store, StoreId, Version};
 use warden_testkit::rng::TestRng;
-
-/// A database of its own on the shared test server.
-struct Db {
-    url: String,
-    _server: Arc<PgServer>,
-}
-
-impl Db {
-    fn new(name: &str) -> Option<Db> {
-        let server = server()?;
-        let name = format!("replica_{name}_{}", std::process::id());
-        let url = server.fresh_database(&name).unwrap();
-        Some(Db { url, _server: server })
-    }
-
-    fn replica(&self) -> Replica {
-        Replica::postgres("test-pg", &self.url, &identity().0).unwrap()
-    }
-
-    /// The replica's store, read and written behind the signer's back.
-    fn raw(&self) -> (PgDatabase, PgStore) {
-        let db = PgDatabase::connect(&self.url).unwrap();
-        let store = db.store(StoreId::new(store_id_bytes(&identity().0)).unwrap());
-        (db, store)
-    }
-
-    fn records(&self) -> Vec<Record> {
-        self.raw().1.list(&[]).unwrap()
-    }
-}
-
-fn local_records(dir: &Path) -> Vec<Record> {
-    let db = RedbDatabase::open(&dir.join(STORE_DIR)).unwrap();
-    let store = db.store(StoreId::new(store_id_bytes(&identity().0)).unwrap());
-    store.list(&[]).unwrap()
-}
 
 /// Opens the store directly (as `init` does) to read what reconciliation did.
 fn reconcile_report(dir: &Path, db: &Db, run: u64) -> Vec<(String, ReplicaAction)> {

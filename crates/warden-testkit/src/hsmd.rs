@@ -1,25 +1,26 @@
 //! Runs `warden-hsmd` exactly as lightningd runs `hsmd`, and talks to it.
 //!
 //! lightningd (`lightningd/hsm_control.c`, `lightningd/subd.c`) starts hsmd in the lightning
-//! directory with its status connection on fd 0 and the master request socket on fd 3. No
-//! unsafe code is needed for that: the master end becomes the child's stdin and the status end
-//! its stdout, and `/bin/sh` moves them into place (`3<&0 0<&1 1>&2`) before `exec`ing the
-//! binary. A thread collects every status message (fd 0), so a test can assert that no
+//! directory with its status connection on fd 0 and the master request socket on fd 3
+//! (`warden_hsmd::client::spawn`, which Warden's own tools use too, does that: the master end
+//! becomes the child's stdin and the status end its stdout, and `/bin/sh` moves them into place
+//! before `exec`ing the binary). A thread collects every status message (fd 0), so a test can assert that no
 //! `hsmstatus_client_bad_request` appeared. `client_hsmfd` replies come with a new socket
 //! passed by `SCM_RIGHTS`, received here as `ccan/fdpass` sends it (one zero byte).
 
 use std::fmt;
-use std::io::{self, IoSliceMut, Read, Write};
+use std::io::{self, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::rng::TestRng;
 use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+use warden_hsmd::client::{recv_frame, send_frame, spawn, Spawned};
 use warden_wire::msg::{ClientBadRequest, ClientHsmfd, ClientHsmfdReply, Init, InitReplyV4};
 use warden_wire::{
     frame, Bip32KeyVersion, DecodeError, EncodeError, Message, NodeId, Permissions, Reply, Status,
@@ -286,32 +287,6 @@ impl Transcript {
     fn push(&self, client: &'static str, msg_type: u16) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).push((client, msg_type));
     }
-}
-
-fn send_frame(conn: &mut UnixStream, body: &[u8]) -> io::Result<()> {
-    let framed = frame::encode_frame(body).map_err(|e| io::Error::other(e.to_string()))?;
-    conn.write_all(&framed)
-}
-
-/// Reads one frame, or `None` on end of file (or a reset) before its first byte.
-fn recv_frame(conn: &mut UnixStream) -> io::Result<Option<Vec<u8>>> {
-    let mut header = [0u8; frame::HEADER_LEN];
-    match conn.read_exact(&mut header) {
-        Ok(()) => {}
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
-            ) =>
-        {
-            return Ok(None)
-        }
-        Err(e) => return Err(e),
-    }
-    let len = frame::body_len(header).map_err(|e| io::Error::other(e.to_string()))?;
-    let mut body = vec![0u8; len];
-    conn.read_exact(&mut body)?;
-    Ok(Some(body))
 }
 
 /// A connection to hsmd: the master connection, or a client opened with `client_hsmfd`.
@@ -739,19 +714,8 @@ fn launch(
     env: &[(String, String)],
     log: &StatusLog,
 ) -> Result<(Child, UnixStream), HsmdError> {
-    let (master, master_child) = UnixStream::pair().map_err(io_err("socketpair"))?;
-    let (status, status_child) = UnixStream::pair().map_err(io_err("socketpair"))?;
-    let child = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(r#"exec "$0" "$@" 3<&0 0<&1 1>&2"#)
-        .arg(bin)
-        .current_dir(dir)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::from(OwnedFd::from(master_child)))
-        .stdout(Stdio::from(OwnedFd::from(status_child)))
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(io_err("spawning warden-hsmd"))?;
+    let Spawned { child, master, status } =
+        spawn(bin, dir, env).map_err(io_err("spawning warden-hsmd"))?;
     master.set_read_timeout(Some(TIMEOUT)).map_err(io_err("setting a timeout"))?;
     let reader_log = log.clone();
     let mut status_conn = status;

@@ -13,52 +13,17 @@ mod flow;
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::Arc;
 
-use flow::{identity, new_dir, start_with, FixedClock, Flow, Stream};
+use flow::{identity, local_records, new_dir, start_with, Db, FixedClock, Flow, Stream};
 use warden_hsmd::audit::{self, AuditOutcome};
-use warden_hsmd::durable::{store_id_bytes, SealedRedbChannelStore, AUDIT_PREFIX, STORE_DIR};
-use warden_hsmd::replica::{Replica, ReplicaAction, REPLACED_FILE_NAME};
-use warden_store::postgres::{PgDatabase, PgStore};
-use warden_store::redb::{RedbDatabase, FILE_NAME};
-use warden_store::test_support::{server, PgServer};
-use warden_store::{Op, Record, Store, StoreId, Version};
+use warden_hsmd::durable::{SealedRedbChannelStore, AUDIT_PREFIX, STORE_DIR};
+use warden_hsmd::replica::{ReplicaAction, REPLACED_FILE_NAME};
+use warden_store::postgres::PgStore;
+use warden_store::redb::FILE_NAME;
+use warden_store::{Op, Record, Store, Version};
 use warden_testkit::perms;
 use warden_testkit::rng::TestRng;
 use warden_wire::msg::SignTxReply;
-
-struct Db {
-    url: String,
-    _server: Arc<PgServer>,
-}
-
-impl Db {
-    fn new(name: &str) -> Option<Db> {
-        let server = server()?;
-        let url = server.fresh_database(&format!("restore_{name}_{}", std::process::id())).unwrap();
-        Some(Db { url, _server: server })
-    }
-
-    fn replica(&self) -> Replica {
-        Replica::postgres("test-pg", &self.url, &identity().0).unwrap()
-    }
-
-    fn raw(&self) -> (PgDatabase, PgStore) {
-        let db = PgDatabase::connect(&self.url).unwrap();
-        let store = db.store(StoreId::new(store_id_bytes(&identity().0)).unwrap());
-        (db, store)
-    }
-
-    fn records(&self) -> Vec<Record> {
-        self.raw().1.list(&[]).unwrap()
-    }
-}
-
-fn local_records(dir: &Path) -> Vec<Record> {
-    let db = RedbDatabase::open(&dir.join(STORE_DIR)).unwrap();
-    let store = db.store(StoreId::new(store_id_bytes(&identity().0)).unwrap());
-    store.list(&[]).unwrap()
-}
 
 fn warden(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_warden"))

@@ -191,3 +191,51 @@ impl Flow {
         (self.ctx(s, permissions::ALL), sign.request.encode().unwrap())
     }
 }
+
+/// A database of its own on warden-store's shared throwaway PostgreSQL server (named after the
+/// test binary, the test and this process).
+pub struct Db {
+    /// Its connection URL.
+    pub url: String,
+    _server: std::sync::Arc<warden_store::test_support::PgServer>,
+}
+
+impl Db {
+    /// `None` where no PostgreSQL is installed (a test then says it skipped; CI has one).
+    pub fn new(name: &str) -> Option<Db> {
+        let server = warden_store::test_support::server()?;
+        let name = format!("{}_{name}_{}", env!("CARGO_CRATE_NAME"), std::process::id());
+        let url = server.fresh_database(&name).unwrap();
+        Some(Db { url, _server: server })
+    }
+
+    /// The database as the signer's replica.
+    pub fn replica(&self) -> Replica {
+        Replica::postgres("test-pg", &self.url, &identity().0).unwrap()
+    }
+
+    /// The replica's store, read and written behind the signer's back.
+    pub fn raw(&self) -> (warden_store::postgres::PgDatabase, warden_store::postgres::PgStore) {
+        let db = warden_store::postgres::PgDatabase::connect(&self.url).unwrap();
+        let store = db.store(store_id(&identity().0));
+        (db, store)
+    }
+
+    /// Every record of the replica.
+    pub fn records(&self) -> Vec<warden_store::Record> {
+        use warden_store::Store;
+        self.raw().1.list(&[]).unwrap()
+    }
+}
+
+/// Every record of the local redb store in `dir`.
+pub fn local_records(dir: &Path) -> Vec<warden_store::Record> {
+    use warden_store::Store;
+    let db = warden_store::redb::RedbDatabase::open(&dir.join(STORE_DIR)).unwrap();
+    let store = db.store(store_id(&identity().0));
+    store.list(&[]).unwrap()
+}
+
+fn store_id(node_id: &NodeId) -> warden_store::StoreId {
+    warden_store::StoreId::new(warden_hsmd::durable::store_id_bytes(node_id)).unwrap()
+}
