@@ -366,6 +366,30 @@ struct Funding {
     utxo: HsmUtxo,
 }
 
+/// An unsigned version-2 PSBT spending `inputs` (each with its spent output as
+/// `witness_utxo`) to `outputs`.
+fn psbt_of(inputs: &[(OutPoint, TxOut)], outputs: Vec<TxOut>) -> Psbt {
+    let tx = Transaction {
+        version: Version::TWO,
+        lock_time: absolute::LockTime::ZERO,
+        input: inputs
+            .iter()
+            .map(|(op, _)| TxIn {
+                previous_output: *op,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                witness: Witness::new(),
+            })
+            .collect(),
+        output: outputs,
+    };
+    let mut psbt = Psbt::from_unsigned_tx(tx).unwrap();
+    for (meta, (_, prev)) in psbt.inputs.iter_mut().zip(inputs) {
+        meta.witness_utxo = Some(prev.clone());
+    }
+    psbt
+}
+
 fn funding_psbt(probe: &Channel, params: &ChannelParams, dual: bool) -> Funding {
     let ours_in = 1_000_000 + 50_000;
     let (utxo, spent, _) = probe.wallet_utxo(3, Sat(ours_in), b"funding input").unwrap();
@@ -387,25 +411,7 @@ fn funding_psbt(probe: &Channel, params: &ChannelParams, dual: bool) -> Funding 
         value: Amount::from_sat(brought - paid - 1_000),
         script_pubkey: probe.wallet_script(4).unwrap(),
     });
-    let tx = Transaction {
-        version: Version::TWO,
-        lock_time: absolute::LockTime::ZERO,
-        input: inputs
-            .iter()
-            .map(|(op, _)| TxIn {
-                previous_output: *op,
-                script_sig: ScriptBuf::new(),
-                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-                witness: Witness::new(),
-            })
-            .collect(),
-        output: outputs,
-    };
-    let mut psbt = Psbt::from_unsigned_tx(tx).unwrap();
-    for (meta, (_, prev)) in psbt.inputs.iter_mut().zip(&inputs) {
-        meta.witness_utxo = Some(prev.clone());
-    }
-    Funding { psbt, utxo }
+    Funding { psbt: psbt_of(&inputs, outputs), utxo }
 }
 
 /// A channel we open with `push`, whose funding outpoint is output 0 of its funding
@@ -501,25 +507,7 @@ fn splice_in(k: &Kit) -> Funding {
         TxOut { value: p.funding.to_amount() + Amount::from_sat(90_000), script_pubkey: script },
         TxOut { value: Amount::from_sat(9_000), script_pubkey: k.ch.wallet_script(4).unwrap() },
     ];
-    let tx = Transaction {
-        version: Version::TWO,
-        lock_time: absolute::LockTime::ZERO,
-        input: inputs
-            .iter()
-            .map(|(op, _)| TxIn {
-                previous_output: *op,
-                script_sig: ScriptBuf::new(),
-                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-                witness: Witness::new(),
-            })
-            .collect(),
-        output: outputs,
-    };
-    let mut psbt = Psbt::from_unsigned_tx(tx).unwrap();
-    for (meta, (_, prev)) in psbt.inputs.iter_mut().zip(&inputs) {
-        meta.witness_utxo = Some(prev.clone());
-    }
-    Funding { psbt, utxo }
+    Funding { psbt: psbt_of(&inputs, outputs), utxo }
 }
 
 #[test]
