@@ -137,35 +137,6 @@ pub trait PaymentPolicy: Send + Sync {
     fn approve(&self, payment: &PaymentRequest<'_>, check_only: bool) -> Result<(), PolicyError>;
 }
 
-/// hsmd's semantics: every payment is approved.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ApproveAll;
-
-impl PaymentPolicy for ApproveAll {
-    fn approve(&self, _: &PaymentRequest<'_>, _: bool) -> Result<(), PolicyError> {
-        Ok(())
-    }
-}
-
-/// Whether `policy` approves `payment`. A refusal is an answer (`approved = false`), not a bad
-/// request: a bad request from lightningd ends the whole signer. [`decide`] says why.
-pub fn approved(
-    policy: &dyn PaymentPolicy,
-    payment: &PaymentRequest<'_>,
-    check_only: bool,
-) -> bool {
-    decide(policy, payment, check_only).is_ok()
-}
-
-/// What `policy` decides on `payment`: approved, or the refusal with its rule.
-pub fn decide(
-    policy: &dyn PaymentPolicy,
-    payment: &PaymentRequest<'_>,
-    check_only: bool,
-) -> Result<(), PolicyError> {
-    policy.approve(payment, check_only)
-}
-
 /// The payment ledger of a signer, its limits and its clock.
 pub struct Payments {
     ledger: Mutex<PaymentLedger>,
@@ -418,34 +389,6 @@ impl PaymentPolicy for LedgerPolicy<'_> {
     }
 }
 
-/// `preapprove_invoice` (38) and `preapprove_invoice_check` (51), both answered with the
-/// type-138 reply as hsmd does.
-pub fn preapprove_invoice(
-    policy: &dyn PaymentPolicy,
-    invstring: &warden_wire::WireString,
-    check_only: bool,
-) -> Result<Vec<u8>, BadRequestError> {
-    let payment = PaymentRequest::Invoice { invstring: invstring.as_bytes() };
-    encode(&PreapproveInvoiceReply { approved: approved(policy, &payment, check_only) })
-}
-
-/// `preapprove_keysend` (39) and `preapprove_keysend_check` (52), both answered with the
-/// type-139 reply as hsmd does.
-pub fn preapprove_keysend(
-    policy: &dyn PaymentPolicy,
-    destination: &warden_wire::NodeId,
-    payment_hash: &sha256::Hash,
-    amount_msat: u64,
-    check_only: bool,
-) -> Result<Vec<u8>, BadRequestError> {
-    let payment = PaymentRequest::Keysend {
-        destination,
-        payment_hash: payment_hash.to_byte_array(),
-        amount_msat,
-    };
-    encode(&PreapproveKeysendReply { approved: approved(policy, &payment, check_only) })
-}
-
 /// `dev_memleak` (33): no leak.
 pub fn dev_memleak() -> Result<Vec<u8>, BadRequestError> {
     encode(&DevMemleakReply { leak: false })
@@ -464,7 +407,7 @@ impl Signer {
         payment: &PaymentRequest<'_>,
         check_only: bool,
     ) -> Result<(), PolicyError> {
-        let decision = decide(&self.payment_policy(), payment, check_only);
+        let decision = self.payment_policy().approve(payment, check_only);
         if let Err(e) = &decision {
             self.policy.refused(e);
         }
