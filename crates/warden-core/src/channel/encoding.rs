@@ -499,17 +499,28 @@ fn decode_counterparty_commitment(
 }
 
 fn encode_content(c: &CommitmentContent) -> Vec<u8> {
+    encode_content_with(c, |htlcs| {
+        let mut list = Vec::new();
+        for h in htlcs {
+            let item = encode_htlc(h);
+            crate::tlv::write_bigsize(&mut list, item.len() as u64);
+            list.extend_from_slice(&item);
+        }
+        list
+    })
+}
+
+/// A commitment content's stream (types 0 to 12), its HTLC list (type 6) written by
+/// `encode_htlcs`: each layout has its own HTLC encoding.
+pub(super) fn encode_content_with(
+    c: &CommitmentContent,
+    encode_htlcs: impl FnOnce(&[HtlcInfo]) -> Vec<u8>,
+) -> Vec<u8> {
     let mut w = TlvWriter::new();
     w.u64(0, c.number.get());
     w.record(2, &c.txid.to_byte_array());
     w.u32(4, c.feerate.0);
-    let mut htlcs = Vec::new();
-    for h in &c.htlcs {
-        let item = encode_htlc(h);
-        crate::tlv::write_bigsize(&mut htlcs, item.len() as u64);
-        htlcs.extend_from_slice(&item);
-    }
-    w.record(6, &htlcs);
+    w.record(6, &encode_htlcs(&c.htlcs));
     let vouts: Vec<u8> = c.htlc_vouts.iter().flat_map(|v| v.to_be_bytes()).collect();
     w.record(8, &vouts);
     w.u64(10, c.to_holder.0);
@@ -518,18 +529,28 @@ fn encode_content(c: &CommitmentContent) -> Vec<u8> {
 }
 
 fn decode_content(rec: &Record<'_>) -> Result<CommitmentContent, TlvError> {
+    decode_content_with(rec, |list| {
+        let mut items = list.cursor();
+        let mut htlcs = Vec::new();
+        while !items.is_empty() {
+            let (item, offset) = items.sized()?;
+            htlcs.push(decode_htlc(TlvReader::new(item, offset))?);
+        }
+        Ok(htlcs)
+    })
+}
+
+/// Reads what [`encode_content_with`] writes, the HTLC list with `decode_htlcs`.
+pub(super) fn decode_content_with(
+    rec: &Record<'_>,
+    decode_htlcs: impl FnOnce(&Record<'_>) -> Result<Vec<HtlcInfo>, TlvError>,
+) -> Result<CommitmentContent, TlvError> {
     let mut r = rec.nested();
     let n = r.required(0)?;
     let number = CommitmentNumber::new(n.u64()?).map_err(|_| n.bad_value("a number below 2^48"))?;
     let txid = Txid::from_byte_array(*r.required(2)?.fixed::<32>()?);
     let feerate = FeeratePerKw(r.required(4)?.u32()?);
-    let list = r.required(6)?;
-    let mut items = list.cursor();
-    let mut htlcs = Vec::new();
-    while !items.is_empty() {
-        let (item, offset) = items.sized()?;
-        htlcs.push(decode_htlc(TlvReader::new(item, offset))?);
-    }
+    let htlcs = decode_htlcs(&r.required(6)?)?;
     let htlc_vouts = r.required(8)?.chunks::<4>()?.map(|v| u32::from_be_bytes(*v)).collect();
     let to_holder = Sat(r.required(10)?.u64()?);
     let to_counterparty = Sat(r.required(12)?.u64()?);

@@ -64,11 +64,10 @@
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-use bitcoin::hashes::Hash;
-use bitcoin::Txid;
 
 use super::encoding::{
-    decode_setup, decode_splice, encode_setup, encode_splice, pubkey, DecodeError,
+    decode_content_with, decode_setup, decode_splice, encode_content_with, encode_setup,
+    encode_splice, pubkey, DecodeError,
 };
 use super::state::{CounterpartySide, HolderSide};
 use super::{
@@ -78,8 +77,8 @@ use super::{
 use crate::keys::node::NodeId;
 use crate::keys::PerCommitmentPoint;
 use crate::shachain::SecretStore;
-use crate::tlv::{Record, TlvReader, TlvWriter};
-use crate::units::{CommitmentNumber, Dbid, FeeratePerKw, Msat, Sat};
+use crate::tlv::{Record, TlvError, TlvReader, TlvWriter};
+use crate::units::{CommitmentNumber, Dbid, Msat};
 
 /// The version byte of every part.
 pub const PARTS_VERSION: u8 = 2;
@@ -462,43 +461,35 @@ fn decode_counterparty_commitment(
     Ok(SignedCounterpartyCommitment { content, point })
 }
 
+/// The compact HTLC list: `HTLC_LEN` bytes an HTLC, no framing.
 fn encode_content(c: &CommitmentContent) -> Vec<u8> {
-    let mut w = TlvWriter::new();
-    w.u64(0, c.number.get());
-    w.record(2, &c.txid.to_byte_array());
-    w.u32(4, c.feerate.0);
-    let mut htlcs = Vec::with_capacity(c.htlcs.len() * HTLC_LEN);
-    for h in &c.htlcs {
-        htlcs.push(match h.offered_by {
-            HtlcSide::Holder => 0,
-            HtlcSide::Counterparty => 1,
-        });
-        htlcs.extend_from_slice(&h.amount.0.to_be_bytes());
-        htlcs.extend_from_slice(&h.payment_hash);
-        htlcs.extend_from_slice(&h.cltv_expiry.to_be_bytes());
-    }
-    w.record(6, &htlcs);
-    let vouts: Vec<u8> = c.htlc_vouts.iter().flat_map(|v| v.to_be_bytes()).collect();
-    w.record(8, &vouts);
-    w.u64(10, c.to_holder.0);
-    w.u64(12, c.to_counterparty.0);
-    w.into_bytes()
+    encode_content_with(c, |list| {
+        let mut htlcs = Vec::with_capacity(list.len() * HTLC_LEN);
+        for h in list {
+            htlcs.push(match h.offered_by {
+                HtlcSide::Holder => 0,
+                HtlcSide::Counterparty => 1,
+            });
+            htlcs.extend_from_slice(&h.amount.0.to_be_bytes());
+            htlcs.extend_from_slice(&h.payment_hash);
+            htlcs.extend_from_slice(&h.cltv_expiry.to_be_bytes());
+        }
+        htlcs
+    })
 }
 
 fn decode_content(rec: &Record<'_>) -> Result<CommitmentContent, DecodeError> {
-    let mut r = rec.nested();
-    let n = r.required(0)?;
-    let number = CommitmentNumber::new(n.u64()?).map_err(|_| n.bad_value("a number below 2^48"))?;
-    let txid = Txid::from_byte_array(*r.required(2)?.fixed::<32>()?);
-    let feerate = FeeratePerKw(r.required(4)?.u32()?);
-    let list = r.required(6)?;
+    Ok(decode_content_with(rec, decode_compact_htlcs)?)
+}
+
+fn decode_compact_htlcs(list: &Record<'_>) -> Result<Vec<HtlcInfo>, TlvError> {
     let mut htlcs = Vec::new();
     for item in list.chunks::<HTLC_LEN>()? {
         let [side, a0, a1, a2, a3, a4, a5, a6, a7, rest @ ..] = item;
         let offered_by = match side {
             0 => HtlcSide::Holder,
             1 => HtlcSide::Counterparty,
-            _ => return Err(list.bad_value("0 (holder) or 1 (counterparty)").into()),
+            _ => return Err(list.bad_value("0 (holder) or 1 (counterparty)")),
         };
         let (hash, cltv) = rest.split_at(32);
         htlcs.push(HtlcInfo {
@@ -508,9 +499,5 @@ fn decode_content(rec: &Record<'_>) -> Result<CommitmentContent, DecodeError> {
             cltv_expiry: u32::from_be_bytes(cltv.try_into().map_err(|_| list.bad_value("a cltv"))?),
         });
     }
-    let htlc_vouts = r.required(8)?.chunks::<4>()?.map(|v| u32::from_be_bytes(*v)).collect();
-    let to_holder = Sat(r.required(10)?.u64()?);
-    let to_counterparty = Sat(r.required(12)?.u64()?);
-    r.finish()?;
-    Ok(CommitmentContent { number, txid, feerate, htlcs, htlc_vouts, to_holder, to_counterparty })
+    Ok(htlcs)
 }
