@@ -9,7 +9,8 @@
 //! every output is one of the outputs that commitment may have (to_local, to_remote, the
 //! anchors, one per stated HTLC with that HTLC's amount) in BIP-69 order; a zero-fee
 //! commitment's shared anchor must hold exactly what the other outputs leave of the channel
-//! value, up to its 240-sat maximum. What it returns ([`CommitmentContent`]) is therefore what the transaction really pays.
+//! value, up to its 240-sat maximum. What it returns ([`CommitmentContent`]) is therefore what
+//! the transaction really pays.
 
 use alloc::string::String;
 use alloc::vec::Vec;

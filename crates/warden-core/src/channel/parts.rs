@@ -64,7 +64,6 @@
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-
 use super::encoding::{
     decode_content_with, decode_setup, decode_splice, encode_content_with, encode_setup,
     encode_splice, pubkey, DecodeError,

@@ -10,9 +10,9 @@ use crate::units::{FeeratePerKw, Sat};
 
 /// `htlc-fee-range`: HTLC transactions built at `feerate` pay a fee within the limits.
 ///
-/// With `anchors_zero_fee_htlc_tx` or zero-fee commitments an HTLC transaction carries no fee at any feerate (its fee
-/// is brought by another input, `SIGHASH_SINGLE|ANYONECANPAY`): there is no minimum, and the
-/// rebuilt transaction's `fee` must be zero. Otherwise the feerate is within
+/// With `anchors_zero_fee_htlc_tx` or zero-fee commitments an HTLC transaction carries no fee
+/// at any feerate (its fee is brought by another input, `SIGHASH_SINGLE|ANYONECANPAY`): there
+/// is no minimum, and the rebuilt transaction's `fee` must be zero. Otherwise the feerate is within
 /// `min_feerate..=max_feerate` (too low and the transaction never confirms before the HTLC's
 /// deadline; too high and the fee eats the HTLC).
 pub fn check_htlc_feerate(

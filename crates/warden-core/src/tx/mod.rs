@@ -17,8 +17,8 @@
 //! - [`verify`]: rebuild-and-compare of a supplied commitment, with the first difference named.
 //!
 //! Only the channel types that change transaction construction are modelled
-//! ([`ChannelType`]); all three pay to_remote to the payment basepoint. Channels without it (a tweaked
-//! to_remote key) are outside what this module builds.
+//! ([`ChannelType`]); all three pay to_remote to the payment basepoint. Channels without
+//! `option_static_remotekey` (a tweaked to_remote key) are outside what this module builds.
 
 use crate::units::{FeeratePerKw, Sat};
 
