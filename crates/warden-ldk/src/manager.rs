@@ -137,6 +137,17 @@ pub(crate) struct Durable {
 /// The most payment hashes whose preimage a manager remembers (then it starts over).
 pub const MAX_KNOWN_PREIMAGES: usize = 100_000;
 
+/// The most refusals a manager keeps (the newest; [`WardenKeysManager::refusal_count`] counts
+/// them all): a compromised node sending refused calls cannot grow the signer's memory.
+pub const MAX_KEPT_REFUSALS: usize = 1_000;
+
+/// The newest refusals and how many there were.
+#[derive(Default)]
+struct RefusalLog {
+    newest: std::collections::VecDeque<Refusal>,
+    total: u64,
+}
+
 /// A refusal: which channel, which call, and the rule with what it saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
@@ -161,7 +172,7 @@ pub(crate) struct Shared {
     destination_script: ScriptBuf,
     shutdown_script: ScriptBuf,
     channels: Mutex<HashMap<[u8; 32], Arc<Mutex<ChannelRecord>>>>,
-    refusals: Mutex<Vec<Refusal>>,
+    refusals: Mutex<RefusalLog>,
     /// The payment ledger (`payment-*`), shared by every channel.
     pub(crate) ledger: Mutex<PaymentLedger>,
     /// The payment hashes whose preimage LDK gave us (kept in memory, at most
@@ -192,7 +203,11 @@ impl Shared {
             }
         }
         if let Ok(mut log) = self.refusals.lock() {
-            log.push(refusal);
+            if log.newest.len() >= MAX_KEPT_REFUSALS {
+                log.newest.pop_front();
+            }
+            log.newest.push_back(refusal);
+            log.total = log.total.saturating_add(1);
         }
     }
 
@@ -502,7 +517,7 @@ impl WardenKeysManager {
                 destination_script,
                 shutdown_script,
                 channels: Mutex::new(records),
-                refusals: Mutex::new(Vec::new()),
+                refusals: Mutex::new(RefusalLog::default()),
                 ledger: Mutex::new(ledger),
                 preimages: Mutex::new(HashSet::new()),
                 durable,
@@ -588,9 +603,19 @@ impl WardenKeysManager {
         self.shared.ledger.lock().map_or(0, |l| l.velocity_spent(now, window).0)
     }
 
-    /// Every refusal so far, oldest first.
+    /// The refusals so far, oldest first: the newest [`MAX_KEPT_REFUSALS`] of them.
     pub fn refusals(&self) -> Vec<Refusal> {
-        self.shared.refusals.lock().map(|r| r.clone()).unwrap_or_default()
+        self.shared.refusals.lock().map(|r| r.newest.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// How many calls were refused since the manager started (kept or not).
+    pub fn refusal_count(&self) -> u64 {
+        self.shared.refusals.lock().map_or(0, |r| r.total)
+    }
+
+    /// The newest refusal.
+    pub fn last_refusal(&self) -> Option<Refusal> {
+        self.shared.refusals.lock().ok().and_then(|r| r.newest.back().cloned())
     }
 
     /// The node id.

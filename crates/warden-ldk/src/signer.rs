@@ -471,6 +471,8 @@ impl WardenChannelSigner {
         record_broadcast: bool,
     ) -> Result<Signature, PolicyError> {
         self.ensure_setup(record, params)?;
+        // Before LDK's `verify`: it subtracts the index from 2^48 - 1 (an overflow above it).
+        let n = number_of_index(holder_tx.commitment_number())?.get();
         let directed = params.as_holder_broadcastable();
         let trusted = holder_tx.verify(&directed, self.secp()).map_err(|()| {
             refusal(
@@ -479,7 +481,6 @@ impl WardenChannelSigner {
             )
         })?;
         let tx = trusted.built_transaction().transaction.clone();
-        let n = number_of_index(holder_tx.commitment_number())?.get();
         let mut state = record.state.clone();
         if record_broadcast {
             if let Some(current) = state.holder.current.as_ref() {

@@ -7,6 +7,9 @@
 //!   node side (it is the BOLT-08 initiator and accepts no connection), redials with backoff
 //!   when the link drops, and answers each call, in the order received, by calling the
 //!   in-process Warden traits: every rule runs there, and a refusal goes back with its rule.
+//!   A call naming a channel the keys manager holds no record of is refused (`node-limits`)
+//!   once it holds [`SignerConfig::max_channels`] of them: made-up `channel_keys_id`s from a
+//!   compromised node do not grow the signer's memory without bound.
 //! - [`RemoteKeysManager`] / [`RemoteChannelSigner`] (the node's host): LDK's
 //!   `EntropySource`, `NodeSigner`, `SignerProvider`, `OutputSpender`, `ChannelSigner` and
 //!   `EcdsaChannelSigner`. The node side **listens** and accepts only the pinned signer key;

@@ -11,10 +11,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bitcoin::secp256k1::{All, PublicKey, Scalar, Secp256k1};
+use bitcoin::{Amount, TxOut};
 use lightning::ln::chan_utils::ClosingTransaction;
 use lightning::ln::msgs::UnsignedGossipMessage;
 use lightning::sign::ecdsa::EcdsaChannelSigner;
-use lightning::sign::{ChannelSigner, NodeSigner, OutputSpender, Recipient, SignerProvider};
+use lightning::sign::{
+    ChannelSigner, NodeSigner, OutputSpender, Recipient, SignerProvider, SpendableOutputDescriptor,
+};
+use warden_core::policy::Limits;
 use warden_core::rng::EntropySource as _;
 use warden_hsmd::hsm_secret::OsEntropy;
 use warden_link::{
@@ -36,16 +40,23 @@ pub struct SignerConfig {
     pub silence: Duration,
     /// The longest pause between two dials.
     pub max_backoff: Duration,
+    /// The most channels the signer derives keys for (set it to the policy's
+    /// `Limits::max_channels`): a call naming a channel the keys manager holds no record of
+    /// is refused (`node-limits`) once the manager holds records of this many channels, so a
+    /// compromised node cannot grow the signer's memory with made-up `channel_keys_id`s.
+    pub max_channels: usize,
 }
 
 impl SignerConfig {
-    /// Dials `node_addr`, pinning `node_key`; 30 s of silence, backoff up to 2 s.
+    /// Dials `node_addr`, pinning `node_key`; 30 s of silence, backoff up to 2 s, at most
+    /// mainnet's 10,000 channels.
     pub fn new(node_addr: SocketAddr, node_key: PublicKey) -> SignerConfig {
         SignerConfig {
             node_addr,
             node_key,
             silence: Duration::from_secs(30),
             max_backoff: Duration::from_secs(2),
+            max_channels: Limits::mainnet().max_channels,
         }
     }
 }
@@ -155,8 +166,7 @@ impl Inner {
 
     fn run(self: Arc<Self>) {
         let mut backoff = Duration::from_millis(20);
-        let mut session =
-            Session { secp: Secp256k1::new(), signers: HashMap::new(), refusals_seen: 0 };
+        let mut session = Session::new(self.config.max_channels);
         while !self.stopping() {
             if let Ok(link) = self.dial() {
                 *lock(&self.connects) += 1;
@@ -203,13 +213,7 @@ impl Inner {
             };
             let answer = match msg {
                 LinkMessage::Request(r) => {
-                    let (tag, result) = match Call::decode(&r.msg) {
-                        Ok(call) => (call.tag(), session.answer(&self.keys, call)),
-                        Err(e) => (
-                            wire::split_tag(&r.msg).map_or(0, |(t, _)| t),
-                            Err(format!("malformed call: {}", e.0)),
-                        ),
-                    };
+                    let (tag, result) = session.request(&self.keys, &r.msg);
                     *lock(&self.served).entry(tag).or_default() += 1;
                     match result {
                         Ok(msg) => LinkMessage::Reply(Reply { id: r.id, msg }),
@@ -235,10 +239,92 @@ impl Inner {
 struct Session {
     secp: Secp256k1<All>,
     signers: HashMap<[u8; 32], WardenChannelSigner>,
-    refusals_seen: usize,
+    refusals_seen: u64,
+    /// [`SignerConfig::max_channels`].
+    max_channels: usize,
 }
 
-/// The channel signer of `id`, derived once.
+/// The signer's side of call bodies without a link, for the fuzz target
+/// (`fuzz/fuzz_targets/ldk_remote_calls.rs`) and tests: each body takes the same path a link
+/// request takes (decoded with [`Call::decode`], then answered by the in-process keys
+/// manager). Not a supported API.
+#[doc(hidden)]
+pub struct FuzzSession(Session);
+
+impl core::fmt::Debug for FuzzSession {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FuzzSession").field("signers", &self.0.signers.len()).finish()
+    }
+}
+
+impl FuzzSession {
+    /// A session with a channel limit of `max_channels` (see [`SignerConfig::max_channels`]).
+    pub fn new(max_channels: usize) -> FuzzSession {
+        FuzzSession(Session::new(max_channels))
+    }
+
+    /// Decodes and answers one call body as the signer answers a link request: the reply's
+    /// body, or the refusal's text.
+    pub fn answer(&mut self, keys: &WardenKeysManager, body: &[u8]) -> Result<Vec<u8>, String> {
+        self.0.request(keys, body).1
+    }
+
+    /// How many channel signers the session holds.
+    pub fn signers(&self) -> usize {
+        self.0.signers.len()
+    }
+}
+
+/// Derives the signer of `id` into `signers` unless that would hold more than `max_channels`
+/// channels: an id the keys manager already holds a record of (a stored channel, or one
+/// named before) is always admitted, a new one only while the manager holds fewer than
+/// `max_channels` records (`node-limits`; deriving a signer gives the id a record).
+fn admit(
+    signers: &mut HashMap<[u8; 32], WardenChannelSigner>,
+    max_channels: usize,
+    keys: &WardenKeysManager,
+    id: [u8; 32],
+) -> Result<(), String> {
+    if signers.contains_key(&id) {
+        return Ok(());
+    }
+    if keys.channel_state(&id).is_none() {
+        let held = keys.channel_keys_ids().len();
+        if held >= max_channels {
+            return Err(format!(
+                "node-limits: the signer holds keys for {held} channels, the limit is \
+                 {max_channels}; a call for another channel is refused"
+            ));
+        }
+    }
+    signers.insert(id, keys.derive_channel_signer(id));
+    Ok(())
+}
+
+/// Refuses a sweep with an amount above `MAX_MONEY`: LDK adds the amounts of a sweep's inputs
+/// and outputs with `Amount`'s `+`, which panics past `u64::MAX` (it compares each sum to
+/// `MAX_MONEY` only once it is made). With every amount at most `MAX_MONEY` and at most
+/// [`wire::MAX_SWEEP_ITEMS`] of them, no sum overflows.
+fn check_sweep_amounts(
+    descriptors: &[SpendableOutputDescriptor],
+    outputs: &[TxOut],
+) -> Result<(), String> {
+    let spent = descriptors.iter().map(|d| match d {
+        SpendableOutputDescriptor::StaticOutput { output, .. } => output.value,
+        SpendableOutputDescriptor::DelayedPaymentOutput(d) => d.output.value,
+        SpendableOutputDescriptor::StaticPaymentOutput(d) => d.output.value,
+    });
+    let paid = outputs.iter().map(|o| o.value);
+    match spent.chain(paid).find(|v| *v > Amount::MAX_MONEY) {
+        Some(v) => Err(format!(
+            "spend_spendable_outputs: an amount of {} sat, above MAX_MONEY",
+            v.to_sat()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The channel signer of `id`, derived once (callers [`admit`] `id` first).
 fn signer<'a>(
     signers: &'a mut HashMap<[u8; 32], WardenChannelSigner>,
     keys: &WardenKeysManager,
@@ -252,12 +338,28 @@ pub(crate) const CONTEXT: ClientContext =
     ClientContext { peer_id: [0; 33], dbid: 0, permissions: 0 };
 
 impl Session {
+    fn new(max_channels: usize) -> Session {
+        Session { secp: Secp256k1::new(), signers: HashMap::new(), refusals_seen: 0, max_channels }
+    }
+
+    /// Decodes and answers a request's body: the call's tag (0 if it has none) and the reply's
+    /// body or the refusal's text.
+    fn request(&mut self, keys: &WardenKeysManager, msg: &[u8]) -> (u16, Result<Vec<u8>, String>) {
+        match Call::decode(msg) {
+            Ok(call) => (call.tag(), self.answer(keys, call)),
+            Err(e) => (
+                wire::split_tag(msg).map_or(0, |(t, _)| t),
+                Err(format!("malformed call: {}", e.0)),
+            ),
+        }
+    }
+
     /// Why the last call was refused: the rule Warden recorded, if it recorded one.
     fn refusal(&mut self, keys: &WardenKeysManager, op: &str) -> String {
-        let all = keys.refusals();
-        let fresh = all.len() > self.refusals_seen;
-        self.refusals_seen = all.len();
-        match all.last() {
+        let count = keys.refusal_count();
+        let fresh = count > self.refusals_seen;
+        self.refusals_seen = count;
+        match keys.last_refusal().as_ref() {
             Some(r) if fresh => format!("{}: {}", r.operation, r.error),
             _ => format!("{op}: refused"),
         }
@@ -265,6 +367,9 @@ impl Session {
 
     fn answer(&mut self, keys: &WardenKeysManager, call: Call) -> Result<Vec<u8>, String> {
         let tag = call.tag();
+        if let Some(id) = call.channel_keys_id() {
+            admit(&mut self.signers, self.max_channels, keys, id)?;
+        }
         let secp = &self.secp;
         let mut o = Out::tagged(tag);
         let r: Result<(), &'static str> = match call {
@@ -281,6 +386,7 @@ impl Session {
             }
             Call::NewChannel { inbound, user_channel_id, nonce: _ } => {
                 let id = keys.generate_channel_keys_id(inbound, user_channel_id);
+                admit(&mut self.signers, self.max_channels, keys, id)?;
                 let pubkeys = signer(&mut self.signers, keys, id).pubkeys(secp);
                 o.put(&id).put(&pubkeys);
                 Ok(())
@@ -447,6 +553,7 @@ impl Session {
                     .map_err(|()| "sign_gossip_message")
             }
             Call::SpendOutputs { descriptors, outputs, change, feerate, locktime } => {
+                check_sweep_amounts(&descriptors, &outputs)?;
                 let refs: Vec<_> = descriptors.iter().collect();
                 let locktime = locktime.map(bitcoin::absolute::LockTime::from_consensus);
                 keys.spend_spendable_outputs(&refs, outputs, change, feerate, locktime, secp)
@@ -483,5 +590,117 @@ impl Session {
             Ok(()) => Ok(o.0),
             Err(op) => Err(self.refusal(keys, op)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
+
+    use bitcoin::hashes::Hash;
+    use bitcoin::Txid;
+    use lightning::chain::transaction::OutPoint;
+
+    use super::*;
+    use crate::{KeyScheme, WardenConfig};
+
+    fn keys() -> WardenKeysManager {
+        WardenKeysManager::new(
+            &[1; 32],
+            KeyScheme::Ldk { v2_remote_key: true },
+            WardenConfig::test_network(),
+            1_700_000_000,
+            1,
+        )
+        .unwrap()
+    }
+
+    fn static_output(keys: &WardenKeysManager, n: u8, sat: u64) -> SpendableOutputDescriptor {
+        SpendableOutputDescriptor::StaticOutput {
+            outpoint: OutPoint { txid: Txid::from_byte_array([n; 32]), index: 0 },
+            output: TxOut {
+                value: Amount::from_sat(sat),
+                script_pubkey: keys.destination_script(),
+            },
+            channel_keys_id: None,
+        }
+    }
+
+    /// A sweep whose amounts add up past `u64::MAX` (LDK's `Amount` addition panics on
+    /// overflow) is refused before LDK builds it.
+    #[test]
+    fn a_sweep_whose_amounts_overflow_is_refused() {
+        let keys = keys();
+        let ours = keys.destination_script();
+        let calls = [
+            Call::SpendOutputs {
+                descriptors: vec![static_output(&keys, 1, 1), static_output(&keys, 2, u64::MAX)],
+                outputs: Vec::new(),
+                change: ours.clone(),
+                feerate: 253,
+                locktime: None,
+            },
+            Call::SpendOutputs {
+                descriptors: vec![static_output(&keys, 1, 100_000)],
+                outputs: vec![
+                    TxOut { value: Amount::from_sat(1), script_pubkey: ours.clone() },
+                    TxOut { value: Amount::from_sat(u64::MAX), script_pubkey: ours.clone() },
+                ],
+                change: ours,
+                feerate: 253,
+                locktime: None,
+            },
+        ];
+        let mut session = FuzzSession::new(4);
+        for call in calls {
+            let answer = session.answer(&keys, &call.encode());
+            assert!(answer.as_ref().is_err_and(|e| e.contains("MAX_MONEY")), "{answer:?}");
+        }
+    }
+
+    /// Calls naming made-up channels get signers up to the channel limit, then are refused
+    /// (`node-limits`) with the session and the keys manager unchanged; a channel already
+    /// held is still served, and so is one the keys manager held a record of before.
+    #[test]
+    fn the_signers_of_a_session_are_bounded_by_the_channel_limit() {
+        let keys = keys();
+        let known = [200; 32];
+        let _ = keys.derive_channel_signer(known);
+        let mut session = FuzzSession::new(3);
+        let pubkeys = |n: u8| Call::ChannelPubkeys { id: [n; 32] }.encode();
+        assert!(session.answer(&keys, &pubkeys(1)).is_ok());
+        assert!(session.answer(&keys, &pubkeys(2)).is_ok());
+        for n in 3..40 {
+            let answer = session.answer(&keys, &pubkeys(n));
+            assert!(answer.as_ref().is_err_and(|e| e.contains("node-limits")), "{answer:?}");
+        }
+        let new_channel =
+            Call::NewChannel { inbound: false, user_channel_id: 1, nonce: [0; 32] }.encode();
+        let answer = session.answer(&keys, &new_channel);
+        assert!(answer.as_ref().is_err_and(|e| e.contains("node-limits")), "{answer:?}");
+        assert_eq!(keys.channel_keys_ids().len(), 3);
+        assert_eq!(session.signers(), 2);
+        assert!(session.answer(&keys, &pubkeys(1)).is_ok());
+        assert!(session.answer(&keys, &pubkeys(200)).is_ok(), "a channel the manager holds");
+        assert_eq!(session.signers(), 3);
+    }
+
+    /// Refused calls do not grow the signer's memory: the keys manager keeps the newest
+    /// `MAX_KEPT_REFUSALS` and counts the rest, and each refusal's text still names its own
+    /// rule.
+    #[test]
+    fn refusals_are_kept_up_to_a_bound() {
+        use crate::manager::MAX_KEPT_REFUSALS;
+        let keys = keys();
+        let mut session = FuzzSession::new(4);
+        let release = Call::ReleaseSecret { id: [9; 32], idx: (1 << 48) - 1 }.encode();
+        let calls = MAX_KEPT_REFUSALS + 200;
+        for _ in 0..calls {
+            let answer = session.answer(&keys, &release);
+            assert!(answer.as_ref().is_err_and(|e| e.starts_with("release_commitment_secret: ")));
+        }
+        assert_eq!(keys.refusals().len(), MAX_KEPT_REFUSALS);
+        assert_eq!(keys.refusal_count(), calls as u64);
+        assert_eq!(keys.last_refusal().map(|r| r.operation), Some("release_commitment_secret"));
     }
 }

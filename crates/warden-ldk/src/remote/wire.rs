@@ -427,6 +427,35 @@ impl Call {
         }
     }
 
+    /// The channel a call names, if it names one (`new_channel` names none: the signer
+    /// generates its id).
+    pub fn channel_keys_id(&self) -> Option<[u8; 32]> {
+        match self {
+            Call::ChannelPubkeys { id }
+            | Call::Points { id, .. }
+            | Call::ReleaseSecret { id, .. }
+            | Call::ValidateHolder { id, .. }
+            | Call::ValidateRevocation { id, .. }
+            | Call::SignCounterparty { id, .. }
+            | Call::SignHolder { id, .. }
+            | Call::SignClosing { id, .. }
+            | Call::SignJusticeOutput { id, .. }
+            | Call::SignJusticeHtlc { id, .. }
+            | Call::SignHolderHtlc { id, .. }
+            | Call::SignCounterpartyHtlc { id, .. }
+            | Call::SignAnchor { id, .. }
+            | Call::SignAnnouncement { id, .. } => Some(*id),
+            Call::Hello
+            | Call::NewChannel { .. }
+            | Call::Ecdh { .. }
+            | Call::SignGossip(_)
+            | Call::SpendOutputs { .. }
+            | Call::SignInvoice(_)
+            | Call::SignBolt12Invoice(_)
+            | Call::SignMessage(_) => None,
+        }
+    }
+
     /// The call's bytes: its tag, then its arguments.
     pub fn encode(&self) -> Vec<u8> {
         let mut o = Out::tagged(self.tag());
