@@ -46,6 +46,8 @@ use lightning::util::persist::MonitorName;
 use lightning::util::ser::{ReadableArgs, Writeable};
 use warden_ldk::{KeyScheme, WardenChannelSigner, WardenConfig, WardenKeysManager};
 
+pub mod remote;
+
 pub const NETWORK: Network = Network::Testnet;
 
 #[derive(Debug, Default)]
@@ -459,9 +461,9 @@ pub fn connect(a: &Node, b: &Node) {
     b.manager.peer_connected(a.node_id(), &init_a, false).unwrap();
 }
 
-fn deliver(to: &Node, from: PublicKey, event: MessageSendEvent) {
+/// Hands `event`, sent by `from`, to the node whose channel message handler is `m`.
+pub fn deliver(m: &impl ChannelMessageHandler, from: PublicKey, event: MessageSendEvent) {
     use MessageSendEvent as E;
-    let m = &to.manager;
     match event {
         E::SendOpenChannel { msg, .. } => m.handle_open_channel(from, &msg),
         E::SendAcceptChannel { msg, .. } => m.handle_accept_channel(from, &msg),
@@ -519,7 +521,7 @@ pub fn pump(nodes: &mut [&mut Node]) -> usize {
             for event in events {
                 let target = destination(&event);
                 if let Some(to) = nodes.iter().find(|n| Some(n.node_id()) == target) {
-                    deliver(to, from, event);
+                    deliver(&to.manager, from, event);
                     moved += 1;
                 }
             }
@@ -534,7 +536,8 @@ pub fn pump(nodes: &mut [&mut Node]) -> usize {
     }
 }
 
-fn destination(event: &MessageSendEvent) -> Option<PublicKey> {
+/// The node a message is for.
+pub fn destination(event: &MessageSendEvent) -> Option<PublicKey> {
     use MessageSendEvent as E;
     match event {
         E::SendOpenChannel { node_id, .. }
