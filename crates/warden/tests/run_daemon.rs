@@ -331,7 +331,10 @@ fn a_replayed_frame_drops_the_link_is_logged_and_the_signer_redials() {
     let body = http(&metrics_addr(&data), "GET /metrics HTTP/1.1\r\n\r\n");
     let m = samples(body.split_once("\r\n\r\n").unwrap().1);
     assert_eq!(m["warden_link_up"], 1.0);
-    assert_eq!(m["warden_link_reconnects_total"], 1.0, "{body}");
+    // At least the one after the replay; a loaded machine may add one more: the signer can
+    // redial before the proxy has seen the first link close, and the proxy refuses a second
+    // signer while one is connected.
+    assert!(m["warden_link_reconnects_total"] >= 1.0, "{body}");
 }
 
 /// The status snapshot once its store section names `replica`.
