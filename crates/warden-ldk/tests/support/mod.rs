@@ -419,8 +419,27 @@ impl Default for Chain {
     }
 }
 
+/// A node the simulated chain connects its blocks to.
+pub trait Chained {
+    /// Connects `block` at `height` to the node's monitor and manager.
+    fn connect_block(&self, block: &Block, height: u32);
+}
+
+impl Chained for Node {
+    fn connect_block(&self, block: &Block, height: u32) {
+        self.monitor.block_connected(block, height);
+        self.manager.block_connected(block, height);
+    }
+}
+
 impl Chain {
-    pub fn mine(&mut self, nodes: &[&Node], txdata: Vec<Transaction>) {
+    /// The chain at the network's genesis.
+    pub fn new() -> Chain {
+        Chain::default()
+    }
+
+    /// Mines a block holding `txdata` and connects it to `nodes`.
+    pub fn mine<N: Chained>(&mut self, nodes: &[&N], txdata: Vec<Transaction>) {
         self.time += 600;
         let block = Block {
             header: Header {
@@ -436,8 +455,7 @@ impl Chain {
         self.height += 1;
         self.tip = block.block_hash();
         for node in nodes {
-            node.monitor.block_connected(&block, self.height);
-            node.manager.block_connected(&block, self.height);
+            node.connect_block(&block, self.height);
         }
     }
 }

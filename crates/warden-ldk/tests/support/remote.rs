@@ -10,11 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bitcoin::block::{Header, Version as BlockVersion};
-use bitcoin::hash_types::TxMerkleNode;
-use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::PublicKey;
-use bitcoin::{Block, BlockHash, CompactTarget, Transaction};
+use bitcoin::{Block, Transaction};
 use lightning::chain::chainmonitor::{ChainMonitor, Persist};
 use lightning::chain::channelmonitor::{ChannelMonitor, ChannelMonitorUpdate};
 use lightning::chain::{BestBlock, ChannelMonitorUpdateStatus, Listen};
@@ -35,8 +32,10 @@ use warden_ldk::remote::{
 use warden_ldk::{KeyScheme, WardenConfig, WardenKeysManager};
 use warden_link::StaticSecretKey;
 
+pub use super::Chain;
 use super::{
-    deliver, destination, funding_tx, Broadcaster, DirectRouter, FeeEst, Log, NoFilter, NETWORK,
+    deliver, destination, funding_tx, Broadcaster, Chained, DirectRouter, FeeEst, Log, NoFilter,
+    NETWORK,
 };
 
 /// The channel every remote test opens, in satoshis.
@@ -323,38 +322,10 @@ pub fn pump(nodes: &mut [&mut Node]) -> usize {
     }
 }
 
-/// A simulated chain: blocks connected to the nodes' monitors and managers.
-pub struct Chain {
-    tip: BlockHash,
-    pub height: u32,
-    time: u32,
-}
-
-impl Chain {
-    pub fn new() -> Chain {
-        let best = BestBlock::from_network(NETWORK);
-        Chain { tip: best.block_hash, height: best.height, time: 1_700_000_000 }
-    }
-
-    pub fn mine(&mut self, nodes: &[&Node], txdata: Vec<Transaction>) {
-        self.time += 600;
-        let block = Block {
-            header: Header {
-                version: BlockVersion::TWO,
-                prev_blockhash: self.tip,
-                merkle_root: TxMerkleNode::all_zeros(),
-                time: self.time,
-                bits: CompactTarget::from_consensus(0x207f_ffff),
-                nonce: self.height,
-            },
-            txdata,
-        };
-        self.height += 1;
-        self.tip = block.block_hash();
-        for node in nodes {
-            node.monitor.block_connected(&block, self.height);
-            node.manager.block_connected(&block, self.height);
-        }
+impl Chained for Node {
+    fn connect_block(&self, block: &Block, height: u32) {
+        self.monitor.block_connected(block, height);
+        self.manager.block_connected(block, height);
     }
 }
 
