@@ -30,6 +30,17 @@ pub struct Spawned {
 /// Starts `bin` in the lightning directory `dir` as lightningd does, with `env` added to this
 /// process's environment.
 pub fn spawn(bin: &Path, dir: &Path, env: &[(String, String)]) -> io::Result<Spawned> {
+    spawn_with_args(bin, dir, &[], env)
+}
+
+/// [`spawn`] with command-line arguments (lightningd passes `--developer`, `--log-io` and
+/// the like to its subdaemons).
+pub fn spawn_with_args(
+    bin: &Path,
+    dir: &Path,
+    args: &[&str],
+    env: &[(String, String)],
+) -> io::Result<Spawned> {
     let (master, master_child) = UnixStream::pair()?;
     let (status, status_child) = UnixStream::pair()?;
     // The shell moves the master connection from 0 to 3 and the status connection from 1 to
@@ -38,6 +49,7 @@ pub fn spawn(bin: &Path, dir: &Path, env: &[(String, String)]) -> io::Result<Spa
         .arg("-c")
         .arg(r#"exec "$0" "$@" 3<&0 0<&1 1>&2"#)
         .arg(bin)
+        .args(args)
         .current_dir(dir)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::from(OwnedFd::from(master_child)))
@@ -72,4 +84,31 @@ pub fn recv_frame(conn: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
     let mut body = vec![0u8; len];
     conn.read_exact(&mut body)?;
     Ok(Some(body))
+}
+
+/// Receives the connection hsmd passes after a `client_hsmfd` reply, as `ccan/fdpass` sends
+/// it: one zero data byte with exactly one file descriptor (`SCM_RIGHTS`).
+pub fn recv_client_fd(master: &UnixStream) -> io::Result<UnixStream> {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    use std::io::IoSliceMut;
+    use std::mem::MaybeUninit;
+
+    let mut byte = [0xffu8; 1];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let got = recvmsg(master, &mut [IoSliceMut::new(&mut byte)], &mut control, RecvFlags::empty())
+        .map_err(io::Error::from)?;
+    if got.bytes != 1 || byte != [0] {
+        return Err(io::Error::other(format!("no client fd: {} data bytes {byte:?}", got.bytes)));
+    }
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    for msg in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(it) = msg {
+            fds.extend(it);
+        }
+    }
+    match (fds.pop(), fds.is_empty()) {
+        (Some(fd), true) => Ok(UnixStream::from(fd)),
+        _ => Err(io::Error::other("no client fd: not exactly one fd")),
+    }
 }

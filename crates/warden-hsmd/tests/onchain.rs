@@ -10,8 +10,8 @@ use bitcoin::psbt::Psbt;
 use bitcoin::sighash::{EcdsaSighashType, Prevouts, SighashCache, TapSighashType};
 use bitcoin::transaction::Version;
 use bitcoin::{
-    absolute, Amount, CompressedPublicKey, NetworkKind, OutPoint, ScriptBuf, Sequence, Transaction,
-    TxIn, TxOut, Txid, Witness,
+    Amount, CompressedPublicKey, NetworkKind, OutPoint, ScriptBuf, Sequence, Transaction, TxIn,
+    TxOut, Txid,
 };
 use secp256k1::{All, Message, PublicKey, Secp256k1, SecretKey};
 use warden_core::channel::{ChannelSetup, ChannelSlot, ChannelState};
@@ -116,25 +116,7 @@ fn utxo(op: OutPoint, sat: u64, keyindex: u32, script: ScriptBuf) -> HsmUtxo {
 
 /// A version-2 PSBT spending `inputs` (outpoint, spent output) into `outputs`.
 fn psbt(inputs: &[(OutPoint, TxOut)], outputs: &[TxOut]) -> Psbt {
-    let tx = Transaction {
-        version: Version::TWO,
-        lock_time: absolute::LockTime::ZERO,
-        input: inputs
-            .iter()
-            .map(|(op, _)| TxIn {
-                previous_output: *op,
-                script_sig: ScriptBuf::new(),
-                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-                witness: Witness::new(),
-            })
-            .collect(),
-        output: outputs.to_vec(),
-    };
-    let mut p = Psbt::from_unsigned_tx(tx).unwrap();
-    for (meta, (_, prev)) in p.inputs.iter_mut().zip(inputs) {
-        meta.witness_utxo = Some(prev.clone());
-    }
-    p
+    warden_testkit::verify::unsigned_psbt(inputs, outputs.to_vec()).unwrap()
 }
 
 fn out(sat: u64, script: ScriptBuf) -> TxOut {

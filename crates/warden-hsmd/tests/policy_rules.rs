@@ -17,11 +17,7 @@ use bitcoin::constants::ChainHash;
 use bitcoin::hashes::Hash;
 use bitcoin::psbt::Psbt;
 use bitcoin::secp256k1::{Secp256k1, SecretKey};
-use bitcoin::transaction::Version;
-use bitcoin::{
-    absolute, Amount, CompressedPublicKey, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut,
-    Txid, Witness,
-};
+use bitcoin::{Amount, CompressedPublicKey, OutPoint, ScriptBuf, TxOut, Txid};
 use warden_core::policy::Rule;
 use warden_core::tx::funding::funding_witness_script;
 use warden_core::tx::{ChannelType, CommitmentOutputKind};
@@ -366,28 +362,8 @@ struct Funding {
     utxo: HsmUtxo,
 }
 
-/// An unsigned version-2 PSBT spending `inputs` (each with its spent output as
-/// `witness_utxo`) to `outputs`.
 fn psbt_of(inputs: &[(OutPoint, TxOut)], outputs: Vec<TxOut>) -> Psbt {
-    let tx = Transaction {
-        version: Version::TWO,
-        lock_time: absolute::LockTime::ZERO,
-        input: inputs
-            .iter()
-            .map(|(op, _)| TxIn {
-                previous_output: *op,
-                script_sig: ScriptBuf::new(),
-                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-                witness: Witness::new(),
-            })
-            .collect(),
-        output: outputs,
-    };
-    let mut psbt = Psbt::from_unsigned_tx(tx).unwrap();
-    for (meta, (_, prev)) in psbt.inputs.iter_mut().zip(inputs) {
-        meta.witness_utxo = Some(prev.clone());
-    }
-    psbt
+    warden_testkit::verify::unsigned_psbt(inputs, outputs).unwrap()
 }
 
 fn funding_psbt(probe: &Channel, params: &ChannelParams, dual: bool) -> Funding {

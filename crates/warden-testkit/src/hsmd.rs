@@ -9,9 +9,7 @@
 //! passed by `SCM_RIGHTS`, received here as `ccan/fdpass` sends it (one zero byte).
 
 use std::fmt;
-use std::io::{self, IoSliceMut};
-use std::mem::MaybeUninit;
-use std::os::fd::OwnedFd;
+use std::io::{self};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -19,8 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::rng::TestRng;
-use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-use warden_hsmd::client::{recv_frame, send_frame, spawn, Spawned};
+use warden_hsmd::client::{recv_client_fd, recv_frame, send_frame, spawn, Spawned};
 use warden_wire::msg::{ClientBadRequest, ClientHsmfd, ClientHsmfdReply, Init, InitReplyV4};
 use warden_wire::{
     frame, Bip32KeyVersion, DecodeError, EncodeError, Message, NodeId, Permissions, Reply, Status,
@@ -735,22 +732,5 @@ fn launch(
 
 /// Receives the fd passed after a `client_hsmfd` reply: one zero data byte and the fd.
 fn recv_fd(master: &UnixStream) -> Result<UnixStream, HsmdError> {
-    let mut byte = [0xffu8; 1];
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let got = recvmsg(master, &mut [IoSliceMut::new(&mut byte)], &mut control, RecvFlags::empty())
-        .map_err(|e| io_err("receiving a client fd")(e.into()))?;
-    if got.bytes != 1 || byte != [0] {
-        return Err(HsmdError::NoFd { detail: format!("{} data bytes {byte:?}", got.bytes) });
-    }
-    let mut fds: Vec<OwnedFd> = Vec::new();
-    for msg in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(it) = msg {
-            fds.extend(it);
-        }
-    }
-    match (fds.pop(), fds.is_empty()) {
-        (Some(fd), true) => Ok(UnixStream::from(fd)),
-        _ => Err(HsmdError::NoFd { detail: "not exactly one fd".into() }),
-    }
+    recv_client_fd(master).map_err(|e| HsmdError::NoFd { detail: e.to_string() })
 }

@@ -76,6 +76,33 @@ pub fn psbt_for(tx: &Transaction, spent: &[SpentOutput]) -> Result<Psbt, BuildEr
     Ok(psbt)
 }
 
+/// A wallet's PSBT: an unsigned version-2 transaction spending `inputs` (each with its spent
+/// output as `witness_utxo`, sequence RBF) to `outputs`, locktime 0.
+pub fn unsigned_psbt(
+    inputs: &[(bitcoin::OutPoint, TxOut)],
+    outputs: Vec<TxOut>,
+) -> Result<Psbt, BuildError> {
+    let tx = Transaction {
+        version: bitcoin::transaction::Version::TWO,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: inputs
+            .iter()
+            .map(|(op, _)| bitcoin::TxIn {
+                previous_output: *op,
+                script_sig: ScriptBuf::new(),
+                sequence: bitcoin::Sequence::ENABLE_RBF_NO_LOCKTIME,
+                witness: bitcoin::Witness::new(),
+            })
+            .collect(),
+        output: outputs,
+    };
+    let mut psbt = Psbt::from_unsigned_tx(tx).map_err(|e| scenario(format!("psbt: {e}")))?;
+    for (meta, (_, prev)) in psbt.inputs.iter_mut().zip(inputs) {
+        meta.witness_utxo = Some(prev.clone());
+    }
+    Ok(psbt)
+}
+
 /// The `bitcoin_tx` of `tx` spending `spent`.
 pub fn bitcoin_tx(
     tx: &Transaction,

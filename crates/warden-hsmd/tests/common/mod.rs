@@ -1,20 +1,17 @@
 //! A harness that starts `warden-hsmd` exactly as lightningd does: fd 0 the status socket,
 //! fd 3 the master socket, the working directory a lightning directory.
 //!
-//! No unsafe code: the master end is the child's stdin and the status end its stdout, and
-//! `/bin/sh` moves them into place (`3<&0 0<&1 1>&2`) before `exec`ing the binary.
+//! `warden_hsmd::client` does that (the master end is the child's stdin and the status end its
+//! stdout, and `/bin/sh` moves them into place before `exec`ing the binary).
 #![allow(dead_code, reason = "each test file uses part of the harness")]
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
 
-use std::io::{IoSliceMut, Read, Write};
-use std::mem::MaybeUninit;
-use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
-use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+use warden_hsmd::client::{recv_client_fd, recv_frame, send_frame, spawn_with_args, Spawned};
 use warden_wire::msg::*;
 use warden_wire::{Message, Status};
 
@@ -60,20 +57,8 @@ pub struct Hsmd {
 }
 
 pub fn spawn(dir: &Path, args: &[&str]) -> Hsmd {
-    let (master, master_child) = UnixStream::pair().unwrap();
-    let (status, status_child) = UnixStream::pair().unwrap();
-    let child = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(r#"exec "$0" "$@" 3<&0 0<&1 1>&2"#)
-        .arg(BIN)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::from(OwnedFd::from(master_child)))
-        .stdout(Stdio::from(OwnedFd::from(status_child)))
-        .stderr(Stdio::inherit())
-        .env_remove("WARDEN_HSMD_VERSION")
-        .spawn()
-        .unwrap();
+    let Spawned { child, master, status } =
+        spawn_with_args(Path::new(BIN), dir, args, &[]).unwrap();
     let timeout = Some(Duration::from_secs(20));
     master.set_read_timeout(timeout).unwrap();
     status.set_read_timeout(timeout).unwrap();
@@ -81,23 +66,12 @@ pub fn spawn(dir: &Path, args: &[&str]) -> Hsmd {
 }
 
 pub fn send(conn: &mut UnixStream, body: &[u8]) {
-    let mut framed = (body.len() as u32).to_be_bytes().to_vec();
-    framed.extend_from_slice(body);
-    conn.write_all(&framed).unwrap();
+    send_frame(conn, body).unwrap();
 }
 
 /// Reads one frame, or `None` on end of file.
 pub fn recv(conn: &mut UnixStream) -> Option<Vec<u8>> {
-    let mut header = [0u8; 4];
-    match conn.read_exact(&mut header) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return None,
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
-        Err(e) => panic!("read failed: {e}"),
-    }
-    let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
-    conn.read_exact(&mut body).unwrap();
-    Some(body)
+    recv_frame(conn).unwrap()
 }
 
 pub fn call(conn: &mut UnixStream, body: &[u8]) -> Vec<u8> {
@@ -107,21 +81,7 @@ pub fn call(conn: &mut UnixStream, body: &[u8]) -> Vec<u8> {
 
 /// Receives the fd passed after a `client_hsmfd` reply: one data byte, zero, and the fd.
 pub fn recv_fd(master: &UnixStream) -> UnixStream {
-    let mut byte = [0xffu8; 1];
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let got = recvmsg(master, &mut [IoSliceMut::new(&mut byte)], &mut control, RecvFlags::empty())
-        .unwrap();
-    assert_eq!(got.bytes, 1);
-    assert_eq!(byte, [0]);
-    let mut fds: Vec<OwnedFd> = Vec::new();
-    for msg in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(it) = msg {
-            fds.extend(it);
-        }
-    }
-    assert_eq!(fds.len(), 1);
-    let conn = UnixStream::from(fds.pop().unwrap());
+    let conn = recv_client_fd(master).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     conn
 }
