@@ -2,42 +2,22 @@
 //! is refused by exactly its rule when one value is pushed past its limit.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "test code")]
 
+mod support;
+
 use bitcoin::hashes::Hash;
-use bitcoin::{OutPoint, Txid};
+use bitcoin::Txid;
 use warden_core::channel::{ChannelSetup, CommitmentContent, HtlcInfo, HtlcSide};
-use warden_core::keys::{
-    Basepoints, DelayedPaymentBasepoint, FundingPubkey, HtlcBasepoint, PaymentBasepoint,
-    RevocationBasepoint,
-};
 use warden_core::policy::channel::check_setup;
 use warden_core::policy::commitment::check_commitment;
 use warden_core::policy::{Limits, Rule};
-use warden_core::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use warden_core::units::{CommitmentNumber, FeeratePerKw, Msat, Sat};
 
-fn pk(b: u8) -> PublicKey {
-    PublicKey::from_secret_key(&Secp256k1::new(), &SecretKey::from_slice(&[b; 32]).unwrap())
-}
-
+/// The shared fixture, with a push of 100,000 sat and a delay of 720 blocks on our outputs.
 fn setup() -> ChannelSetup {
     ChannelSetup {
-        is_outbound: true,
-        channel_value: Sat(1_000_000),
         push_value: Msat(100_000_000),
-        funding_outpoint: OutPoint { txid: Txid::all_zeros(), vout: 0 },
-        holder_selected_delay: 144,
-        holder_shutdown_script: None,
-        holder_shutdown_wallet_index: None,
-        counterparty_basepoints: Basepoints {
-            revocation: RevocationBasepoint(pk(1)),
-            payment: PaymentBasepoint(pk(2)),
-            htlc: HtlcBasepoint(pk(3)),
-            delayed_payment: DelayedPaymentBasepoint(pk(4)),
-        },
-        counterparty_funding_pubkey: FundingPubkey(pk(5)),
         counterparty_selected_delay: 720,
-        counterparty_shutdown_script: None,
-        channel_type_features: vec![0x10, 0x00],
+        ..support::channel_fixture::setup()
     }
 }
 
