@@ -16,8 +16,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use flow::{
-    copy_dir, copy_store, identity, local_records, new_dir, start_with, Db, FixedClock, Flow,
-    Stream,
+    copy_dir, copy_store, identity, local_records, new_dir, start_with, tamper, Db, FixedClock,
+    Flow, Stream,
 };
 use warden_hsmd::audit::{self, AuditOutcome};
 use warden_hsmd::durable::SealedRedbChannelStore;
@@ -173,23 +173,6 @@ fn a_rolled_back_local_file_is_detected_and_the_replica_adopted() {
     flow.round(&s);
     drop(s);
     assert_eq!(local_records(dir.path()), db.records());
-}
-
-/// Flips one byte of a record's value on the replica (delete + put: the store's own rules
-/// forbid rewriting a version; the storage server does not ask).
-fn tamper(store: &PgStore, r: &Record) {
-    let mut value = r.value.clone();
-    let at = value.len() / 2;
-    value[at] ^= 1;
-    store.commit(&[Op::Delete { key: r.key.clone(), expected_version: r.version }]).unwrap();
-    store
-        .commit(&[Op::Put {
-            key: r.key.clone(),
-            expected_version: Version::ABSENT,
-            new_version: r.version,
-            value,
-        }])
-        .unwrap();
 }
 
 #[test]

@@ -14,7 +14,7 @@ mod flow;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use flow::{identity, local_records, new_dir, start_with, Db, FixedClock, Flow, Stream};
+use flow::{identity, local_records, new_dir, start_with, tamper, Db, FixedClock, Flow, Stream};
 use warden_hsmd::audit::{self, AuditOutcome};
 use warden_hsmd::durable::{SealedRedbChannelStore, AUDIT_PREFIX, STORE_DIR};
 use warden_hsmd::replica::{ReplicaAction, REPLACED_FILE_NAME};
@@ -137,22 +137,6 @@ fn restore_rebuilds_the_store_and_the_channel_goes_on_to_a_cooperative_close() {
     .unwrap();
     drop(s);
     assert_eq!(local_records(dir.path()), db.records());
-}
-
-/// Flips one byte of a record's value on the replica, behind the signer's back.
-fn tamper(store: &PgStore, r: &Record) {
-    let mut value = r.value.clone();
-    let at = value.len() / 2;
-    value[at] ^= 1;
-    store.commit(&[Op::Delete { key: r.key.clone(), expected_version: r.version }]).unwrap();
-    store
-        .commit(&[Op::Put {
-            key: r.key.clone(),
-            expected_version: Version::ABSENT,
-            new_version: r.version,
-            value,
-        }])
-        .unwrap();
 }
 
 fn untamper(store: &PgStore, r: &Record) {

@@ -239,3 +239,21 @@ pub fn local_records(dir: &Path) -> Vec<warden_store::Record> {
 fn store_id(node_id: &NodeId) -> warden_store::StoreId {
     warden_store::StoreId::new(warden_hsmd::durable::store_id_bytes(node_id)).unwrap()
 }
+
+/// Flips one byte of a record's value on a replica, behind the signer's back (delete + put:
+/// the store's own rules forbid rewriting a version; the storage server does not ask).
+pub fn tamper(store: &warden_store::postgres::PgStore, r: &warden_store::Record) {
+    use warden_store::{Op, Store, Version};
+    let mut value = r.value.clone();
+    let at = value.len() / 2;
+    value[at] ^= 1;
+    store.commit(&[Op::Delete { key: r.key.clone(), expected_version: r.version }]).unwrap();
+    store
+        .commit(&[Op::Put {
+            key: r.key.clone(),
+            expected_version: Version::ABSENT,
+            new_version: r.version,
+            value,
+        }])
+        .unwrap();
+}
