@@ -919,10 +919,17 @@ mod tests {
         }
     }
 
-    /// Requests wait for a signer; a new signer gets `init` first, then what is in flight;
-    /// a second signer is refused while one is connected; nobody answering is a bounded wait.
-    #[test]
-    fn requests_wait_are_replayed_and_one_signer_is_served() {
+    /// A proxy on loopback (20 s waits) in a lightning directory of its own, the secret its fake
+    /// signers use, and both link keys.
+    struct Started {
+        dir: tempfile::TempDir,
+        secret: tempfile::TempDir,
+        proxy_pub: PublicKey,
+        signer_key: [u8; 32],
+        proxy: Proxy,
+    }
+
+    fn start_proxy() -> Started {
         let dir = tempfile::tempdir().unwrap();
         let secret = tempfile::tempdir().unwrap();
         fs::write(secret.path().join("hsm_secret"), [0x42; 32]).unwrap();
@@ -931,7 +938,15 @@ mod tests {
         let proxy_pub = proxy_key.public_key();
         let signer_key = [7u8; 32];
         let config = test_config(StaticSecretKey::from_bytes(signer_key).unwrap().public_key(), 20);
-        let mut proxy = Proxy::start(&config, proxy_key, dir.path()).unwrap();
+        let proxy = Proxy::start(&config, proxy_key, dir.path()).unwrap();
+        Started { dir, secret, proxy_pub, signer_key, proxy }
+    }
+
+    /// Requests wait for a signer; a new signer gets `init` first, then what is in flight;
+    /// a second signer is refused while one is connected; nobody answering is a bounded wait.
+    #[test]
+    fn requests_wait_are_replayed_and_one_signer_is_served() {
+        let Started { dir, secret, proxy_pub, signer_key, mut proxy } = start_proxy();
         let addr = proxy.local_addr();
         let written = fs::read_to_string(dir.path().join(STORE_DIR).join(ADDR_FILE)).unwrap();
         assert_eq!(written, addr.to_string());
@@ -1045,15 +1060,7 @@ mod tests {
     /// one would fail there with "passphrase not needed".)
     #[test]
     fn the_signer_never_gets_the_passphrase() {
-        let dir = tempfile::tempdir().unwrap();
-        let secret = tempfile::tempdir().unwrap();
-        fs::write(secret.path().join("hsm_secret"), [0x42; 32]).unwrap();
-        let mut entropy = OsEntropy::open().unwrap();
-        let proxy_key = load_or_create_key(dir.path(), &mut entropy).unwrap();
-        let proxy_pub = proxy_key.public_key();
-        let signer_key = [7u8; 32];
-        let config = test_config(StaticSecretKey::from_bytes(signer_key).unwrap().public_key(), 20);
-        let mut proxy = Proxy::start(&config, proxy_key, dir.path()).unwrap();
+        let Started { dir, secret, proxy_pub, signer_key, mut proxy } = start_proxy();
         let addr = proxy.local_addr();
         let inits = Arc::new(Mutex::new(Vec::new()));
         let (a, a_conn) =
