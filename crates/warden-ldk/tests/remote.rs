@@ -710,3 +710,41 @@ fn a_bolt12_invoice_is_signed_over_the_link_and_checked_on_the_node_side() {
     assert_eq!(alice.keys.sign_bolt12_invoice(&other), Err(()));
     assert_eq!(alice.served(wire::SIGN_BOLT12_INVOICE), 2);
 }
+
+/// Dropping the node side ends its link and its listener: the signer's connection closes
+/// and the port is released (a process can start a node side again).
+#[test]
+fn dropping_the_node_side_closes_its_link_and_its_listener() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let node_link = StaticSecretKey::from_bytes([71; 32]).unwrap();
+    let signer_link = [72u8; 32];
+    let mut host = SignerHost {
+        seed: [70; 32],
+        dir: None,
+        link_key: signer_link,
+        node_key: node_link.public_key(),
+        node_addr: addr,
+        starts: 0,
+    };
+    let signer = host.start();
+    let signer_key = StaticSecretKey::from_bytes(signer_link).unwrap().public_key();
+    let keys =
+        RemoteKeysManager::listen(listener, RemoteConfig::new(signer_key), node_link).unwrap();
+    assert!(keys.wait_connected(IDLE));
+    assert!(std::net::TcpStream::connect(addr).is_ok(), "the node side listens");
+    drop(keys);
+    let deadline = std::time::Instant::now() + IDLE;
+    while std::net::TcpStream::connect(addr).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "the node side still listens");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The port is free again: a new node side binds it, and the signer (which redials the
+    // address) connects to the new one.
+    let listener = TcpListener::bind(addr).unwrap();
+    let node_link = StaticSecretKey::from_bytes([71; 32]).unwrap();
+    let again =
+        RemoteKeysManager::listen(listener, RemoteConfig::new(signer_key), node_link).unwrap();
+    assert!(again.wait_connected(IDLE));
+    assert!(signer.connects() >= 2);
+}

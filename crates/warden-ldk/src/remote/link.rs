@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use bitcoin::secp256k1::PublicKey;
@@ -123,16 +123,20 @@ impl Link {
             wait,
             local_addr,
         });
+        // The threads hold the link weakly: when the node side drops it, `Drop` closes the
+        // connection and wakes the listener, and each thread ends.
         let accept = Arc::downgrade(&link);
         let key = Arc::new(key);
         std::thread::Builder::new().name("warden-ldk-accept".into()).spawn(move || {
             for tcp in listener.incoming() {
-                let Some(link) = accept.upgrade() else { return };
+                if accept.strong_count() == 0 {
+                    return;
+                }
                 let Ok(tcp) = tcp else { continue };
-                let key = Arc::clone(&key);
+                let (link, key) = (accept.clone(), Arc::clone(&key));
                 let _ = std::thread::Builder::new()
                     .name("warden-ldk-link".into())
-                    .spawn(move || link.serve(tcp, &key, signer_key, heartbeat));
+                    .spawn(move || Link::serve(&link, tcp, &key, signer_key, heartbeat));
             }
         })?;
         let beat = Arc::downgrade(&link);
@@ -166,7 +170,7 @@ impl Link {
 
     /// Runs the callback after answers arrive (on its own thread: the callback may call back
     /// into the signer, even into a bounded wait, without holding up the link's reader).
-    fn notifier(link: std::sync::Weak<Link>) {
+    fn notifier(link: Weak<Link>) {
         loop {
             let Some(l) = link.upgrade() else { return };
             let target = {
@@ -193,7 +197,13 @@ impl Link {
 
     /// One signer connection: the handshake (only the pinned key passes), then it becomes the
     /// link unless one is up, the calls in flight are re-sent in order, and answers are read.
-    fn serve(&self, tcp: TcpStream, key: &StaticSecretKey, signer_key: PublicKey, beat: Duration) {
+    fn serve(
+        link: &Weak<Link>,
+        tcp: TcpStream,
+        key: &StaticSecretKey,
+        signer_key: PublicKey,
+        beat: Duration,
+    ) {
         let setup = tcp
             .set_nodelay(true)
             .and_then(|()| tcp.set_read_timeout(Some(Duration::from_secs(10))))
@@ -202,13 +212,14 @@ impl Link {
             (0..4).find_map(|_| EphemeralSecretKey::from_bytes(e.random_32()).ok())
         });
         let (Ok(()), Some(ephemeral)) = (setup, ephemeral) else { return };
-        let Ok(link) = LinkStream::accept(tcp, key, signer_key, ephemeral) else { return };
-        if link.get_ref().set_read_timeout(Some(beat.saturating_mul(3))).is_err() {
+        let Ok(stream) = LinkStream::accept(tcp, key, signer_key, ephemeral) else { return };
+        if stream.get_ref().set_read_timeout(Some(beat.saturating_mul(3))).is_err() {
             return;
         }
-        let Ok((reader, writer)) = link.split(|t| Ok((t.try_clone()?, t))) else { return };
+        let Ok((reader, writer)) = stream.split(|t| Ok((t.try_clone()?, t))) else { return };
+        let Some(this) = link.upgrade() else { return };
         let generation = {
-            let mut st = self.lock();
+            let mut st = this.lock();
             if st.writer.is_some() {
                 drop(st);
                 let mut writer = writer;
@@ -235,25 +246,30 @@ impl Link {
             }
             generation
         };
-        self.changed.notify_all();
-        self.read(reader, generation);
-        let mut st = self.lock();
+        this.changed.notify_all();
+        drop(this);
+        Link::read(link, reader, generation);
+        let Some(this) = link.upgrade() else { return };
+        let mut st = this.lock();
         if st.writer.as_ref().is_some_and(|(g, _)| *g == generation) {
             if let Some((_, w)) = st.writer.take() {
                 let _ = w.get_ref().shutdown(Shutdown::Both);
             }
         }
         drop(st);
-        self.changed.notify_all();
+        this.changed.notify_all();
     }
 
-    fn read(&self, mut reader: LinkReader<TcpStream>, generation: u64) {
+    /// Reads answers until the link fails or the node side is gone.
+    fn read(link: &Weak<Link>, mut reader: LinkReader<TcpStream>, generation: u64) {
         loop {
-            let (id, answer) = match reader.recv_message() {
+            let message = reader.recv_message();
+            let Some(this) = link.upgrade() else { return };
+            let (id, answer) = match message {
                 Ok(LinkMessage::Reply(mut r)) => (r.id, Answer::Ok(std::mem::take(&mut r.msg))),
                 Ok(LinkMessage::Error(e)) if e.id != 0 => (e.id, Answer::Refused(e.description)),
                 Ok(LinkMessage::Ping(n)) => {
-                    let mut st = self.lock();
+                    let mut st = this.lock();
                     if st.writer.as_ref().is_some_and(|(g, _)| *g == generation) {
                         st.send(&LinkMessage::Pong(n));
                     }
@@ -262,7 +278,7 @@ impl Link {
                 Ok(LinkMessage::Pong(_) | LinkMessage::Unknown { .. }) => continue,
                 Ok(_) | Err(_) => return,
             };
-            self.answer(id, answer);
+            this.answer(id, answer);
         }
     }
 
@@ -393,6 +409,18 @@ impl Link {
             .wait_timeout_while(st, timeout, |s| s.writer.is_none())
             .unwrap_or_else(|p| p.into_inner());
         st.writer.is_some()
+    }
+}
+
+impl Drop for Link {
+    /// The node side is gone: the signer's connection is closed (its reader thread ends) and
+    /// the listener is woken so that its thread ends and the port is released.
+    fn drop(&mut self) {
+        let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, w)) = st.writer.take() {
+            let _ = w.get_ref().shutdown(Shutdown::Both);
+        }
+        let _ = TcpStream::connect_timeout(&self.local_addr, Duration::from_secs(1));
     }
 }
 

@@ -76,8 +76,9 @@
 //! key and `sign_splice_shared_input` a signature over nothing (Warden refuses splices).
 //! The node side keeps no state across its own restart (the answer cache and the channels'
 //! public keys are in memory; LDK's own serialization keeps the public keys it needs).
-//! Dropping the node side does not close its link or its listener (their threads end with
-//! the process); one node side per process lifetime is the intended use for now.
+//! Dropping the node side (the last `RemoteKeysManager` and `RemoteChannelSigner` of it)
+//! closes the signer's connection and the listener, and its threads end: a process can start
+//! a node side again on the same address.
 //!
 //! # Encoding
 //!
