@@ -126,6 +126,17 @@ fn refused(a: Option<Answer>) -> Result<Vec<u8>, ()> {
     }
 }
 
+/// Sends `call` and waits (bounded) for its answer, decoded by `decode`: no answer, a
+/// refusal or a malformed answer is `Err` (never a panic).
+fn call_and_wait<T>(
+    link: &Link,
+    call: &Call,
+    decode: impl FnOnce(&[u8]) -> Result<T, WireError>,
+) -> Result<T, ()> {
+    let bytes = refused(link.call_blocking(&call.encode()))?;
+    wire::answer_body(call.tag(), &bytes).and_then(decode).map_err(|_| ())
+}
+
 impl RemoteKeysManager {
     /// Listens on `listener` for the signer of `config`, with `key` as the node side's link
     /// identity (the signer pins its public key), and waits up to `config.wait` for the
@@ -222,8 +233,7 @@ impl RemoteKeysManager {
     }
 
     fn blocking_sig(&self, call: &Call) -> Result<Signature, ()> {
-        let bytes = refused(self.link.call_blocking(&call.encode()))?;
-        wire::answer_body(call.tag(), &bytes).and_then(wire::decode_sig).map_err(|_| ())
+        call_and_wait(&self.link, call, wire::decode_sig)
     }
 }
 
@@ -276,10 +286,8 @@ impl NodeSigner for RemoteKeysManager {
             return Err(());
         }
         let call = Call::Ecdh { point: *other_key, tweak: tweak.map(|t| t.to_be_bytes()) };
-        let bytes = refused(self.link.call_blocking(&call.encode()))?;
-        let secret: [u8; 32] = wire::answer_body(wire::ECDH, &bytes)
-            .and_then(|b| wire::decode_one(b, "shared secret"))
-            .map_err(|_| ())?;
+        let secret: [u8; 32] =
+            call_and_wait(&self.link, &call, |b| wire::decode_one(b, "shared secret"))?;
         Ok(SharedSecret::from_bytes(secret))
     }
 
@@ -295,10 +303,7 @@ impl NodeSigner for RemoteKeysManager {
             return Err(());
         }
         let call = Call::SignInvoice(Box::new(invoice.clone()));
-        let bytes = refused(self.link.call_blocking(&call.encode()))?;
-        let sig = wire::answer_body(wire::SIGN_INVOICE, &bytes)
-            .and_then(wire::decode_recoverable)
-            .map_err(|_| ())?;
+        let sig = call_and_wait(&self.link, &call, wire::decode_recoverable)?;
         let digest = Message::from_digest(invoice.signable_hash());
         let secp = Secp256k1::verification_only();
         match secp.recover_ecdsa(&digest, &sig) {
@@ -317,10 +322,7 @@ impl NodeSigner for RemoteKeysManager {
         let mut bytes = Vec::new();
         invoice.write(&mut bytes).map_err(|_| ())?;
         let call = Call::SignBolt12Invoice(bytes);
-        let answer = refused(self.link.call_blocking(&call.encode()))?;
-        let sig = wire::answer_body(wire::SIGN_BOLT12_INVOICE, &answer)
-            .and_then(wire::decode_schnorr)
-            .map_err(|_| ())?;
+        let sig = call_and_wait(&self.link, &call, wire::decode_schnorr)?;
         let key = invoice.signing_pubkey().x_only_public_key().0;
         Secp256k1::verification_only()
             .verify_schnorr(&sig, invoice.tagged_hash().as_digest(), &key)
@@ -344,10 +346,7 @@ impl NodeSigner for RemoteKeysManager {
             return Err(());
         }
         let call = Call::SignMessage(msg.to_vec());
-        let bytes = refused(self.link.call_blocking(&call.encode()))?;
-        let text = wire::answer_body(wire::SIGN_MESSAGE, &bytes)
-            .and_then(wire::decode_text)
-            .map_err(|_| ())?;
+        let text = call_and_wait(&self.link, &call, wire::decode_text)?;
         // Checked here: a signature by another key is `Err`.
         if lightning::util::message_signing::verify(msg, &text, &self.session.hello.node_id) {
             Ok(text)
@@ -363,9 +362,7 @@ impl SignerProvider for RemoteKeysManager {
     fn generate_channel_keys_id(&self, inbound: bool, user_channel_id: u128) -> [u8; 32] {
         let nonce = self.get_secure_random_bytes();
         let call = Call::NewChannel { inbound, user_channel_id, nonce };
-        let answer = refused(self.link.call_blocking(&call.encode())).ok().and_then(|bytes| {
-            wire::answer_body(wire::NEW_CHANNEL, &bytes).and_then(wire::decode_new_channel).ok()
-        });
+        let answer = call_and_wait(&self.link, &call, wire::decode_new_channel).ok();
         match answer {
             Some((id, keys)) => {
                 if let Ok(mut m) = self.session.pubkeys.lock() {
@@ -420,10 +417,7 @@ impl OutputSpender for RemoteKeysManager {
             feerate: feerate_sat_per_1000_weight,
             locktime: locktime.map(|l| l.to_consensus_u32()),
         };
-        let bytes = refused(self.link.call_blocking(&call.encode()))?;
-        wire::answer_body(wire::SPEND_OUTPUTS, &bytes)
-            .and_then(|b| wire::decode_one(b, "sweep"))
-            .map_err(|_| ())
+        call_and_wait(&self.link, &call, |b| wire::decode_one(b, "sweep"))
     }
 }
 
@@ -474,10 +468,7 @@ impl ChannelSigner for RemoteChannelSigner {
         let offset = from_start % ahead;
         let top = idx.checked_add(offset).ok_or(())?;
         let call = Call::Points { id: self.id, idx: top, count: self.points_ahead };
-        let bytes = refused(self.link.call_blocking(&call.encode()))?;
-        let points = wire::answer_body(wire::POINTS, &bytes)
-            .and_then(wire::decode_points)
-            .map_err(|_| ())?;
+        let points = call_and_wait(&self.link, &call, wire::decode_points)?;
         points.get(usize::try_from(offset).map_err(|_| ())?).copied().ok_or(())
     }
 
@@ -522,11 +513,10 @@ impl ChannelSigner for RemoteChannelSigner {
             return k;
         }
         let call = Call::ChannelPubkeys { id: self.id };
-        let keys = refused(self.link.call_blocking(&call.encode())).ok().and_then(|b| {
-            wire::answer_body(wire::CHANNEL_PUBKEYS, &b)
-                .and_then(|b| wire::decode_one::<ChannelPublicKeys>(b, "channel public keys"))
-                .ok()
-        });
+        let keys = call_and_wait(&self.link, &call, |b| {
+            wire::decode_one::<ChannelPublicKeys>(b, "channel public keys")
+        })
+        .ok();
         match keys {
             Some(k) => {
                 if let Ok(mut m) = self.session.pubkeys.lock() {
