@@ -6,7 +6,6 @@
 
 use libfuzzer_sys::fuzz_target;
 use warden_ldk::remote::server::FuzzSession;
-use warden_ldk::{KeyScheme, WardenConfig, WardenKeysManager};
 
 /// The most calls one input carries.
 const MAX_CALLS: usize = 16;
@@ -14,17 +13,9 @@ const MAX_CALLS: usize = 16;
 const MAX_CHANNELS: usize = 4;
 
 fuzz_target!(|data: &[u8]| {
-    // The keys of the seeds' node (`crates/warden-ldk/tests/remote_fuzz_seeds.rs`: seed 1,
-    // the in-process harness's starting time), so that their channel keys match.
-    let Ok(keys) = WardenKeysManager::new(
-        &[1; 32],
-        KeyScheme::Ldk { v2_remote_key: true },
-        WardenConfig::test_network(),
-        1_700_000_000,
-        1,
-    ) else {
-        return;
-    };
+    // The keys of the seeds' node (`crates/warden-ldk/tests/remote_fuzz_seeds.rs`), so
+    // that their channel keys match.
+    let Ok(keys) = FuzzSession::keys() else { return };
     let mut session = FuzzSession::new(MAX_CHANNELS);
     // The input is a sequence of length-prefixed (u16 BE) call bodies.
     let mut rest = data;

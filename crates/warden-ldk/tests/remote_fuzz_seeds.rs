@@ -23,18 +23,11 @@ use support::{connect, open_channel, pay, Chain, Node};
 use warden_ldk::ldk_test_utils::RecordedCall;
 use warden_ldk::remote::server::FuzzSession;
 use warden_ldk::remote::wire::{Call, Gossip};
-use warden_ldk::{KeyScheme, WardenConfig, WardenKeysManager};
+use warden_ldk::WardenKeysManager;
 
 /// The fuzz target's keys manager: alice's of the in-process harness.
 fn target_keys() -> WardenKeysManager {
-    WardenKeysManager::new(
-        &[1; 32],
-        KeyScheme::Ldk { v2_remote_key: true },
-        WardenConfig::test_network(),
-        1_700_000_000,
-        1,
-    )
-    .unwrap()
+    FuzzSession::keys().unwrap()
 }
 
 /// The target's input: each body after its length.

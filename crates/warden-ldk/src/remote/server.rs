@@ -258,6 +258,19 @@ impl core::fmt::Debug for FuzzSession {
 }
 
 impl FuzzSession {
+    /// The keys manager the fuzz target answers with, and its seeds were made for: seed 1 of
+    /// LDK's scheme on a test network, started at 1,700,000,000 (node "alice" of the
+    /// in-process test harness, whose calls the seeds are).
+    pub fn keys() -> Result<WardenKeysManager, crate::keys::DerivationError> {
+        WardenKeysManager::new(
+            &[1; 32],
+            crate::KeyScheme::Ldk { v2_remote_key: true },
+            crate::WardenConfig::test_network(),
+            1_700_000_000,
+            1,
+        )
+    }
+
     /// A session with a channel limit of `max_channels` (see [`SignerConfig::max_channels`]).
     pub fn new(max_channels: usize) -> FuzzSession {
         FuzzSession(Session::new(max_channels))
@@ -602,17 +615,9 @@ mod tests {
     use lightning::chain::transaction::OutPoint;
 
     use super::*;
-    use crate::{KeyScheme, WardenConfig};
 
     fn keys() -> WardenKeysManager {
-        WardenKeysManager::new(
-            &[1; 32],
-            KeyScheme::Ldk { v2_remote_key: true },
-            WardenConfig::test_network(),
-            1_700_000_000,
-            1,
-        )
-        .unwrap()
+        FuzzSession::keys().unwrap()
     }
 
     fn static_output(keys: &WardenKeysManager, n: u8, sat: u64) -> SpendableOutputDescriptor {
